@@ -1,0 +1,223 @@
+// Package policies is wxgate's configuration model: the TOML file turned into validated types
+// (apps, merchants, listeners, limits) and the route table that says, for each WeChat path, which
+// credentials and signatures apply.
+package policies
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is a whole wxgate configuration, validated.
+type Config struct {
+	Server    Server     `toml:"server"`
+	Upstream  Upstream   `toml:"upstream"`
+	Forward   Forward    `toml:"forward"`
+	Sessions  Sessions   `toml:"sessions"`
+	Store     Store      `toml:"store"`
+	Routes    Routes     `toml:"routes"`
+	Apps      []App      `toml:"app"`
+	Merchants []Merchant `toml:"merchant"`
+}
+
+// Server holds the three listeners and the limits of wxgate's own HTTP servers.
+type Server struct {
+	AppListen      string        `toml:"app_listen"`
+	CallbackListen string        `toml:"callback_listen"`
+	AdminListen    string        `toml:"admin_listen"`
+	MaxBodyBytes   int           `toml:"max_body_bytes"`
+	MaxConns       int           `toml:"max_conns"`
+	ReadTimeout    time.Duration `toml:"read_timeout"`
+	WriteTimeout   time.Duration `toml:"write_timeout"`
+	IdleTimeout    time.Duration `toml:"idle_timeout"`
+}
+
+// Upstream says where WeChat is and how wxgate's pooled client talks to it.
+type Upstream struct {
+	Weixin           string        `toml:"weixin"`
+	Mch              string        `toml:"mch"`
+	Timeout          time.Duration `toml:"timeout"`
+	MaxConnsPerHost  int           `toml:"max_conns_per_host"`
+	MaxIdleDuration  time.Duration `toml:"max_idle_duration"`
+	MaxResponseBytes int           `toml:"max_response_bytes"`
+}
+
+// Forward configures how verified callbacks are forwarded to the app.
+type Forward struct {
+	Secret  Secret        `toml:"secret"`
+	Timeout time.Duration `toml:"timeout"`
+}
+
+// Sessions configures the session_key store.
+type Sessions struct {
+	TTL        time.Duration `toml:"ttl"`
+	MaxEntries int           `toml:"max_entries"`
+}
+
+// Store selects where credentials live.
+type Store struct {
+	Kind     string `toml:"kind"`
+	RedisURL Secret `toml:"redis_url"`
+}
+
+// Routes extends the built-in allowlist of api.weixin.qq.com paths that get an access_token.
+type Routes struct {
+	Allow []string `toml:"allow"`
+}
+
+// App is one mini program.
+type App struct {
+	Name       string `toml:"name"`
+	AppID      string `toml:"appid"`
+	Secret     Secret `toml:"secret"`
+	ForwardURL string `toml:"forward_url"`
+	Xpay       *Xpay  `toml:"xpay"`
+	Push       *Push  `toml:"push"`
+}
+
+// Xpay holds an app's virtual-payment settings.
+type Xpay struct {
+	OfferID       string `toml:"offer_id"`
+	AppKey        Secret `toml:"app_key"`
+	SandboxAppKey Secret `toml:"sandbox_app_key"`
+}
+
+// Push holds an app's message-push settings.
+type Push struct {
+	Token          Secret `toml:"token"`
+	EncodingAESKey Secret `toml:"encoding_aes_key"`
+}
+
+// Merchant is one WeChat Pay merchant.
+type Merchant struct {
+	Name           string `toml:"name"`
+	MchID          string `toml:"mchid"`
+	AppID          string `toml:"appid"`
+	SerialNo       string `toml:"serial_no"`
+	PrivateKeyFile string `toml:"private_key_file"`
+	APIv3Key       Secret `toml:"apiv3_key"`
+	PublicKeyID    string `toml:"public_key_id"`
+	PublicKeyFile  string `toml:"public_key_file"`
+	APIv2Key       Secret `toml:"apiv2_key"`
+	ClientCertFile string `toml:"client_cert_file"`
+	ClientKeyFile  string `toml:"client_key_file"`
+	ForwardURL     string `toml:"forward_url"`
+}
+
+// Defaults for every optional key.
+const (
+	DefaultAppListen        = "127.0.0.1:8080"
+	DefaultCallbackListen   = "0.0.0.0:8081"
+	DefaultAdminListen      = "127.0.0.1:9090"
+	DefaultMaxBodyBytes     = 1 << 20
+	DefaultMaxConns         = 10000
+	DefaultReadTimeout      = 10 * time.Second
+	DefaultWriteTimeout     = 10 * time.Second
+	DefaultIdleTimeout      = 60 * time.Second
+	DefaultWeixin           = "https://api.weixin.qq.com"
+	DefaultMch              = "https://api.mch.weixin.qq.com"
+	DefaultUpstreamTimeout  = 5 * time.Second
+	DefaultMaxConnsPerHost  = 512
+	DefaultMaxIdleDuration  = 60 * time.Second
+	DefaultMaxResponseBytes = 16 << 20
+	DefaultForwardTimeout   = 4 * time.Second
+	DefaultSessionTTL       = 72 * time.Hour
+	DefaultSessionEntries   = 2_000_000
+)
+
+// Load reads, decodes and validates the TOML file at path. Every problem found is reported at once
+// in a *ValidationError.
+func Load(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("config path: %w", err)
+	}
+	return Parse(raw, filepath.Dir(abs))
+}
+
+// Parse decodes and validates TOML text; baseDir anchors relative file paths.
+func Parse(raw []byte, baseDir string) (*Config, error) {
+	var c Config
+	md, err := toml.Decode(string(raw), &c)
+	if err != nil {
+		var perr toml.ParseError
+		if errors.As(err, &perr) {
+			return nil, fmt.Errorf("config is not valid TOML: line %d: %s", perr.Position.Line, perr.Message)
+		}
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var v validator
+	for _, k := range md.Undecoded() {
+		v.add(k.String(), "unknown key (check the spelling against config.example.toml)")
+	}
+	c.applyDefaults()
+	c.validate(&v, baseDir)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// applyDefaults fills every optional key that was left out.
+func (c *Config) applyDefaults() {
+	s := &c.Server
+	setString(&s.AppListen, DefaultAppListen)
+	setString(&s.CallbackListen, DefaultCallbackListen)
+	setString(&s.AdminListen, DefaultAdminListen)
+	setInt(&s.MaxBodyBytes, DefaultMaxBodyBytes)
+	setInt(&s.MaxConns, DefaultMaxConns)
+	setDuration(&s.ReadTimeout, DefaultReadTimeout)
+	setDuration(&s.WriteTimeout, DefaultWriteTimeout)
+	setDuration(&s.IdleTimeout, DefaultIdleTimeout)
+	u := &c.Upstream
+	setString(&u.Weixin, DefaultWeixin)
+	setString(&u.Mch, DefaultMch)
+	setDuration(&u.Timeout, DefaultUpstreamTimeout)
+	setInt(&u.MaxConnsPerHost, DefaultMaxConnsPerHost)
+	setDuration(&u.MaxIdleDuration, DefaultMaxIdleDuration)
+	setInt(&u.MaxResponseBytes, DefaultMaxResponseBytes)
+	setDuration(&c.Forward.Timeout, DefaultForwardTimeout)
+	setDuration(&c.Sessions.TTL, DefaultSessionTTL)
+	setInt(&c.Sessions.MaxEntries, DefaultSessionEntries)
+	setString(&c.Store.Kind, "memory")
+	u.Weixin = strings.TrimRight(u.Weixin, "/")
+	u.Mch = strings.TrimRight(u.Mch, "/")
+}
+
+func setString(p *string, d string) {
+	if *p == "" {
+		*p = d
+	}
+}
+
+func setInt(p *int, d int) {
+	if *p == 0 {
+		*p = d
+	}
+}
+
+func setDuration(p *time.Duration, d time.Duration) {
+	if *p == 0 {
+		*p = d
+	}
+}
+
+// App returns the app with the given name.
+func (c *Config) App(name string) (*App, bool) {
+	for i := range c.Apps {
+		if c.Apps[i].Name == name {
+			return &c.Apps[i], true
+		}
+	}
+	return nil, false
+}

@@ -1,0 +1,199 @@
+package policies
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+const minimal = `
+[[app]]
+name = "shop"
+appid = "wx0123456789abcdef"
+secret = "s3cr3t-app-secret"
+[app.xpay]
+app_key = "prod-app-key"
+`
+
+func TestExampleConfigLoads(t *testing.T) {
+	t.Setenv("WXGATE_APP_SECRET", "example-app-secret")
+	t.Setenv("WXGATE_FORWARD_SECRET", "example-forward-secret-0123")
+	c, err := Load(filepath.Join("..", "config.example.toml"))
+	if err != nil {
+		t.Fatalf("config.example.toml does not load: %v", err)
+	}
+	a, ok := c.App("shop")
+	if !ok || a.Secret.Value() != "example-app-secret" || a.Xpay == nil || a.Xpay.OfferID != "1450000000" {
+		t.Fatalf("example app not decoded as documented: %+v", a)
+	}
+	if c.Upstream.Timeout != 5*time.Second || c.Sessions.TTL != 72*time.Hour || c.Routes.Allow[0] != "/wxa/img_sec_check" {
+		t.Fatalf("example values not decoded: %+v %+v", c.Upstream, c.Sessions)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := Parse([]byte(minimal), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.AppListen != DefaultAppListen || c.Upstream.Weixin != DefaultWeixin || c.Sessions.TTL != DefaultSessionTTL ||
+		c.Store.Kind != "memory" || c.Upstream.MaxConnsPerHost != DefaultMaxConnsPerHost {
+		t.Fatalf("defaults not applied: %+v", c)
+	}
+}
+
+// TestEveryProblemAtOnce checks that one bad file yields all of its problems, each at its key path.
+func TestEveryProblemAtOnce(t *testing.T) {
+	bad := `
+[server]
+app_listen = "localhost"
+[upstream]
+weixin = "ftp://x"
+timeout = "-1s"
+[store]
+kind = "etcd"
+[routes]
+allow = ["wxa/nope", "/xpay/currency_pay"]
+[[app]]
+name = "Shop!"
+appid = "abc"
+secret = ""
+colour = "blue"
+[app.xpay]
+app_key = "env:WXGATE_TEST_SURELY_UNSET"
+[app.push]
+token = "t"
+encoding_aes_key = "short"
+[[app]]
+name = "two"
+appid = "wx0123456789abcdef"
+secret = "x"
+forward_url = "http://127.0.0.1:1/e"
+[[app]]
+name = "two"
+appid = "wx0123456789abcdef"
+secret = "x"
+`
+	_, err := Parse([]byte(bad), t.TempDir())
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("want *ValidationError, got %v", err)
+	}
+	want := []string{
+		"server.app_listen", "upstream.weixin", "upstream.timeout", "store.kind", "routes.allow[0]", "routes.allow[1]",
+		"app[0].name", "app[0].appid", "app[0].secret", "app.colour", "app[0].xpay.app_key", "app[0].push.encoding_aes_key",
+		"app[1].forward_url", "app[2].name", "app[2].appid",
+	}
+	got := map[string]bool{}
+	for _, p := range ve.Problems {
+		got[p.Key] = true
+	}
+	for _, k := range want {
+		if !got[k] {
+			t.Errorf("no problem reported at %s; got %v", k, ve.Problems)
+		}
+	}
+	if !strings.Contains(err.Error(), "WXGATE_TEST_SURELY_UNSET") {
+		t.Errorf("error does not name the missing variable: %v", err)
+	}
+}
+
+func TestSecretSources(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "key.txt"), []byte("from-file-key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("WXGATE_TEST_SECRET", "from-env-secret")
+	cfg := strings.Replace(minimal, `"s3cr3t-app-secret"`, `"env:WXGATE_TEST_SECRET"`, 1)
+	cfg = strings.Replace(cfg, `"prod-app-key"`, `"file:key.txt"`, 1)
+	c, err := Parse([]byte(cfg), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := c.Apps[0]
+	if a.Secret.Value() != "from-env-secret" || a.Xpay.AppKey.Value() != "from-file-key" {
+		t.Fatalf("secrets not resolved: env=%v file=%v", a.Secret.Source(), a.Xpay.AppKey.Source())
+	}
+	if a.Secret.Source() != "env:WXGATE_TEST_SECRET" || a.Xpay.AppKey.Source() != "file:key.txt" {
+		t.Fatalf("sources: %s %s", a.Secret.Source(), a.Xpay.AppKey.Source())
+	}
+	_, err = Parse([]byte(strings.Replace(minimal, `"prod-app-key"`, `"file:missing.txt"`, 1)), dir)
+	if err == nil || !strings.Contains(err.Error(), "app[0].xpay.app_key") {
+		t.Fatalf("missing secret file not reported at its key: %v", err)
+	}
+}
+
+// TestSecretNeverPrinted checks every way a Secret can be printed or encoded.
+func TestSecretNeverPrinted(t *testing.T) {
+	c, err := Parse([]byte(minimal), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outputs := []string{
+		fmt.Sprint(c.Apps[0].Secret), fmt.Sprintf("%v|%+v|%#v|%s|%q|%x", c.Apps[0], c.Apps[0], c.Apps[0], c.Apps[0].Secret, c.Apps[0].Secret, c.Apps[0].Secret),
+		fmt.Sprintf("%+v", *c.Apps[0].Xpay), string(js),
+	}
+	for _, out := range outputs {
+		for _, secret := range []string{"s3cr3t-app-secret", "prod-app-key", "73336372"} {
+			if strings.Contains(out, secret) {
+				t.Fatalf("secret %q printed in %s", secret, out)
+			}
+		}
+	}
+	if !strings.Contains(string(js), redacted) {
+		t.Fatalf("JSON does not show the mask: %s", js)
+	}
+}
+
+func TestInvalidTOML(t *testing.T) {
+	_, err := Parse([]byte("[[app]\nname="), t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "line") {
+		t.Fatalf("want a TOML error with a line number, got %v", err)
+	}
+}
+
+func TestRouteTable(t *testing.T) {
+	rt := NewRouteTable([]string{"/wxa/custom"})
+	tests := []struct {
+		path    string
+		kind    RouteKind
+		userSig bool
+		found   bool
+	}{
+		{"/xpay/query_user_balance", RouteXpay, true, true},
+		{"/xpay/currency_pay", RouteXpay, true, true},
+		{"/xpay/cancel_currency_pay", RouteXpay, true, true},
+		{"/xpay/present_currency", RouteXpay, false, true},
+		{"/xpay/query_order", RouteXpay, false, true},
+		{"/sns/jscode2session", RouteCode2Session, false, true},
+		{"/wxa/msg_sec_check", RouteAccessToken, false, true},
+		{"/wxa/custom", RouteAccessToken, false, true},
+		{"/cgi-bin/stable_token", 0, false, false},
+		{"/xpay/unknown", 0, false, false},
+		{"/", 0, false, false},
+	}
+	for _, tt := range tests {
+		r, ok := rt.Lookup([]byte(tt.path))
+		if ok != tt.found || r.Kind != tt.kind || r.UserSignature != tt.userSig {
+			t.Errorf("Lookup(%s) = %+v, %v; want kind %v usersig %v found %v", tt.path, r, ok, tt.kind, tt.userSig, tt.found)
+		}
+	}
+	var userSigned int
+	for _, r := range rt.All() {
+		if r.UserSignature {
+			userSigned++
+		}
+	}
+	if userSigned != 3 {
+		t.Errorf("%d routes need the user signature, want exactly 3", userSigned)
+	}
+}

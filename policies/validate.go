@@ -1,0 +1,242 @@
+package policies
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/url"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Problem is one thing wrong with a configuration, at a key path such as "app[0].xpay.app_key".
+type Problem struct {
+	Key     string
+	Message string
+}
+
+// ValidationError lists every problem found in a configuration.
+type ValidationError struct {
+	Problems []Problem
+}
+
+// Error lists the problems one per line.
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "config has %d problem(s):", len(e.Problems))
+	for _, p := range e.Problems {
+		fmt.Fprintf(&b, "\n  %s: %s", p.Key, p.Message)
+	}
+	return b.String()
+}
+
+// validator collects problems.
+type validator struct{ problems []Problem }
+
+func (v *validator) add(key, format string, args ...any) {
+	v.problems = append(v.problems, Problem{Key: key, Message: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) err() error {
+	if len(v.problems) == 0 {
+		return nil
+	}
+	return &ValidationError{Problems: v.problems}
+}
+
+var (
+	namePattern  = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,31}$`)
+	appIDPattern = regexp.MustCompile(`^wx[0-9a-f]{16}$`)
+	mchIDPattern = regexp.MustCompile(`^[0-9]{8,12}$`)
+)
+
+func (c *Config) validate(v *validator, baseDir string) {
+	c.validateServer(v)
+	c.validateUpstream(v)
+	v.positive("sessions.ttl", c.Sessions.TTL)
+	if c.Sessions.MaxEntries < 0 {
+		v.add("sessions.max_entries", "must be positive")
+	}
+	v.positive("forward.timeout", c.Forward.Timeout)
+	v.secret("forward.secret", &c.Forward.Secret, baseDir)
+	if c.Forward.Secret.IsSet() && len(c.Forward.Secret.Value()) < 16 {
+		v.add("forward.secret", "must be at least 16 characters")
+	}
+	switch c.Store.Kind {
+	case "memory":
+	case "redis":
+		v.add("store.kind", `"redis" is not available in this version; use "memory"`)
+	default:
+		v.add("store.kind", "must be \"memory\" or \"redis\", got %q", c.Store.Kind)
+	}
+	v.secret("store.redis_url", &c.Store.RedisURL, baseDir)
+	for i, p := range c.Routes.Allow {
+		key := fmt.Sprintf("routes.allow[%d]", i)
+		if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?# ") {
+			v.add(key, "must be a path such as /wxa/msg_sec_check, got %q", p)
+		} else if _, builtin := lookupSigned(p); builtin {
+			v.add(key, "%s is already routed with its own signatures; remove it from the allowlist", p)
+		}
+	}
+	if len(c.Apps) == 0 {
+		v.add("app", "at least one [[app]] is required")
+	}
+	names := map[string]string{}
+	appIDs := map[string]string{}
+	for i := range c.Apps {
+		c.Apps[i].validate(v, fmt.Sprintf("app[%d]", i), baseDir, names, appIDs)
+	}
+	if !c.Forward.Secret.IsSet() {
+		for i, a := range c.Apps {
+			if a.ForwardURL != "" {
+				v.add(fmt.Sprintf("app[%d].forward_url", i), "forwarding needs forward.secret to sign events")
+			}
+		}
+	}
+	mnames := map[string]string{}
+	for i := range c.Merchants {
+		c.Merchants[i].validate(v, fmt.Sprintf("merchant[%d]", i), baseDir, mnames, appIDs, c.Forward.Secret.IsSet())
+	}
+}
+
+func (c *Config) validateServer(v *validator) {
+	s := c.Server
+	listens := map[string]string{}
+	for _, l := range []struct{ key, addr string }{
+		{"server.app_listen", s.AppListen},
+		{"server.callback_listen", s.CallbackListen},
+		{"server.admin_listen", s.AdminListen},
+	} {
+		if _, _, err := net.SplitHostPort(l.addr); err != nil {
+			v.add(l.key, "must be host:port, got %q", l.addr)
+			continue
+		}
+		if other, dup := listens[l.addr]; dup && !strings.HasSuffix(l.addr, ":0") {
+			v.add(l.key, "same address as %s", other)
+		}
+		listens[l.addr] = l.key
+	}
+	if s.MaxBodyBytes < 1024 {
+		v.add("server.max_body_bytes", "must be at least 1024, got %d", s.MaxBodyBytes)
+	}
+	if s.MaxConns < 1 {
+		v.add("server.max_conns", "must be positive")
+	}
+	v.positive("server.read_timeout", s.ReadTimeout)
+	v.positive("server.write_timeout", s.WriteTimeout)
+	v.positive("server.idle_timeout", s.IdleTimeout)
+}
+
+func (c *Config) validateUpstream(v *validator) {
+	u := c.Upstream
+	v.baseURL("upstream.weixin", u.Weixin)
+	v.baseURL("upstream.mch", u.Mch)
+	v.positive("upstream.timeout", u.Timeout)
+	v.positive("upstream.max_idle_duration", u.MaxIdleDuration)
+	if u.MaxConnsPerHost < 1 {
+		v.add("upstream.max_conns_per_host", "must be positive")
+	}
+	if u.MaxResponseBytes < 1024 {
+		v.add("upstream.max_response_bytes", "must be at least 1024, got %d", u.MaxResponseBytes)
+	}
+}
+
+func (a *App) validate(v *validator, key, baseDir string, names, appIDs map[string]string) {
+	if !namePattern.MatchString(a.Name) {
+		v.add(key+".name", "must be 1-32 of a-z 0-9 _ - (it is the X-Wxgate-App header value), got %q", a.Name)
+	} else if other, dup := names[a.Name]; dup {
+		v.add(key+".name", "%q is already the name of %s", a.Name, other)
+	} else {
+		names[a.Name] = key
+	}
+	if !appIDPattern.MatchString(a.AppID) {
+		v.add(key+".appid", "must look like wx followed by 16 hex digits, got %q", a.AppID)
+	} else if other, dup := appIDs[a.AppID]; dup {
+		v.add(key+".appid", "already used by %s", other)
+	} else {
+		appIDs[a.AppID] = key
+	}
+	v.requiredSecret(key+".secret", &a.Secret, baseDir)
+	if a.ForwardURL != "" {
+		v.httpURL(key+".forward_url", a.ForwardURL)
+	}
+	if x := a.Xpay; x != nil {
+		v.requiredSecret(key+".xpay.app_key", &x.AppKey, baseDir)
+		v.secret(key+".xpay.sandbox_app_key", &x.SandboxAppKey, baseDir)
+		if len(x.OfferID) > 64 {
+			v.add(key+".xpay.offer_id", "is longer than 64 characters")
+		}
+	}
+	if p := a.Push; p != nil {
+		v.requiredSecret(key+".push.token", &p.Token, baseDir)
+		v.secret(key+".push.encoding_aes_key", &p.EncodingAESKey, baseDir)
+		if k := p.EncodingAESKey; k.IsSet() {
+			if b, err := base64.StdEncoding.DecodeString(k.Value() + "="); len(k.Value()) != 43 || err != nil || len(b) != 32 {
+				v.add(key+".push.encoding_aes_key", "must be the 43-character EncodingAESKey from the mini program console")
+			}
+		}
+	}
+}
+
+func (m *Merchant) validate(v *validator, key, baseDir string, names, appIDs map[string]string, forwardSecret bool) {
+	if !namePattern.MatchString(m.Name) {
+		v.add(key+".name", "must be 1-32 of a-z 0-9 _ - (it is the X-Wxgate-Merchant header value), got %q", m.Name)
+	} else if other, dup := names[m.Name]; dup {
+		v.add(key+".name", "%q is already the name of %s", m.Name, other)
+	} else {
+		names[m.Name] = key
+	}
+	if !mchIDPattern.MatchString(m.MchID) {
+		v.add(key+".mchid", "must be the 8-12 digit merchant id, got %q", m.MchID)
+	}
+	if m.AppID != "" && !appIDPattern.MatchString(m.AppID) {
+		v.add(key+".appid", "must look like wx followed by 16 hex digits, got %q", m.AppID)
+	}
+	v.secret(key+".apiv3_key", &m.APIv3Key, baseDir)
+	v.secret(key+".apiv2_key", &m.APIv2Key, baseDir)
+	if m.ForwardURL != "" {
+		v.httpURL(key+".forward_url", m.ForwardURL)
+		if !forwardSecret {
+			v.add(key+".forward_url", "forwarding needs forward.secret to sign events")
+		}
+	}
+}
+
+func (v *validator) positive(key string, d time.Duration) {
+	if d <= 0 {
+		v.add(key, "must be a positive duration such as \"5s\", got %s", d)
+	}
+}
+
+func (v *validator) secret(key string, s *Secret, baseDir string) {
+	if err := s.resolve(baseDir); err != nil {
+		v.add(key, "%v", err)
+	}
+}
+
+func (v *validator) requiredSecret(key string, s *Secret, baseDir string) {
+	if s.ref == "" {
+		v.add(key, "is required (inline, \"env:NAME\" or \"file:PATH\")")
+		return
+	}
+	v.secret(key, s, baseDir)
+}
+
+func (v *validator) baseURL(key, raw string) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.add(key, "must be an http(s) URL such as https://api.weixin.qq.com, got %q", raw)
+		return
+	}
+	if u.Path != "" || u.RawQuery != "" {
+		v.add(key, "must have no path or query, got %q", raw)
+	}
+}
+
+func (v *validator) httpURL(key, raw string) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.add(key, "must be an http(s) URL, got %q", raw)
+	}
+}
