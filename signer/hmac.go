@@ -66,13 +66,14 @@ var rawPool = sync.Pool{New: func() any {
 }}
 
 // AppendHMACHex appends the lowercase hex HMAC-SHA256 of msg under key to dst. It is the one-shot
-// form for keys used once (a session key); keys used repeatedly belong in an HMACKey.
-func AppendHMACHex(dst []byte, key string, msg []byte) []byte {
+// form for keys used once (a session key); keys used repeatedly belong in an HMACKey. Keys up to
+// 64 bytes (every WeChat session key) cost no allocation.
+func AppendHMACHex[K string | []byte](dst []byte, key K, msg []byte) []byte {
 	st := rawPool.Get().(*rawState)
 	st.key = [sha256.BlockSize]byte{}
 	if len(key) > sha256.BlockSize {
 		st.inner.Reset()
-		writeString(st.inner, key)
+		st.inner.Write([]byte(key))
 		st.inner.Sum(st.key[:0])
 	} else {
 		copy(st.key[:], key)

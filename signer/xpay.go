@@ -44,13 +44,13 @@ func (k *XpayKey) VerifyClientPaySig(sig []byte, signData []byte) bool {
 // AppendUserSignature appends the user-state signature: lowercase hex HMAC-SHA256 keyed with the
 // session_key as its base64 text (not decoded) over the exact body (server API) or signData
 // (client API).
-func AppendUserSignature(dst []byte, sessionKey string, body []byte) []byte {
+func AppendUserSignature[K string | []byte](dst []byte, sessionKey K, body []byte) []byte {
 	return AppendHMACHex(dst, sessionKey, body)
 }
 
 // VerifyUserSignature reports whether sig is the user-state signature of body under sessionKey,
 // comparing in constant time.
-func VerifyUserSignature(sig []byte, sessionKey string, body []byte) bool {
+func VerifyUserSignature[K string | []byte](sig []byte, sessionKey K, body []byte) bool {
 	var buf [2 * sha256.Size]byte
 	return hmac.Equal(AppendUserSignature(buf[:0], sessionKey, body), sig)
 }

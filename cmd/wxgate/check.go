@@ -1,0 +1,79 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/wxgate/wxgate/policies"
+)
+
+// runCheck validates a config file and prints what wxgate would run with, secrets masked.
+func runCheck(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("check", stderr)
+	path := fs.String("config", "wxgate.toml", "config file to validate")
+	routes := fs.Bool("routes", false, "list every routed WeChat path")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := policies.Load(*path)
+	if err != nil {
+		return err
+	}
+	printSummary(stdout, *path, cfg, *routes)
+	return nil
+}
+
+// printSummary writes the validated config as a human summary; secrets appear only as their source.
+func printSummary(w io.Writer, path string, cfg *policies.Config, allRoutes bool) {
+	fmt.Fprintf(w, "%s is valid.\n\nListeners\n", path)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "  app\t%s\t(signing proxy and /wxgate/* helpers)\n", cfg.Server.AppListen)
+	fmt.Fprintf(tw, "  callback\t%s\t(WeChat-facing)\n", cfg.Server.CallbackListen)
+	fmt.Fprintf(tw, "  admin\t%s\t(/healthz /readyz /metrics)\n", cfg.Server.AdminListen)
+	tw.Flush()
+	fmt.Fprintf(w, "\nUpstream\n  weixin  %s\n  mch     %s\n  timeout %s, %d connections per host\n",
+		cfg.Upstream.Weixin, cfg.Upstream.Mch, cfg.Upstream.Timeout, cfg.Upstream.MaxConnsPerHost)
+	fmt.Fprintf(w, "\nApps (%d; the first is used without %s)\n", len(cfg.Apps), "X-Wxgate-App")
+	tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	for _, a := range cfg.Apps {
+		fmt.Fprintf(tw, "  %s\tappid %s\tsecret %s\n", a.Name, a.AppID, a.Secret.Source())
+		if x := a.Xpay; x != nil {
+			sandbox := "none"
+			if x.SandboxAppKey.IsSet() {
+				sandbox = x.SandboxAppKey.Source()
+			}
+			fmt.Fprintf(tw, "  \txpay offer_id %q\tapp_key %s, sandbox_app_key %s\n", x.OfferID, x.AppKey.Source(), sandbox)
+		}
+		if p := a.Push; p != nil {
+			fmt.Fprintf(tw, "  \tpush token %s\tencoding_aes_key %s\n", p.Token.Source(), p.EncodingAESKey.Source())
+		}
+		if a.ForwardURL != "" {
+			fmt.Fprintf(tw, "  \tforward to %s\t\n", a.ForwardURL)
+		}
+	}
+	tw.Flush()
+	if len(cfg.Merchants) > 0 {
+		fmt.Fprintf(w, "\nMerchants (%d)\n", len(cfg.Merchants))
+		for _, m := range cfg.Merchants {
+			fmt.Fprintf(w, "  %s  mchid %s\n", m.Name, m.MchID)
+		}
+	}
+	rt := policies.NewRouteTable(cfg.Routes.Allow)
+	counts := map[policies.RouteKind]int{}
+	for _, r := range rt.All() {
+		counts[r.Kind]++
+	}
+	fmt.Fprintf(w, "\nRoutes: %d xpay APIs (3 with the user signature), /sns/jscode2session, %d allowlisted APIs with access_token\n",
+		counts[policies.RouteXpay], counts[policies.RouteAccessToken])
+	fmt.Fprintf(w, "Sessions: kept %s, at most %d; store %s\n", cfg.Sessions.TTL, cfg.Sessions.MaxEntries, cfg.Store.Kind)
+	if allRoutes {
+		for _, r := range rt.All() {
+			extra := ""
+			if r.UserSignature {
+				extra = " + user signature"
+			}
+			fmt.Fprintf(w, "  %-40s %s%s\n", r.Path, r.Kind, extra)
+		}
+	}
+}

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wxgate/wxgate/emulator"
+	"github.com/wxgate/wxgate/policies"
+)
+
+func runCmd(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), args, &out, &errOut)
+	return out.String(), errOut.String(), err
+}
+
+func TestCheckExampleConfig(t *testing.T) {
+	t.Setenv("WXGATE_APP_SECRET", "the-app-secret-value")
+	t.Setenv("WXGATE_FORWARD_SECRET", "the-forward-secret-value")
+	out, _, err := runCmd(t, "check", "-config", "../../config.example.toml", "-routes")
+	if err != nil {
+		t.Fatalf("check failed: %v", err)
+	}
+	for _, want := range []string{"is valid", "shop", "wx0123456789abcdef", "env:WXGATE_APP_SECRET", "/xpay/currency_pay", "user signature", "127.0.0.1:8080"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	for _, secret := range []string{"the-app-secret-value", "replace-with-the-production-appkey", "replace-with-the-push-token"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("summary reveals a secret %q", secret)
+		}
+	}
+}
+
+func TestCheckReportsEveryProblem(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.toml")
+	os.WriteFile(path, []byte("[server]\napp_listen = \"nope\"\n[[app]]\nname = \"A B\"\nappid = \"x\"\nsecret = \"env:WXGATE_UNSET_FOR_TEST\"\n"), 0o600)
+	_, _, err := runCmd(t, "check", "-config", path)
+	var ve *policies.ValidationError
+	if !errors.As(err, &ve) || len(ve.Problems) < 4 {
+		t.Fatalf("want every problem at once, got %v", err)
+	}
+	if _, _, err := runCmd(t, "check", "-config", filepath.Join(t.TempDir(), "missing.toml")); err == nil || !strings.Contains(err.Error(), "read config") {
+		t.Fatalf("missing file: %v", err)
+	}
+}
+
+func TestSignCommand(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sign", "pay-sig", "-key", "12345", "-uri", "/xpay/query_user_balance", "-body", `{"openid": "xxx", "user_ip": "127.0.0.1", "env": 0}`}, "c37809f27c6d7fd1837ad2500a04512b66b34fd793a39a385fade56dca89a4b5"},
+		{[]string{"sign", "user", "-key", "o0q0otL8aEzpcZL/FT9WsQ==", "-body", `{"foo":"bar"}`}, "654571f79995b2ce1e149e53c0a33dc39c0a74090db514261454e8dbe432aa0b"},
+	}
+	for _, tt := range tests {
+		out, _, err := runCmd(t, tt.args...)
+		if err != nil || strings.TrimSpace(out) != tt.want {
+			t.Errorf("%v: %q %v, want %s", tt.args, out, err, tt.want)
+		}
+	}
+	var ue usageError
+	if _, _, err := runCmd(t, "sign", "pay-sig", "-key", "k", "-uri", "xpay/x"); !errors.As(err, &ue) {
+		t.Errorf("uri without slash: want a usage error, got %v", err)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	var ue usageError
+	for _, args := range [][]string{nil, {"frobnicate"}, {"check", "-nope"}, {"serve", "extra"}} {
+		if _, _, err := runCmd(t, args...); !errors.As(err, &ue) {
+			t.Errorf("%v: want a usage error, got %v", args, err)
+		}
+	}
+	if out, _, err := runCmd(t, "version"); err != nil || !strings.HasPrefix(out, "wxgate ") {
+		t.Errorf("version: %q %v", out, err)
+	}
+}
+
+// TestDemo runs `wxgate demo` in-process: every step must succeed and be printed.
+func TestDemo(t *testing.T) {
+	out, errOut, err := runCmd(t, "demo")
+	if err != nil {
+		t.Fatalf("demo failed: %v\n%s\n%s", err, out, errOut)
+	}
+	for _, want := range []string{"/sns/jscode2session", "/xpay/query_user_balance", "/xpay/present_currency", "/xpay/currency_pay",
+		"/xpay/cancel_currency_pay", "/xpay/query_order", "/wxgate/xpay/payment-params", "All 10 steps succeeded"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	if strings.Contains(out, `"session_key":"`) && !strings.Contains(out, `"session_key":"[redacted]"`) {
+		t.Errorf("demo prints a session_key:\n%s", out)
+	}
+}
+
+// TestServeProcess builds the real binary, runs `wxgate serve` on a TOML file against an emulator,
+// makes a signed call through it, and stops it with SIGTERM.
+func TestServeProcess(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "wxgate")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	emuLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	appPort, adminPort := freePort(t), freePort(t)
+	cfgText := fmt.Sprintf(`
+[server]
+app_listen = "127.0.0.1:%d"
+admin_listen = "127.0.0.1:%d"
+[upstream]
+weixin = "http://%s"
+[[app]]
+name = "proc"
+appid = "wx00000000000000d4"
+secret = "env:PROC_SECRET"
+[app.xpay]
+app_key = "file:appkey.txt"
+`, appPort, adminPort, emuLn.Addr())
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "wxgate.toml"), []byte(cfgText), 0o600)
+	os.WriteFile(filepath.Join(dir, "appkey.txt"), []byte("proc-app-key-1234\n"), 0o600)
+	t.Setenv("PROC_SECRET", "proc-secret-5678")
+	cfg, err := policies.Load(filepath.Join(dir, "wxgate.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	emu, err := emulator.New(emulatorConfig(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go emu.Serve(emuLn)
+	defer emu.Shutdown()
+
+	cmd := exec.Command(bin, "serve", "-config", filepath.Join(dir, "wxgate.toml"))
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	logs := make(chan string, 100)
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		once := false
+		for sc.Scan() {
+			logs <- sc.Text()
+			if !once && strings.Contains(sc.Text(), "wxgate serving") {
+				close(ready)
+				once = true
+			}
+		}
+		close(logs)
+	}()
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		t.Fatal("wxgate serve did not start")
+	}
+	base := fmt.Sprintf("http://127.0.0.1:%d", appPort)
+	resp, err := http.Get(base + "/sns/jscode2session?js_code=test:proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "openid") {
+		t.Fatalf("login through the process: %d %s", resp.StatusCode, body)
+	}
+	resp, err = http.Post(base+"/xpay/query_order", "application/json", strings.NewReader(`{"env":0,"order_id":"nothing-here"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || strings.Contains(string(body), "268490003") || strings.Contains(string(body), "40001") {
+		t.Fatalf("signed call through the process: %d %s", resp.StatusCode, body)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("wxgate serve did not exit cleanly on SIGTERM: %v", err)
+	}
+	var all strings.Builder
+	for l := range logs {
+		all.WriteString(l + "\n")
+	}
+	for _, secret := range []string{"proc-secret-5678", "proc-app-key-1234"} {
+		if strings.Contains(all.String(), secret) {
+			t.Fatalf("logs reveal a secret:\n%s", all.String())
+		}
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}

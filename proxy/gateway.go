@@ -1,0 +1,152 @@
+// Package proxy is wxgate's HTTP side: the signing proxy and helpers on the app listener, the
+// admin endpoints, and the pooled upstream client to WeChat.
+package proxy
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/wxgate/wxgate/credentials"
+	"github.com/wxgate/wxgate/policies"
+	"github.com/wxgate/wxgate/signer"
+)
+
+// Header names the app uses to pick credentials.
+const (
+	HeaderApp      = "X-Wxgate-App"
+	HeaderMerchant = "X-Wxgate-Merchant"
+)
+
+// Options are the parts of a Gateway that tests and embedders may replace.
+type Options struct {
+	Logger *slog.Logger     // default: discard
+	Clock  func() time.Time // default time.Now
+}
+
+// Gateway holds everything the request path needs, built once at start-up: keys parsed, HMAC
+// states ready, token caches and the session store. It is safe for concurrent use.
+type Gateway struct {
+	cfg      *policies.Config
+	routes   *policies.RouteTable
+	apps     map[string]*appState
+	first    *appState
+	weixin   *upstream
+	sessions *credentials.Sessions
+	metrics  *metrics
+	log      *slog.Logger
+}
+
+// appState is one configured app, ready for the request path.
+type appState struct {
+	name, appID string
+	secret      string
+	offerID     string
+	prodKey     *signer.XpayKey // nil when [app.xpay] is absent
+	sandboxKey  *signer.XpayKey // nil when no sandbox key is configured
+	tokens      *credentials.Tokens
+}
+
+// NewGateway prepares a Gateway from a validated config.
+func NewGateway(cfg *policies.Config, opts Options) (*Gateway, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	wx, err := newUpstream(cfg.Upstream.Weixin, cfg.Upstream)
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{
+		cfg:    cfg,
+		routes: policies.NewRouteTable(cfg.Routes.Allow),
+		apps:   make(map[string]*appState, len(cfg.Apps)),
+		weixin: wx,
+		sessions: credentials.NewSessions(credentials.SessionOptions{
+			TTL: cfg.Sessions.TTL, MaxEntries: cfg.Sessions.MaxEntries, Clock: opts.Clock,
+		}),
+		metrics: newMetrics(),
+		log:     opts.Logger,
+	}
+	tokenClient := &fasthttp.Client{
+		Name:                "wxgate",
+		MaxConnsPerHost:     4,
+		ReadTimeout:         cfg.Upstream.Timeout,
+		WriteTimeout:        cfg.Upstream.Timeout,
+		MaxIdleConnDuration: cfg.Upstream.MaxIdleDuration,
+		MaxResponseBodySize: 64 << 10,
+	}
+	for i := range cfg.Apps {
+		a := &cfg.Apps[i]
+		st := &appState{name: a.Name, appID: a.AppID, secret: a.Secret.Value()}
+		if a.Xpay != nil {
+			st.offerID = a.Xpay.OfferID
+			st.prodKey = signer.NewXpayKey(a.Xpay.AppKey.Value())
+			if a.Xpay.SandboxAppKey.IsSet() {
+				st.sandboxKey = signer.NewXpayKey(a.Xpay.SandboxAppKey.Value())
+			}
+		}
+		fetcher := &credentials.StableTokenClient{
+			Client: tokenClient, BaseURL: cfg.Upstream.Weixin, AppID: a.AppID, Secret: a.Secret.Value(), Timeout: cfg.Upstream.Timeout,
+		}
+		st.tokens = credentials.NewTokens(fetcher.Fetch, credentials.TokenOptions{Clock: opts.Clock})
+		if _, dup := g.apps[a.Name]; dup {
+			return nil, fmt.Errorf("app %q configured twice", a.Name)
+		}
+		g.apps[a.Name] = st
+		if g.first == nil {
+			g.first = st
+		}
+	}
+	if g.first == nil {
+		return nil, fmt.Errorf("no app configured")
+	}
+	return g, nil
+}
+
+// Sessions is the session_key store, for embedders and tests.
+func (g *Gateway) Sessions() *credentials.Sessions { return g.sessions }
+
+// app picks the app named by the X-Wxgate-App header, or the first configured app.
+func (g *Gateway) app(ctx *fasthttp.RequestCtx) (*appState, *apiError) {
+	name := ctx.Request.Header.Peek(HeaderApp)
+	if len(name) == 0 {
+		return g.first, nil
+	}
+	if a, ok := g.apps[string(name)]; ok {
+		return a, nil
+	}
+	return nil, newError(fasthttp.StatusBadRequest, CodeUnknownApp,
+		fmt.Sprintf("%s names no configured app (%q); use the name of an [[app]] in the config or leave the header out for the first app", HeaderApp, truncate(name, 40)))
+}
+
+// xpayKey picks the AppKey for the body's env: 0 production, 1 sandbox.
+func (a *appState) xpayKey(env int64) (*signer.XpayKey, *apiError) {
+	if a.prodKey == nil {
+		return nil, newError(fasthttp.StatusBadRequest, CodeXpayNotConfigured,
+			fmt.Sprintf("app %q has no [app.xpay] section; add its offer_id and app_key to the config", a.name))
+	}
+	switch env {
+	case 0:
+		return a.prodKey, nil
+	case 1:
+		if a.sandboxKey == nil {
+			return nil, newError(fasthttp.StatusBadRequest, CodeSandboxKeyMissing,
+				fmt.Sprintf("env is 1 (sandbox) but app %q has no xpay.sandbox_app_key; add it or send env 0", a.name))
+		}
+		return a.sandboxKey, nil
+	}
+	return nil, newError(fasthttp.StatusBadRequest, CodeBadEnv, "env must be the number 0 (production) or 1 (sandbox)")
+}
+
+// truncate shortens untrusted input before it is echoed in an error message.
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "..."
+	}
+	return string(b)
+}

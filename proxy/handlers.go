@@ -1,0 +1,70 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/valyala/fasthttp"
+)
+
+// AppHandler serves the app listener: routed WeChat paths and the /wxgate/* helpers. Anything
+// else is 404: wxgate is never an open proxy.
+func (g *Gateway) AppHandler(ctx *fasthttp.RequestCtx) {
+	path := ctx.Path()
+	if bytes.HasPrefix(path, []byte("/wxgate/")) {
+		g.serveHelper(ctx)
+		return
+	}
+	if r, ok := g.routes.Lookup(path); ok {
+		g.serveWeChat(ctx, r)
+		return
+	}
+	g.fail(ctx, 0, newError(fasthttp.StatusNotFound, CodeUnknownRoute,
+		fmt.Sprintf("wxgate does not route %s; it forwards the xpay APIs, /sns/jscode2session and the allowlisted WeChat APIs (add others under [routes] allow)", truncate(path, 80))))
+}
+
+// AdminHandler serves /healthz, /readyz and /metrics.
+func (g *Gateway) AdminHandler(ctx *fasthttp.RequestCtx) {
+	switch string(ctx.Path()) {
+	case "/healthz":
+		writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ok"})
+	case "/readyz":
+		g.serveReady(ctx)
+	case "/metrics":
+		ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
+		g.writeMetrics(ctx)
+	default:
+		writeError(ctx, newError(fasthttp.StatusNotFound, CodeUnknownRoute, "admin endpoints are /healthz, /readyz and /metrics"))
+	}
+}
+
+// serveReady answers 200 when every app's access_token can be had, else 503 naming the apps that
+// cannot get one (never the token or the secret).
+func (g *Gateway) serveReady(ctx *fasthttp.RequestCtx) {
+	problems := map[string]string{}
+	for name, a := range g.apps {
+		if _, err := a.tokens.Get(); err != nil {
+			problems[name] = err.Error()
+		}
+	}
+	if len(problems) == 0 {
+		writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ready"})
+		return
+	}
+	out, _ := json.Marshal(map[string]any{"status": "not ready", "apps": problems})
+	ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+	ctx.SetContentType("application/json; charset=utf-8")
+	ctx.SetBody(out)
+}
+
+// serverError answers fasthttp's own failures (body too large, malformed request) as JSON.
+func serverError(ctx *fasthttp.RequestCtx, err error) {
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		writeError(ctx, newError(fasthttp.StatusRequestEntityTooLarge, CodeBodyTooLarge, "the request body exceeds [server] max_body_bytes"))
+	default:
+		writeError(ctx, newError(fasthttp.StatusBadRequest, CodeBadRequest, "malformed HTTP request"))
+	}
+}

@@ -1,0 +1,160 @@
+package proxy
+
+import (
+	"encoding/json"
+	"errors"
+)
+
+// Top-level JSON field access without decoding the whole body. wxgate signs and forwards the exact
+// bytes it received, so it only needs to read a few top-level members (env, openid, errcode), not
+// to rebuild the document.
+
+var errNotObject = errors.New("body is not a JSON object")
+
+// jsonObject checks that b is one valid JSON object.
+func jsonObject(b []byte) error {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' || !json.Valid(b) {
+		return errNotObject
+	}
+	return nil
+}
+
+// topField returns the raw value of the top-level member name in the valid JSON object b.
+// Keys written with escape sequences are not matched.
+func topField(b []byte, name string) ([]byte, bool) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return nil, false
+	}
+	i++
+	for {
+		i = skipSpace(b, i)
+		if i >= len(b) || b[i] == '}' {
+			return nil, false
+		}
+		if b[i] == ',' {
+			i++
+			continue
+		}
+		keyEnd := skipValue(b, i)
+		key := b[i+1 : keyEnd-1]
+		i = skipSpace(b, keyEnd)
+		if i >= len(b) || b[i] != ':' {
+			return nil, false
+		}
+		i = skipSpace(b, i+1)
+		end := skipValue(b, i)
+		if string(key) == name {
+			return b[i:end], true
+		}
+		i = end
+	}
+}
+
+// skipSpace returns the index of the first non-space byte at or after i.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the index just past the JSON value starting at i (b is known to be valid).
+func skipValue(b []byte, i int) int {
+	if i >= len(b) {
+		return i
+	}
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for i < len(b) {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i)
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+			i++
+		}
+		return i
+	default:
+		for i < len(b) && b[i] != ',' && b[i] != '}' && b[i] != ']' && b[i] != ' ' && b[i] != '\t' && b[i] != '\n' && b[i] != '\r' {
+			i++
+		}
+		return i
+	}
+}
+
+// skipString returns the index just past the JSON string starting at the quote at i.
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return i
+}
+
+// plainString returns the contents of a raw JSON string value without escapes, or false when raw
+// is not a string or holds an escape sequence.
+func plainString(raw []byte) ([]byte, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return nil, false
+	}
+	s := raw[1 : len(raw)-1]
+	for _, c := range s {
+		if c == '\\' {
+			return nil, false
+		}
+	}
+	return s, true
+}
+
+// stringValue decodes a raw JSON string value, escapes included.
+func stringValue(raw []byte) (string, bool) {
+	if s, ok := plainString(raw); ok {
+		return string(s), true
+	}
+	var out string
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return "", false
+	}
+	return out, true
+}
+
+// smallInt parses a raw JSON integer of at most 18 digits (errcode, env).
+func smallInt(raw []byte) (int64, bool) {
+	if len(raw) == 0 || len(raw) > 19 {
+		return 0, false
+	}
+	neg := raw[0] == '-'
+	if neg {
+		raw = raw[1:]
+	}
+	if len(raw) == 0 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range raw {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
+}

@@ -1,0 +1,109 @@
+package proxy
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/wxgate/wxgate/policies"
+)
+
+// metrics counts what the gateway does. Counters only; no label carries request data.
+type metrics struct {
+	// requests[kind][class] counts answers by route kind (0 = helpers) and status class 1xx..5xx.
+	requests         [4][6]atomic.Uint64
+	staleRetries     atomic.Uint64
+	sessionsCaptured atomic.Uint64
+	errors           codeCounter
+}
+
+func newMetrics() *metrics { return &metrics{} }
+
+func (m *metrics) observe(kind policies.RouteKind, status int) {
+	k := int(kind)
+	if k < 0 || k >= len(m.requests) {
+		k = 0
+	}
+	c := status / 100
+	if c < 1 || c > 5 {
+		c = 0
+	}
+	m.requests[k][c].Add(1)
+}
+
+// codeCounter counts wxgate error codes (a small fixed set).
+type codeCounter struct {
+	mu sync.Mutex
+	n  map[string]uint64
+}
+
+func (c *codeCounter) inc(code string) {
+	c.mu.Lock()
+	if c.n == nil {
+		c.n = map[string]uint64{}
+	}
+	c.n[code]++
+	c.mu.Unlock()
+}
+
+func (c *codeCounter) snapshot() map[string]uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string]uint64, len(c.n))
+	for k, v := range c.n {
+		out[k] = v
+	}
+	return out
+}
+
+// write renders the counters in the Prometheus text format.
+func (g *Gateway) writeMetrics(w io.Writer) {
+	m := g.metrics
+	fmt.Fprintln(w, "# HELP wxgate_requests_total Answers on the app listener by route kind and status class.")
+	fmt.Fprintln(w, "# TYPE wxgate_requests_total counter")
+	for k := range m.requests {
+		name := policies.RouteKind(k).String()
+		if k == 0 {
+			name = "helper"
+		}
+		for c := 1; c <= 5; c++ {
+			if v := m.requests[k][c].Load(); v > 0 {
+				fmt.Fprintf(w, "wxgate_requests_total{route=%q,code=\"%dxx\"} %d\n", name, c, v)
+			}
+		}
+	}
+	fmt.Fprintln(w, "# HELP wxgate_errors_total wxgate's own error answers by stable code.")
+	fmt.Fprintln(w, "# TYPE wxgate_errors_total counter")
+	errs := m.errors.snapshot()
+	codes := make([]string, 0, len(errs))
+	for c := range errs {
+		codes = append(codes, c)
+	}
+	sort.Strings(codes)
+	for _, c := range codes {
+		fmt.Fprintf(w, "wxgate_errors_total{code=%q} %d\n", c, errs[c])
+	}
+	fmt.Fprintln(w, "# HELP wxgate_stale_token_retries_total Calls retried after WeChat called the access_token stale.")
+	fmt.Fprintln(w, "# TYPE wxgate_stale_token_retries_total counter")
+	fmt.Fprintf(w, "wxgate_stale_token_retries_total %d\n", m.staleRetries.Load())
+	fmt.Fprintln(w, "# HELP wxgate_session_keys_captured_total session_keys stored from jscode2session answers.")
+	fmt.Fprintln(w, "# TYPE wxgate_session_keys_captured_total counter")
+	fmt.Fprintf(w, "wxgate_session_keys_captured_total %d\n", m.sessionsCaptured.Load())
+	fmt.Fprintln(w, "# HELP wxgate_session_keys Session keys currently stored.")
+	fmt.Fprintln(w, "# TYPE wxgate_session_keys gauge")
+	fmt.Fprintf(w, "wxgate_session_keys %d\n", g.sessions.Len())
+	fmt.Fprintln(w, "# HELP wxgate_token_fetches_total access_token fetches from WeChat by app.")
+	fmt.Fprintln(w, "# TYPE wxgate_token_fetches_total counter")
+	names := make([]string, 0, len(g.apps))
+	for n := range g.apps {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		st := g.apps[n].tokens.Status()
+		fmt.Fprintf(w, "wxgate_token_fetches_total{app=%q} %d\n", n, st.Fetches)
+		fmt.Fprintf(w, "wxgate_token_force_refreshes_total{app=%q} %d\n", n, st.ForceRefreshes)
+	}
+}

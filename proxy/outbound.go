@@ -1,0 +1,204 @@
+package proxy
+
+import (
+	"bytes"
+	"fmt"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/wxgate/wxgate/policies"
+)
+
+// Query parameters wxgate owns on api.weixin.qq.com calls: any the app sends are replaced.
+var (
+	argAccessToken = "access_token"
+	argPaySig      = "pay_sig"
+	argSignature   = "signature"
+)
+
+// staleTokenCodes are the errcodes that mean "this access_token is no longer good" (spec/xpay.md
+// §3.3): wxgate refreshes once and retries the call once.
+func isStaleTokenCode(code int64) bool { return code == 40001 || code == 40014 || code == 42001 }
+
+// serveWeChat handles a request on a routed api.weixin.qq.com path.
+func (g *Gateway) serveWeChat(ctx *fasthttp.RequestCtx, r policies.Route) {
+	a, aerr := g.app(ctx)
+	if aerr != nil {
+		g.fail(ctx, r.Kind, aerr)
+		return
+	}
+	switch r.Kind {
+	case policies.RouteXpay:
+		g.serveXpay(ctx, a, r)
+	case policies.RouteCode2Session:
+		g.serveCode2Session(ctx, a)
+	default:
+		g.serveWithToken(ctx, a, r)
+	}
+}
+
+// serveXpay signs a virtual-payment server API call: access_token, pay_sig with the AppKey of the
+// body's env, and the user signature with the session_key of the body's openid where required.
+func (g *Gateway) serveXpay(ctx *fasthttp.RequestCtx, a *appState, r policies.Route) {
+	if !ctx.IsPost() {
+		g.fail(ctx, r.Kind, newError(fasthttp.StatusMethodNotAllowed, CodeMethodNotAllowed, r.Path+" takes POST with a JSON body"))
+		return
+	}
+	body := ctx.PostBody()
+	if err := jsonObject(body); err != nil {
+		g.fail(ctx, r.Kind, newError(fasthttp.StatusBadRequest, CodeBodyNotJSON, r.Path+" needs a JSON object body, as WeChat documents it; the body sent is not one"))
+		return
+	}
+	envRaw, ok := topField(body, "env")
+	if !ok {
+		g.fail(ctx, r.Kind, newError(fasthttp.StatusBadRequest, CodeMissingEnv, `the body has no "env"; add "env":0 (production) or "env":1 (sandbox): it selects the AppKey pay_sig is made with`))
+		return
+	}
+	env, ok := smallInt(envRaw)
+	if !ok {
+		g.fail(ctx, r.Kind, newError(fasthttp.StatusBadRequest, CodeBadEnv, `"env" must be the number 0 (production) or 1 (sandbox)`))
+		return
+	}
+	key, aerr := a.xpayKey(env)
+	if aerr != nil {
+		g.fail(ctx, r.Kind, aerr)
+		return
+	}
+
+	var sigs [2][64]byte
+	paySig := key.AppendPaySig(sigs[0][:0], r.Path, body)
+	var userSig []byte
+	if r.UserSignature {
+		openidRaw, ok := topField(body, "openid")
+		openid, plain := plainString(openidRaw)
+		if !ok || !plain || len(openid) == 0 {
+			g.fail(ctx, r.Kind, newError(fasthttp.StatusBadRequest, CodeMissingOpenID, r.Path+` needs the user's "openid" in the body: its session_key makes the user signature`))
+			return
+		}
+		var keyBuf [64]byte
+		sk, found := g.sessions.AppendKey(keyBuf[:0], a.appID, string(openid))
+		if !found {
+			g.fail(ctx, r.Kind, newError(fasthttp.StatusConflict, CodeSessionKeyMissing,
+				fmt.Sprintf("no session_key is stored for openid %q of app %q; log the user in through wxgate (GET /sns/jscode2session) or hand wxgate the key with POST /wxgate/session-keys", truncate(openid, 64), a.name)))
+			return
+		}
+		userSig = signUser(sigs[1][:0], sk, body)
+	}
+
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	g.prepare(req, ctx, r.Path)
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.Header.SetContentType("application/json")
+	req.SetBodyRaw(body)
+	q := req.URI().QueryArgs()
+	q.SetBytesV(argPaySig, paySig)
+	if userSig != nil {
+		q.SetBytesV(argSignature, userSig)
+	}
+	g.sendWithToken(ctx, a, r, req)
+}
+
+// serveWithToken forwards an allowlisted API with the app's access_token.
+func (g *Gateway) serveWithToken(ctx *fasthttp.RequestCtx, a *appState, r policies.Route) {
+	if !ctx.IsGet() && !ctx.IsPost() {
+		g.fail(ctx, r.Kind, newError(fasthttp.StatusMethodNotAllowed, CodeMethodNotAllowed, r.Path+" takes GET or POST"))
+		return
+	}
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	g.prepare(req, ctx, r.Path)
+	req.Header.SetMethodBytes(ctx.Method())
+	if ctx.IsPost() {
+		if ct := ctx.Request.Header.ContentType(); len(ct) > 0 {
+			req.Header.SetContentTypeBytes(ct)
+		}
+		req.SetBodyRaw(ctx.PostBody())
+	}
+	g.sendWithToken(ctx, a, r, req)
+}
+
+// prepare points req at WeChat with the app's query arguments, minus the ones wxgate owns.
+func (g *Gateway) prepare(req *fasthttp.Request, ctx *fasthttp.RequestCtx, path string) {
+	req.SetRequestURI(g.weixin.base)
+	req.URI().SetPath(path)
+	q := req.URI().QueryArgs()
+	ctx.QueryArgs().CopyTo(q)
+	q.Del(argAccessToken)
+	q.Del(argPaySig)
+	q.Del(argSignature)
+	req.Header.SetUserAgent("wxgate")
+}
+
+// sendWithToken adds the access_token, sends, and when WeChat calls the token stale refreshes it and
+// retries exactly once. WeChat's answer goes back unchanged.
+func (g *Gateway) sendWithToken(ctx *fasthttp.RequestCtx, a *appState, r policies.Route, req *fasthttp.Request) {
+	token, err := a.tokens.Get()
+	if err != nil {
+		g.fail(ctx, r.Kind, tokenError(a, err))
+		return
+	}
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	for attempt := 0; ; attempt++ {
+		req.URI().QueryArgs().Set(argAccessToken, token)
+		if aerr := g.weixin.do(req, resp); aerr != nil {
+			g.fail(ctx, r.Kind, aerr)
+			return
+		}
+		code, isErr := errcodeOf(resp)
+		if attempt > 0 || !isErr || !isStaleTokenCode(code) {
+			break
+		}
+		g.metrics.staleRetries.Add(1)
+		fresh, err := a.tokens.Stale(token)
+		if err != nil {
+			g.fail(ctx, r.Kind, tokenError(a, err))
+			return
+		}
+		token = fresh
+		resp.Reset()
+	}
+	relay(ctx, resp)
+	g.metrics.observe(r.Kind, resp.StatusCode())
+}
+
+// errcodeOf reads the top-level errcode of a WeChat JSON answer, if it has a non-zero one.
+func errcodeOf(resp *fasthttp.Response) (int64, bool) {
+	body := resp.Body()
+	if resp.StatusCode() != fasthttp.StatusOK || len(body) > 8<<10 || !bytes.Contains(body, []byte(`"errcode"`)) {
+		return 0, false
+	}
+	raw, ok := topField(body, "errcode")
+	if !ok {
+		return 0, false
+	}
+	code, ok := smallInt(raw)
+	return code, ok && code != 0
+}
+
+// relay copies WeChat's answer to the app unchanged: status, headers that describe the body, body.
+func relay(ctx *fasthttp.RequestCtx, resp *fasthttp.Response) {
+	ctx.Response.SetStatusCode(resp.StatusCode())
+	for k, v := range resp.Header.All() {
+		switch string(k) {
+		case fasthttp.HeaderConnection, fasthttp.HeaderContentLength, fasthttp.HeaderTransferEncoding, fasthttp.HeaderServer, fasthttp.HeaderDate, "Keep-Alive":
+			continue
+		}
+		ctx.Response.Header.SetBytesKV(k, v)
+	}
+	ctx.Response.SetBody(resp.Body())
+}
+
+// tokenError is the answer when no access_token could be had; it never includes the secret.
+func tokenError(a *appState, err error) *apiError {
+	return newError(fasthttp.StatusBadGateway, CodeTokenUnavailable,
+		fmt.Sprintf("could not obtain an access_token for app %q: %v; check the app's appid and secret and WeChat's IP allowlist", a.name, err))
+}
+
+// fail answers with a wxgate error and counts it.
+func (g *Gateway) fail(ctx *fasthttp.RequestCtx, kind policies.RouteKind, e *apiError) {
+	writeError(ctx, e)
+	g.metrics.observe(kind, e.Status)
+	g.metrics.errors.inc(e.Code)
+}

@@ -1,0 +1,108 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/wxgate/wxgate/policies"
+)
+
+// Server runs a Gateway's listeners: the app listener and the admin listener.
+type Server struct {
+	Gateway *Gateway
+	app     *fasthttp.Server
+	admin   *fasthttp.Server
+	wg      sync.WaitGroup
+	mu      sync.Mutex
+	errs    []error
+}
+
+// NewServer builds the fasthttp servers for g with the config's limits.
+func NewServer(g *Gateway) *Server {
+	s := g.cfg.Server
+	app := &fasthttp.Server{
+		Handler:                       g.AppHandler,
+		ErrorHandler:                  serverError,
+		Name:                          "wxgate",
+		Concurrency:                   s.MaxConns,
+		MaxRequestBodySize:            s.MaxBodyBytes,
+		ReadTimeout:                   s.ReadTimeout,
+		WriteTimeout:                  s.WriteTimeout,
+		IdleTimeout:                   s.IdleTimeout,
+		ReadBufferSize:                16 << 10,
+		WriteBufferSize:               16 << 10,
+		MaxConnsPerIP:                 0,
+		MaxRequestsPerConn:            0,
+		DisablePreParseMultipartForm:  true,
+		NoDefaultServerHeader:         false,
+		NoDefaultDate:                 true,
+		DisableHeaderNamesNormalizing: false,
+		CloseOnShutdown:               true,
+	}
+	admin := &fasthttp.Server{
+		Handler:            g.AdminHandler,
+		ErrorHandler:       serverError,
+		Name:               "wxgate-admin",
+		Concurrency:        256,
+		MaxRequestBodySize: 4 << 10,
+		ReadTimeout:        s.ReadTimeout,
+		WriteTimeout:       s.WriteTimeout,
+		IdleTimeout:        s.IdleTimeout,
+		CloseOnShutdown:    true,
+	}
+	return &Server{Gateway: g, app: app, admin: admin}
+}
+
+// Listeners are the bound sockets of a Server.
+type Listeners struct {
+	App, Admin net.Listener
+}
+
+// Listen binds the configured addresses.
+func Listen(cfg policies.Server) (Listeners, error) {
+	app, err := net.Listen("tcp", cfg.AppListen)
+	if err != nil {
+		return Listeners{}, fmt.Errorf("app listener %s: %w", cfg.AppListen, err)
+	}
+	admin, err := net.Listen("tcp", cfg.AdminListen)
+	if err != nil {
+		app.Close()
+		return Listeners{}, fmt.Errorf("admin listener %s: %w", cfg.AdminListen, err)
+	}
+	return Listeners{App: app, Admin: admin}, nil
+}
+
+// Start serves on the listeners in the background; Shutdown stops it.
+func (s *Server) Start(l Listeners) {
+	s.serve(s.app, l.App)
+	s.serve(s.admin, l.Admin)
+}
+
+func (s *Server) serve(srv *fasthttp.Server, ln net.Listener) {
+	if ln == nil {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, net.ErrClosed) {
+			s.mu.Lock()
+			s.errs = append(s.errs, fmt.Errorf("%s on %s: %w", srv.Name, ln.Addr(), err))
+			s.mu.Unlock()
+		}
+	}()
+}
+
+// Shutdown stops accepting, lets requests in flight finish, and returns any serve error.
+func (s *Server) Shutdown() error {
+	err1 := s.app.Shutdown()
+	err2 := s.admin.Shutdown()
+	s.wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return errors.Join(append(s.errs, err1, err2)...)
+}
