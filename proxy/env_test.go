@@ -2,9 +2,11 @@ package proxy_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,7 +48,7 @@ func startEnv(t *testing.T, edit func(string) string) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ec emulator.Config
+	ec := emulator.Config{OtherAPIs: cfg.Routes.Allow}
 	for _, a := range cfg.Apps {
 		app := emulator.App{AppID: a.AppID, Secret: a.Secret.Value()}
 		if a.Xpay != nil {
@@ -172,14 +174,25 @@ func (e *testEnv) doURL(method, url string, body []byte, headers ...string) answ
 	return answer{Status: resp.StatusCode(), Header: h, Body: append([]byte(nil), resp.Body()...)}
 }
 
+// loginSeq makes every test login code unique: a WeChat code is single-use.
+var loginSeq atomic.Int64
+
 // login logs user in through wxgate and returns the openid.
 func (e *testEnv) login(user string, headers ...string) string {
 	e.t.Helper()
-	a := e.do("GET", "/sns/jscode2session?js_code=test:"+user, nil, headers...)
+	a := e.do("GET", fmt.Sprintf("/sns/jscode2session?js_code=test:%s:%d", user, loginSeq.Add(1)), nil, headers...)
 	m := a.json(e.t)
 	openid, _ := m["openid"].(string)
 	if a.Status != 200 || openid == "" {
 		e.t.Fatalf("login %s: %d %s", user, a.Status, a.Body)
 	}
 	return openid
+}
+
+// warmToken makes one successful signed call so the access_token is cached before faults start.
+func (e *testEnv) warmToken() {
+	e.t.Helper()
+	if a := e.do("POST", "/xpay/query_order", []byte(`{"env":0,"order_id":"warm-000001"}`)); a.Status != 200 || signatureErrors[a.errcode(e.t)] {
+		e.t.Fatalf("warm-up call: %d %s", a.Status, a.Body)
+	}
 }

@@ -328,7 +328,7 @@ func TestUpstreamFailures(t *testing.T) {
 	})
 	t.Run("timeout", func(t *testing.T) {
 		e := startEnv(t, func(s string) string { return strings.Replace(s, `timeout = "2s"`, `timeout = "300ms"`, 1) })
-		e.login("kim") // token fetched while WeChat is fast
+		e.warmToken() // token fetched while WeChat is fast
 		e.emu.SetFaults(emulator.Faults{FailNext: 1, Mode: emulator.FailHang, Latency: 2e9})
 		a := e.do("POST", "/xpay/query_order", []byte(`{"env":0,"order_id":"x"}`))
 		if a.Status != 504 || a.wxgateError(t) != proxy.CodeUpstreamTimeout {
@@ -337,7 +337,7 @@ func TestUpstreamFailures(t *testing.T) {
 	})
 	t.Run("http 500 passes through", func(t *testing.T) {
 		e := startEnv(t, nil)
-		e.login("lee")
+		e.warmToken()
 		e.emu.SetFaults(emulator.Faults{FailNext: 1, Mode: emulator.FailHTTP500})
 		a := e.do("POST", "/xpay/query_order", []byte(`{"env":0,"order_id":"x"}`))
 		if a.Status != 500 {
@@ -346,7 +346,7 @@ func TestUpstreamFailures(t *testing.T) {
 	})
 	t.Run("connection closed", func(t *testing.T) {
 		e := startEnv(t, nil)
-		e.login("max")
+		e.warmToken()
 		e.emu.SetFaults(emulator.Faults{FailNext: 1, Mode: emulator.FailClose})
 		a := e.do("POST", "/xpay/query_order", []byte(`{"env":0,"order_id":"x"}`))
 		if a.Status != 502 || a.wxgateError(t) != proxy.CodeUpstreamUnreach {

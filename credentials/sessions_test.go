@@ -1,0 +1,269 @@
+package credentials
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+const testApp = "wx1111222233334444"
+
+// testSessionKey returns a WeChat-shaped session_key (base64 of 16 bytes) unique to i.
+func testSessionKey(i uint64) string {
+	var raw [16]byte
+	binary.LittleEndian.PutUint64(raw[:], i)
+	binary.LittleEndian.PutUint64(raw[8:], ^i)
+	return base64.StdEncoding.EncodeToString(raw[:])
+}
+
+// testOpenID returns a WeChat-shaped 28-character openid unique to i.
+func testOpenID(i uint64) string {
+	return fmt.Sprintf("oAbCd%023d", i)
+}
+
+func TestSessionsPutGet(t *testing.T) {
+	cases := []struct {
+		name    string
+		key     string
+		compact bool
+	}{
+		{"wechat key", "tiihtNczf5v6AKRyjwEUhQ==", true},
+		{"all zero bytes", "AAAAAAAAAAAAAAAAAAAAAA==", true},
+		{"non-canonical padding bits", "AAAAAAAAAAAAAAAAAAAAAB==", false},
+		{"24 chars with newline", "AAAAAAAAAAAAAAAAAAAAAA=\n", false},
+		{"not base64", "not base64 at all!", false},
+		{"other length", "c2hvcnQ=", false},
+		{"url alphabet", "tiihtNczf5v6AKRyjwEUh_==", false},
+	}
+	s := NewSessions(SessionOptions{})
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			openid := testOpenID(uint64(i))
+			s.Put(testApp, openid, c.key)
+			if got, ok := s.Get(testApp, openid); !ok || got != c.key {
+				t.Fatalf("Get = %q, %v; want %q", got, ok, c.key)
+			}
+			if got, ok := s.AppendKey([]byte("k="), testApp, openid); !ok || string(got) != "k="+c.key {
+				t.Fatalf("AppendKey = %q, %v", got, ok)
+			}
+			if compact := newSessionRec(c.key).text == ""; compact != c.compact {
+				t.Fatalf("compact = %v, want %v", compact, c.compact)
+			}
+		})
+	}
+	if n := s.Len(); n != len(cases) {
+		t.Fatalf("Len = %d", n)
+	}
+}
+
+func TestSessionsKeysAreDistinct(t *testing.T) {
+	s := NewSessions(SessionOptions{})
+	s.Put("ab", "c", testSessionKey(1))
+	s.Put("a", "bc", testSessionKey(2))
+	s.Put("wxother", "c", testSessionKey(3))
+	for _, c := range []struct {
+		app, openid string
+		want        uint64
+	}{{"ab", "c", 1}, {"a", "bc", 2}, {"wxother", "c", 3}} {
+		if got, _ := s.Get(c.app, c.openid); got != testSessionKey(c.want) {
+			t.Errorf("Get(%q, %q) = %q", c.app, c.openid, got)
+		}
+	}
+	if _, ok := s.Get("abc", ""); ok {
+		t.Error("found a key that was never stored")
+	}
+}
+
+func TestSessionsReplaceAndDelete(t *testing.T) {
+	s := NewSessions(SessionOptions{})
+	s.Put(testApp, "o1", testSessionKey(1))
+	s.Put(testApp, "o1", "replacement")
+	if got, _ := s.Get(testApp, "o1"); got != "replacement" || s.Len() != 1 {
+		t.Fatalf("after replace: %q, Len %d", got, s.Len())
+	}
+	s.Delete(testApp, "o1")
+	s.Delete(testApp, "never-stored")
+	if _, ok := s.Get(testApp, "o1"); ok || s.Len() != 0 {
+		t.Fatalf("after delete: ok=%v Len=%d", ok, s.Len())
+	}
+	s.Put(testApp, "o2", testSessionKey(2))
+	s.Put(testApp, "o2", "") // an empty key deletes
+	if _, ok := s.Get(testApp, "o2"); ok || s.Len() != 0 {
+		t.Fatalf("empty Put kept the entry: Len=%d", s.Len())
+	}
+	if got, ok := s.AppendKey(nil, testApp, "o2"); ok || got != nil {
+		t.Fatalf("AppendKey on a missing key = %q, %v", got, ok)
+	}
+}
+
+func TestSessionsTTL(t *testing.T) {
+	clk := newFakeClock()
+	s := NewSessions(SessionOptions{TTL: time.Hour, Clock: clk.Now})
+	for i := range uint64(100) {
+		s.Put(testApp, testOpenID(i), testSessionKey(i))
+	}
+	clk.Advance(30 * time.Minute)
+	s.Put(testApp, testOpenID(0), testSessionKey(0)) // restarts its TTL
+	clk.Advance(30*time.Minute - time.Nanosecond)
+	if _, ok := s.Get(testApp, testOpenID(99)); !ok {
+		t.Fatal("entry gone before its TTL")
+	}
+	clk.Advance(time.Millisecond) // expiries may be a few ns past TTL; see nextExp
+	if _, ok := s.Get(testApp, testOpenID(99)); ok {
+		t.Fatal("entry readable after its TTL")
+	}
+	if _, ok := s.Get(testApp, testOpenID(0)); !ok {
+		t.Fatal("refreshed entry expired with the old TTL")
+	}
+	if n := s.Len(); n != 1 {
+		t.Fatalf("Len after expiry = %d, want 1", n)
+	}
+	clk.Advance(time.Hour)
+	if n := s.Len(); n != 0 {
+		t.Fatalf("Len = %d, want 0", n)
+	}
+}
+
+func TestSessionsPutSweepsExpired(t *testing.T) {
+	clk := newFakeClock()
+	s := NewSessions(SessionOptions{TTL: time.Minute, Clock: clk.Now})
+	const n = 5000
+	for i := range uint64(n) {
+		s.Put(testApp, testOpenID(i), testSessionKey(i))
+	}
+	clk.Advance(2 * time.Minute)
+	for i := range uint64(n) {
+		s.Put("wxnew", testOpenID(i), testSessionKey(i))
+	}
+	// Puts alone (no Get, no Len) removed the expired entries.
+	if c := s.count.Load(); c != n {
+		t.Fatalf("stored entries = %d, want %d", c, n)
+	}
+}
+
+func TestSessionsMaxEntriesEvictsOldest(t *testing.T) {
+	const max = 1000
+	s := NewSessions(SessionOptions{MaxEntries: max}) // real clock: ordering must not depend on it
+	for i := range uint64(max) {
+		s.Put(testApp, testOpenID(i), testSessionKey(i))
+	}
+	s.Put(testApp, testOpenID(0), testSessionKey(0)) // refresh: 0 becomes the newest
+	for i := uint64(max); i < max+300; i++ {
+		s.Put(testApp, testOpenID(i), testSessionKey(i))
+	}
+	if n := s.Len(); n != max {
+		t.Fatalf("Len = %d, want %d", n, max)
+	}
+	for i := range uint64(max + 300) {
+		_, ok := s.Get(testApp, testOpenID(i))
+		want := i == 0 || i > 300
+		if ok != want {
+			t.Fatalf("entry %d present=%v, want %v", i, ok, want)
+		}
+	}
+}
+
+func TestSessionsGarbageStaysBounded(t *testing.T) {
+	clk := newFakeClock()
+	s := NewSessions(SessionOptions{TTL: time.Minute, Clock: clk.Now})
+	for i := range uint64(50_000) {
+		s.Put(testApp, testOpenID(i%10), testSessionKey(i)) // replacements
+		s.Put("wxchurn", testOpenID(i), testSessionKey(i))  // churn through expiry
+		s.Delete("wxchurn", testOpenID(i-3))
+		if i%1000 == 0 {
+			clk.Advance(10 * time.Second)
+		}
+	}
+	for i := range s.shards {
+		sh := &s.shards[i]
+		if sh.n-sh.live > sh.live+rebuildSlack+1 || sh.used*4 > len(sh.index)*3 {
+			t.Fatalf("shard %d: %d records, %d live, %d/%d slots used",
+				i, sh.n, sh.live, sh.used, len(sh.index))
+		}
+	}
+	for i := range uint64(10) {
+		if got, _ := s.Get(testApp, testOpenID(i)); got != testSessionKey(49990+i) {
+			t.Fatalf("entry %d = %q", i, got)
+		}
+	}
+	for i := uint64(49_997); i < 50_000; i++ {
+		if got, _ := s.Get("wxchurn", testOpenID(i)); got != testSessionKey(i) {
+			t.Fatalf("churn entry %d = %q", i, got)
+		}
+	}
+	if n := s.Len(); n < 13 || n > 10+6000 {
+		t.Fatalf("Len = %d", n)
+	}
+}
+
+func TestSessionsConcurrentPutGet(t *testing.T) {
+	const writers, perWriter = 8, 20_000
+	s := NewSessions(SessionOptions{})
+	seen := make(chan uint64, 1024)
+	var readerErr error
+	readerDone := make(chan struct{})
+	go func() { // another goroutine must see every key as soon as Put returned
+		defer close(readerDone)
+		for id := range seen {
+			if got, ok := s.Get(testApp, testOpenID(id)); !ok || got != testSessionKey(id) {
+				readerErr = fmt.Errorf("reader: entry %d = %q, %v", id, got, ok)
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range uint64(writers) {
+		wg.Go(func() {
+			for j := range uint64(perWriter) {
+				id := w*perWriter + j
+				s.Put(testApp, testOpenID(id), testSessionKey(id))
+				if got, ok := s.Get(testApp, testOpenID(id)); !ok || got != testSessionKey(id) {
+					errs <- fmt.Errorf("writer %d: entry %d = %q, %v", w, id, got, ok)
+					return
+				}
+				if j%16 == 0 {
+					seen <- id
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(seen)
+	<-readerDone
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if readerErr != nil {
+		t.Fatal(readerErr)
+	}
+	if n := s.Len(); n != writers*perWriter {
+		t.Fatalf("Len = %d", n)
+	}
+	for id := range uint64(writers * perWriter) {
+		if _, ok := s.Get(testApp, testOpenID(id)); !ok {
+			t.Fatalf("entry %d missing afterwards", id)
+		}
+	}
+}
+
+func TestSessionsAppendKeyDoesNotAllocate(t *testing.T) {
+	s := NewSessions(SessionOptions{})
+	s.Put(testApp, "compact", testSessionKey(7))
+	s.Put(testApp, "text", "some-other-format")
+	dst := make([]byte, 0, 64)
+	for _, openid := range []string{"compact", "text", "missing"} {
+		allocs := testing.AllocsPerRun(100, func() {
+			dst, _ = s.AppendKey(dst[:0], testApp, openid)
+		})
+		if allocs != 0 {
+			t.Errorf("AppendKey(%s) allocates %.1f times", openid, allocs)
+		}
+	}
+	if allocs := testing.AllocsPerRun(100, func() { _, _ = s.Get(testApp, "text") }); allocs != 0 {
+		t.Errorf("Get of a text key allocates %.1f times", allocs)
+	}
+}
