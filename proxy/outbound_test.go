@@ -367,3 +367,27 @@ func TestUpstreamFailures(t *testing.T) {
 		}
 	})
 }
+
+// TestOneTokenFetchForManyRequests sends many first requests at once: they share one stable_token
+// fetch.
+func TestOneTokenFetchForManyRequests(t *testing.T) {
+	e := startEnv(t, nil)
+	appID := e.cfg.Apps[0].AppID
+	var wg sync.WaitGroup
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if a := e.do("POST", "/xpay/query_order", []byte(`{"env":0,"order_id":"none-00001"}`)); a.Status != 200 || signatureErrors[a.errcode(t)] {
+				t.Errorf("%d %s", a.Status, a.Body)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := e.emu.Calls("/cgi-bin/stable_token"); n != 1 {
+		t.Fatalf("%d stable_token calls for 50 concurrent requests, want 1", n)
+	}
+	if n := e.emu.TokenFetches(appID); n != 1 {
+		t.Fatalf("%d tokens issued, want 1", n)
+	}
+}
