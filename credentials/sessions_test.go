@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -21,7 +22,12 @@ func testSessionKey(i uint64) string {
 
 // testOpenID returns a WeChat-shaped 28-character openid unique to i.
 func testOpenID(i uint64) string {
-	return fmt.Sprintf("oAbCd%023d", i)
+	b := []byte("oAbCd00000000000000000000000")
+	for j := len(b) - 1; i > 0; j-- {
+		b[j] = byte('0' + i%10)
+		i /= 10
+	}
+	return string(b)
 }
 
 func TestSessionsPutGet(t *testing.T) {
@@ -169,10 +175,11 @@ func TestSessionsMaxEntriesEvictsOldest(t *testing.T) {
 func TestSessionsGarbageStaysBounded(t *testing.T) {
 	clk := newFakeClock()
 	s := NewSessions(SessionOptions{TTL: time.Minute, Clock: clk.Now})
-	for i := range uint64(50_000) {
-		s.Put(testApp, testOpenID(i%10), testSessionKey(i)) // replacements
-		s.Put("wxchurn", testOpenID(i), testSessionKey(i))  // churn through expiry
-		s.Delete("wxchurn", testOpenID(i-3))
+	const rounds = 20_000
+	for i := range rounds {
+		s.Put(testApp, strconv.Itoa(i%10), "k"+strconv.Itoa(i)) // replacements
+		s.Put("wxchurn", strconv.Itoa(i), "k")                  // churn through expiry
+		s.Delete("wxchurn", strconv.Itoa(i-3))                  // and deletes
 		if i%1000 == 0 {
 			clk.Advance(10 * time.Second)
 		}
@@ -184,48 +191,54 @@ func TestSessionsGarbageStaysBounded(t *testing.T) {
 				i, sh.n, sh.live, sh.used, len(sh.index))
 		}
 	}
-	for i := range uint64(10) {
-		if got, _ := s.Get(testApp, testOpenID(i)); got != testSessionKey(49990+i) {
+	for i := range 10 {
+		if got, _ := s.Get(testApp, strconv.Itoa(i)); got != "k"+strconv.Itoa(rounds-10+i) {
 			t.Fatalf("entry %d = %q", i, got)
 		}
 	}
-	for i := uint64(49_997); i < 50_000; i++ {
-		if got, _ := s.Get("wxchurn", testOpenID(i)); got != testSessionKey(i) {
-			t.Fatalf("churn entry %d = %q", i, got)
+	for i := rounds - 3; i < rounds; i++ {
+		if _, ok := s.Get("wxchurn", strconv.Itoa(i)); !ok {
+			t.Fatalf("churn entry %d missing", i)
 		}
 	}
-	if n := s.Len(); n < 13 || n > 10+6000 {
-		t.Fatalf("Len = %d", n)
+	// 10 replaced keys + 3 undeleted churn keys + churn entries expiring within a minute
+	// (deleted anyway) = 13.
+	if n := s.Len(); n != 13 {
+		t.Fatalf("Len = %d, want 13", n)
 	}
 }
 
 func TestSessionsConcurrentPutGet(t *testing.T) {
 	const writers, perWriter = 8, 20_000
 	s := NewSessions(SessionOptions{})
-	seen := make(chan uint64, 1024)
+	type pair struct{ openid, key string }
+	seen := make(chan pair, 1024)
 	var readerErr error
 	readerDone := make(chan struct{})
-	go func() { // another goroutine must see every key as soon as Put returned
+	go func() { // another goroutine must see keys as soon as Put returned
 		defer close(readerDone)
-		for id := range seen {
-			if got, ok := s.Get(testApp, testOpenID(id)); !ok || got != testSessionKey(id) {
-				readerErr = fmt.Errorf("reader: entry %d = %q, %v", id, got, ok)
+		for p := range seen {
+			if got, ok := s.Get(testApp, p.openid); !ok || got != p.key {
+				readerErr = fmt.Errorf("reader: %s = %q, %v; want %q", p.openid, got, ok, p.key)
 			}
 		}
 	}()
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
-	for w := range uint64(writers) {
+	for w := range writers {
 		wg.Go(func() {
-			for j := range uint64(perWriter) {
+			buf := make([]byte, 0, 32)
+			for j := range perWriter {
 				id := w*perWriter + j
-				s.Put(testApp, testOpenID(id), testSessionKey(id))
-				if got, ok := s.Get(testApp, testOpenID(id)); !ok || got != testSessionKey(id) {
-					errs <- fmt.Errorf("writer %d: entry %d = %q, %v", w, id, got, ok)
+				openid, key := "o"+strconv.Itoa(id), testSessionKey(uint64(id))
+				s.Put(testApp, openid, key)
+				var ok bool
+				if buf, ok = s.AppendKey(buf[:0], testApp, openid); !ok || string(buf) != key {
+					errs <- fmt.Errorf("writer %d: %s = %q, %v; want %q", w, openid, buf, ok, key)
 					return
 				}
 				if j%16 == 0 {
-					seen <- id
+					seen <- pair{openid, key}
 				}
 			}
 		})
@@ -243,8 +256,10 @@ func TestSessionsConcurrentPutGet(t *testing.T) {
 	if n := s.Len(); n != writers*perWriter {
 		t.Fatalf("Len = %d", n)
 	}
-	for id := range uint64(writers * perWriter) {
-		if _, ok := s.Get(testApp, testOpenID(id)); !ok {
+	buf := make([]byte, 0, 32)
+	for id := range writers * perWriter {
+		var ok bool
+		if buf, ok = s.AppendKey(buf[:0], testApp, "o"+strconv.Itoa(id)); !ok {
 			t.Fatalf("entry %d missing afterwards", id)
 		}
 	}

@@ -48,7 +48,7 @@ func newSessionRec(sessionKey string) sessionRec {
 	// Strict decoding rejects non-zero padding bits, so a 24-character key without CR or LF
 	// (which the decoder skips) that decodes to 16 bytes re-encodes to exactly the same text.
 	if len(sessionKey) == base64.StdEncoding.EncodedLen(len(r.raw)) &&
-		!strings.ContainsAny(sessionKey, "\r\n") {
+		strings.IndexByte(sessionKey, '\r') < 0 && strings.IndexByte(sessionKey, '\n') < 0 {
 		n, err := base64.StdEncoding.Strict().Decode(r.raw[:], []byte(sessionKey))
 		if err == nil && n == len(r.raw) {
 			return r

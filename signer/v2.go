@@ -48,5 +48,5 @@ func ParseXML(body []byte) ([]Param, error) { panic("todo") }
 // have it).
 func AppendXML(dst []byte, params []Param) []byte { panic("todo") }
 
-// Get returns the value of key in params.
-func Get(params []Param, key string) (string, bool) { panic("todo") }
+// ParamValue returns the value of key in params.
+func ParamValue(params []Param, key string) (string, bool) { panic("todo") }
