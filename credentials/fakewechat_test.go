@@ -47,10 +47,8 @@ type fakeWeChat struct {
 	clock *fakeClock
 	url   string
 
-	// gate, when set, makes every request wait for one receive before answering.
-	gate chan struct{}
-
 	mu       sync.Mutex
+	gate     chan struct{} // when set, every request waits for one receive before answering
 	token    string
 	expiry   time.Time
 	seq      int
@@ -105,8 +103,11 @@ func (w *fakeWeChat) handle(ctx *fasthttp.RequestCtx) {
 		w.reply(ctx, map[string]any{"errcode": 47001, "errmsg": "data format error"})
 		return
 	}
-	if w.gate != nil {
-		<-w.gate
+	w.mu.Lock()
+	gate := w.gate
+	w.mu.Unlock()
+	if gate != nil {
+		<-gate
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -170,6 +171,21 @@ func (w *fakeWeChat) issuedTokens() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]string(nil), w.issued...)
+}
+
+// hold makes requests wait for release; it returns the release channel.
+func (w *fakeWeChat) hold() chan<- struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.gate = make(chan struct{})
+	return w.gate
+}
+
+// unhold lets requests through without waiting.
+func (w *fakeWeChat) unhold() {
+	w.mu.Lock()
+	w.gate = nil
+	w.mu.Unlock()
 }
 
 func (w *fakeWeChat) setFailNext(n int) {

@@ -34,6 +34,8 @@ const (
 // Sessions stores the latest session_key per (app, openid). It is a deterministic sharded map:
 // a key is readable by any goroutine as soon as Put returns, and stays until its TTL passes,
 // it is replaced or deleted, or MaxEntries is exceeded and it is among the oldest entries.
+// (Puts racing on a full store may each evict one entry, so the store can end up to one
+// entry per racing Put below MaxEntries.)
 //
 // Keys that are canonical base64 of 16 bytes (all keys WeChat issues) are stored decoded;
 // about 130 bytes of heap per entry for WeChat-shaped appids, openids and keys.

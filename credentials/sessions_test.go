@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"strconv"
 	"sync"
 	"testing"
@@ -40,6 +41,7 @@ func TestSessionsPutGet(t *testing.T) {
 		{"all zero bytes", "AAAAAAAAAAAAAAAAAAAAAA==", true},
 		{"non-canonical padding bits", "AAAAAAAAAAAAAAAAAAAAAB==", false},
 		{"24 chars with newline", "AAAAAAAAAAAAAAAAAAAAAA=\n", false},
+		{"24 chars decoding to 17 bytes", "AAAAAAAAAAAAAAAAAAAAAAA=", false},
 		{"not base64", "not base64 at all!", false},
 		{"other length", "c2hvcnQ=", false},
 		{"url alphabet", "tiihtNczf5v6AKRyjwEUh_==", false},
@@ -263,6 +265,55 @@ func TestSessionsConcurrentPutGet(t *testing.T) {
 			t.Fatalf("entry %d missing afterwards", id)
 		}
 	}
+}
+
+func TestSessionsConcurrentEviction(t *testing.T) {
+	const writers, perWriter, max = 4, 5000, 1000
+	s := NewSessions(SessionOptions{MaxEntries: max})
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for j := range perWriter {
+				s.Put(testApp, strconv.Itoa(w)+"-"+strconv.Itoa(j), "k")
+			}
+		})
+	}
+	wg.Wait()
+	// Racing evictors may each remove one entry more than needed.
+	if n := s.Len(); n > max || n < max-writers {
+		t.Fatalf("Len = %d, want about %d", n, max)
+	}
+	checkShardInvariants(t, s)
+	// Once quiet, eviction is exact again: a new entry pushes out exactly the oldest one.
+	oldest := ""
+	for w := range writers {
+		for j := range perWriter {
+			if _, ok := s.Get(testApp, strconv.Itoa(w)+"-"+strconv.Itoa(j)); ok {
+				if oldest == "" || s.expOf(testApp, strconv.Itoa(w)+"-"+strconv.Itoa(j)) < s.expOf(testApp, oldest) {
+					oldest = strconv.Itoa(w) + "-" + strconv.Itoa(j)
+				}
+			}
+		}
+	}
+	n := s.Len()
+	s.Put(testApp, "newest", "k")
+	if _, ok := s.Get(testApp, oldest); ok == (n == max) {
+		t.Fatalf("oldest entry present=%v with Len %d before the Put", ok, n)
+	}
+	if _, ok := s.Get(testApp, "newest"); !ok {
+		t.Fatal("newest entry missing")
+	}
+}
+
+// expOf returns the internal expiry of a live entry (tests only).
+func (s *Sessions) expOf(app, openid string) int64 {
+	k := appendMapKey(nil, app, openid)
+	h := maphash.Bytes(s.seed, k)
+	sh := s.shardOf(h)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	_, pos := sh.find(k, h)
+	return sh.rec(pos).exp
 }
 
 func TestSessionsAppendKeyDoesNotAllocate(t *testing.T) {

@@ -49,8 +49,10 @@ func newSessionRec(sessionKey string) sessionRec {
 	// (which the decoder skips) that decodes to 16 bytes re-encodes to exactly the same text.
 	if len(sessionKey) == base64.StdEncoding.EncodedLen(len(r.raw)) &&
 		strings.IndexByte(sessionKey, '\r') < 0 && strings.IndexByte(sessionKey, '\n') < 0 {
-		n, err := base64.StdEncoding.Strict().Decode(r.raw[:], []byte(sessionKey))
+		var buf [18]byte // DecodedLen(24): e.g. 23 characters and "=" decode to 17 bytes
+		n, err := base64.StdEncoding.Strict().Decode(buf[:], []byte(sessionKey))
 		if err == nil && n == len(r.raw) {
+			copy(r.raw[:], buf[:])
 			return r
 		}
 	}
@@ -92,8 +94,9 @@ func (sh *sessionShard) appendLocked(r *sessionRec) int {
 	return pos
 }
 
+// slotTag takes hash bits 32..39: the index uses the low bits, the shard the top ones.
 func slotTag(h uint64) uint32 {
-	return uint32(h>>32) &^ slotPosMask
+	return uint32(h>>32) << slotPosBits
 }
 
 // find returns the slot of map key k (hash h) and its record position, or the empty slot

@@ -77,8 +77,8 @@ func TestTokensStaleSingleFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	w.gate = make(chan struct{})
-	const callers = 50
+	release := w.hold()
+	const callers = 100
 	done := make(chan struct{})
 	var toks []string
 	var errs []error
@@ -87,8 +87,8 @@ func TestTokensStaleSingleFlight(t *testing.T) {
 		close(done)
 	}()
 	waitFor(t, "all Stale callers to wait", func() bool { return tk.waitingCount() == callers })
-	w.gate <- struct{}{} // the normal fetch (answers the rejected token again)
-	w.gate <- struct{}{} // the force fetch
+	release <- struct{}{} // the normal fetch (answers the rejected token again)
+	release <- struct{}{} // the force fetch
 	<-done
 	for i := range callers {
 		if errs[i] != nil || toks[i] == rejected || toks[i] != toks[0] {
@@ -98,7 +98,7 @@ func TestTokensStaleSingleFlight(t *testing.T) {
 	if n, f := w.counts(); n != 2 || f != 1 {
 		t.Fatalf("normal=%d force=%d, want 2 (Get + Stale) and 1", n, f)
 	}
-	w.gate = nil
+	w.unhold()
 	// Late callers with the same rejected token are served from the cache.
 	if tok, err := tk.Stale(rejected); err != nil || tok != toks[0] {
 		t.Fatalf("late Stale = %q, %v", tok, err)
@@ -185,7 +185,7 @@ func TestTokensStaleJoinsPlainFetch(t *testing.T) {
 	cur, _ := tk.Get()
 	// The cache expires while WeChat still hands out cur (a clock skew between us and
 	// WeChat); a Get fetch is in flight when Stale(cur) arrives.
-	w.gate = make(chan struct{})
+	release := w.hold()
 	w.mu.Lock()
 	w.expiry = w.expiry.Add(time.Hour)
 	w.mu.Unlock()
@@ -196,11 +196,11 @@ func TestTokensStaleJoinsPlainFetch(t *testing.T) {
 	staleDone := make(chan string)
 	go func() { tok, _ := tk.Stale(cur); staleDone <- tok }()
 	waitFor(t, "Stale to wait", func() bool { return tk.waitingCount() == 2 })
-	w.gate <- struct{}{} // the Get fetch returns cur again
+	release <- struct{}{} // the Get fetch returns cur again
 	if err := <-getDone; err != nil {
 		t.Fatal(err)
 	}
-	w.gate <- struct{}{} // Stale goes straight to force
+	release <- struct{}{} // Stale goes straight to force
 	if tok := <-staleDone; tok == cur || tok == "" {
 		t.Fatalf("Stale = %q", tok)
 	}

@@ -85,7 +85,7 @@ func TestTokensGetCachesUntilExpiry(t *testing.T) {
 func TestTokensGetSingleFlight(t *testing.T) {
 	clk := newFakeClock()
 	w := newFakeWeChat(t, clk)
-	w.gate = make(chan struct{})
+	release := w.hold()
 	tk := newTestTokens(w, clk, TokenOptions{})
 
 	const callers = 100
@@ -97,7 +97,7 @@ func TestTokensGetSingleFlight(t *testing.T) {
 		close(done)
 	}()
 	waitFor(t, "all callers to wait on one fetch", func() bool { return tk.waitingCount() == callers })
-	w.gate <- struct{}{}
+	release <- struct{}{}
 	<-done
 	for i := range callers {
 		if errs[i] != nil || toks[i] != toks[0] || toks[0] == "" {
@@ -119,7 +119,7 @@ func TestTokensBackgroundRefresh(t *testing.T) {
 	}
 
 	// Inside the window: the cached token comes back at once while one refresh runs.
-	w.gate = make(chan struct{})
+	release := w.hold()
 	clk.Advance(7200*time.Second - 4*time.Minute)
 	for range 10 {
 		if tok, err := tk.Get(); err != nil || tok != first {
@@ -129,9 +129,9 @@ func TestTokensBackgroundRefresh(t *testing.T) {
 	if tk.idle() {
 		t.Fatal("no background refresh started")
 	}
-	w.gate <- struct{}{}
+	release <- struct{}{}
 	waitFor(t, "the background refresh", func() bool { return tk.idle() && tk.Status().Fetches == 2 })
-	w.gate = nil
+	w.unhold()
 
 	second, err := tk.Get()
 	if err != nil || second == first {
@@ -177,7 +177,7 @@ func TestTokensBackgroundRefreshFailureKeepsToken(t *testing.T) {
 func TestTokensFetchErrorReachesAllWaitersThenRetries(t *testing.T) {
 	clk := newFakeClock()
 	w := newFakeWeChat(t, clk)
-	w.gate = make(chan struct{})
+	release := w.hold()
 	w.setFailNext(1)
 	tk := newTestTokens(w, clk, TokenOptions{})
 
@@ -189,7 +189,7 @@ func TestTokensFetchErrorReachesAllWaitersThenRetries(t *testing.T) {
 		close(done)
 	}()
 	waitFor(t, "callers to wait", func() bool { return tk.waitingCount() == callers })
-	w.gate <- struct{}{}
+	release <- struct{}{}
 	<-done
 	for i, err := range errs {
 		var we *WeChatError
@@ -201,7 +201,7 @@ func TestTokensFetchErrorReachesAllWaitersThenRetries(t *testing.T) {
 		t.Fatalf("status = %+v", s)
 	}
 
-	w.gate = nil
+	w.unhold()
 	tok, err := tk.Get()
 	if err != nil || tok == "" {
 		t.Fatalf("retry Get = %q, %v", tok, err)

@@ -4,10 +4,13 @@
 package policies
 
 import (
+	"crypto/rsa"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -36,6 +39,10 @@ type Server struct {
 	ReadTimeout    time.Duration `toml:"read_timeout"`
 	WriteTimeout   time.Duration `toml:"write_timeout"`
 	IdleTimeout    time.Duration `toml:"idle_timeout"`
+	// SignConcurrency caps RSA signatures computed at once (default: the number of cores).
+	SignConcurrency int `toml:"sign_concurrency"`
+	// SignMaxWait is how long a request waits for a signing slot before 503 (default 50ms).
+	SignMaxWait time.Duration `toml:"sign_max_wait"`
 }
 
 // Upstream says where WeChat is and how wxgate's pooled client talks to it.
@@ -46,6 +53,9 @@ type Upstream struct {
 	MaxConnsPerHost  int           `toml:"max_conns_per_host"`
 	MaxIdleDuration  time.Duration `toml:"max_idle_duration"`
 	MaxResponseBytes int           `toml:"max_response_bytes"`
+	// CAFile adds trusted CA certificates (PEM) for upstream TLS, e.g. the emulator's or an
+	// egress proxy's; the system roots stay trusted.
+	CAFile string `toml:"ca_file"`
 }
 
 // Forward configures how verified callbacks are forwarded to the app.
@@ -108,6 +118,48 @@ type Merchant struct {
 	ClientCertFile string `toml:"client_cert_file"`
 	ClientKeyFile  string `toml:"client_key_file"`
 	ForwardURL     string `toml:"forward_url"`
+	// Verify chooses how WeChat Pay's answers and notifications are verified: "public_key" (the
+	// WeChat Pay public key), "certificates" (platform certificates downloaded with the APIv3 key)
+	// or "both" (during a switch-over). Default: "public_key" when public_key_id is set, else
+	// "certificates".
+	Verify string `toml:"verify"`
+
+	keys MerchantKeys
+}
+
+// MerchantKeys is a merchant's key material, loaded and checked during validation.
+type MerchantKeys struct {
+	PrivateKey *rsa.PrivateKey  // signs requests and paySign
+	PublicKey  *rsa.PublicKey   // the WeChat Pay public key (nil in certificates mode)
+	ClientCert *tls.Certificate // for APIv2 /secapi/ (nil when not configured)
+}
+
+// Keys returns the merchant's loaded key material.
+func (m *Merchant) Keys() MerchantKeys { return m.keys }
+
+// UsesPublicKey reports whether answers may be verified with the WeChat Pay public key.
+func (m *Merchant) UsesPublicKey() bool { return m.Verify == VerifyPublicKey || m.Verify == VerifyBoth }
+
+// UsesCertificates reports whether platform certificates are downloaded and used.
+func (m *Merchant) UsesCertificates() bool {
+	return m.Verify == VerifyCertificates || m.Verify == VerifyBoth
+}
+
+// Verification modes of a merchant.
+const (
+	VerifyPublicKey    = "public_key"
+	VerifyCertificates = "certificates"
+	VerifyBoth         = "both"
+)
+
+// Merchant returns the merchant with the given name.
+func (c *Config) Merchant(name string) (*Merchant, bool) {
+	for i := range c.Merchants {
+		if c.Merchants[i].Name == name {
+			return &c.Merchants[i], true
+		}
+	}
+	return nil, false
 }
 
 // Defaults for every optional key.
@@ -129,6 +181,7 @@ const (
 	DefaultForwardTimeout   = 4 * time.Second
 	DefaultSessionTTL       = 72 * time.Hour
 	DefaultSessionEntries   = 2_000_000
+	DefaultSignMaxWait      = 50 * time.Millisecond
 )
 
 // Load reads, decodes and validates the TOML file at path. Every problem found is reported at once
@@ -179,6 +232,8 @@ func (c *Config) applyDefaults() {
 	setDuration(&s.ReadTimeout, DefaultReadTimeout)
 	setDuration(&s.WriteTimeout, DefaultWriteTimeout)
 	setDuration(&s.IdleTimeout, DefaultIdleTimeout)
+	setInt(&s.SignConcurrency, runtime.NumCPU())
+	setDuration(&s.SignMaxWait, DefaultSignMaxWait)
 	u := &c.Upstream
 	setString(&u.Weixin, DefaultWeixin)
 	setString(&u.Mch, DefaultMch)
@@ -190,6 +245,15 @@ func (c *Config) applyDefaults() {
 	setDuration(&c.Sessions.TTL, DefaultSessionTTL)
 	setInt(&c.Sessions.MaxEntries, DefaultSessionEntries)
 	setString(&c.Store.Kind, "memory")
+	for i := range c.Merchants {
+		m := &c.Merchants[i]
+		if m.Verify == "" {
+			m.Verify = VerifyCertificates
+			if m.PublicKeyID != "" {
+				m.Verify = VerifyPublicKey
+			}
+		}
+	}
 	u.Weixin = strings.TrimRight(u.Weixin, "/")
 	u.Mch = strings.TrimRight(u.Mch, "/")
 }

@@ -13,7 +13,16 @@ const (
 	RouteCode2Session
 	// RouteAccessToken is an allowlisted api.weixin.qq.com path: access_token injected.
 	RouteAccessToken
+	// RoutePayV3 is a WeChat Pay APIv3 path (/v3/...): Authorization signed with the merchant key,
+	// answer verified.
+	RoutePayV3
+	// RoutePayV2 is a legacy APIv2 path (/pay/..., /secapi/...): XML sign added, answer sign
+	// verified; ClientCert marks /secapi/, sent with the merchant's client certificate.
+	RoutePayV2
 )
+
+// RouteKindCount is the number of route kinds (for per-kind counters).
+const RouteKindCount = int(RoutePayV2) + 1
 
 // String names the kind for summaries and metrics.
 func (k RouteKind) String() string {
@@ -24,6 +33,10 @@ func (k RouteKind) String() string {
 		return "code2session"
 	case RouteAccessToken:
 		return "access_token"
+	case RoutePayV3:
+		return "wechatpay_v3"
+	case RoutePayV2:
+		return "wechatpay_v2"
 	}
 	return "unknown"
 }
@@ -35,7 +48,16 @@ type Route struct {
 	// UserSignature marks the xpay APIs that also need the user-state signature, made with the
 	// session_key of the body's openid.
 	UserSignature bool
+	// ClientCert marks APIv2 /secapi/ paths, which need the merchant's client certificate.
+	ClientCert bool
 }
+
+// Path prefixes of the WeChat Pay (api.mch.weixin.qq.com) routes.
+const (
+	PayV3Prefix       = "/v3/"
+	PayV2Prefix       = "/pay/"
+	PayV2SecurePrefix = "/secapi/"
+)
 
 // xpayUserSigned are the xpay APIs that need pay_sig and the user signature (spec/xpay.md §1.2).
 var xpayUserSigned = []string{
@@ -145,8 +167,22 @@ func NewRouteTable(extra []string) *RouteTable {
 
 // Lookup returns the route for a request path (no query).
 func (t *RouteTable) Lookup(path []byte) (Route, bool) {
-	r, ok := t.routes[string(path)] // the map lookup does not allocate
-	return r, ok
+	if r, ok := t.routes[string(path)]; ok { // the map lookup does not allocate
+		return r, true
+	}
+	switch {
+	case hasPrefix(path, PayV3Prefix):
+		return Route{Path: PayV3Prefix, Kind: RoutePayV3}, true
+	case hasPrefix(path, PayV2Prefix):
+		return Route{Path: PayV2Prefix, Kind: RoutePayV2}, true
+	case hasPrefix(path, PayV2SecurePrefix):
+		return Route{Path: PayV2SecurePrefix, Kind: RoutePayV2, ClientCert: true}, true
+	}
+	return Route{}, false
+}
+
+func hasPrefix(path []byte, prefix string) bool {
+	return len(path) > len(prefix) && string(path[:len(prefix)]) == prefix
 }
 
 // All returns every route sorted by path, for summaries.

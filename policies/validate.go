@@ -1,13 +1,18 @@
 package policies
 
 import (
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/wxgate/wxgate/signer"
 )
 
 // Problem is one thing wrong with a configuration, at a key path such as "app[0].xpay.app_key".
@@ -53,6 +58,9 @@ var (
 
 func (c *Config) validate(v *validator, baseDir string) {
 	c.validateServer(v)
+	if c.Upstream.CAFile != "" {
+		c.Upstream.CAFile = resolvePath(baseDir, c.Upstream.CAFile)
+	}
 	c.validateUpstream(v)
 	v.positive("sessions.ttl", c.Sessions.TTL)
 	if c.Sessions.MaxEntries < 0 {
@@ -126,6 +134,10 @@ func (c *Config) validateServer(v *validator) {
 	v.positive("server.read_timeout", s.ReadTimeout)
 	v.positive("server.write_timeout", s.WriteTimeout)
 	v.positive("server.idle_timeout", s.IdleTimeout)
+	v.positive("server.sign_max_wait", s.SignMaxWait)
+	if s.SignConcurrency < 1 {
+		v.add("server.sign_concurrency", "must be positive")
+	}
 }
 
 func (c *Config) validateUpstream(v *validator) {
@@ -136,6 +148,11 @@ func (c *Config) validateUpstream(v *validator) {
 	v.positive("upstream.max_idle_duration", u.MaxIdleDuration)
 	if u.MaxConnsPerHost < 1 {
 		v.add("upstream.max_conns_per_host", "must be positive")
+	}
+	if u.CAFile != "" {
+		if _, err := os.ReadFile(u.CAFile); err != nil {
+			v.add("upstream.ca_file", "cannot read: %v", err)
+		}
 	}
 	if u.MaxResponseBytes < 1024 {
 		v.add("upstream.max_response_bytes", "must be at least 1024, got %d", u.MaxResponseBytes)
@@ -193,14 +210,89 @@ func (m *Merchant) validate(v *validator, key, baseDir string, names, appIDs map
 	if m.AppID != "" && !appIDPattern.MatchString(m.AppID) {
 		v.add(key+".appid", "must look like wx followed by 16 hex digits, got %q", m.AppID)
 	}
+	if !serialPattern.MatchString(m.SerialNo) {
+		v.add(key+".serial_no", "must be the merchant API certificate serial (hex, e.g. 40 characters), got %q", m.SerialNo)
+	}
+	if m.PrivateKeyFile == "" {
+		v.add(key+".private_key_file", "is required: the merchant API private key (apiclient_key.pem)")
+	} else if pk, err := loadPEM(baseDir, m.PrivateKeyFile, signer.ParsePrivateKey); err != nil {
+		v.add(key+".private_key_file", "%v", err)
+	} else {
+		m.keys.PrivateKey = pk
+	}
 	v.secret(key+".apiv3_key", &m.APIv3Key, baseDir)
+	if m.APIv3Key.IsSet() && len(m.APIv3Key.Value()) != 32 {
+		v.add(key+".apiv3_key", "must be exactly 32 bytes (the APIv3 key set in the merchant platform), got %d", len(m.APIv3Key.Value()))
+	}
+	switch m.Verify {
+	case VerifyPublicKey, VerifyBoth, VerifyCertificates:
+	default:
+		v.add(key+".verify", "must be \"public_key\", \"certificates\" or \"both\", got %q", m.Verify)
+	}
+	if m.UsesPublicKey() {
+		if !publicKeyIDPattern.MatchString(m.PublicKeyID) {
+			v.add(key+".public_key_id", "must be the WeChat Pay public key id PUB_KEY_ID_ followed by digits, got %q", m.PublicKeyID)
+		}
+		if m.PublicKeyFile == "" {
+			v.add(key+".public_key_file", "is required when verifying with the WeChat Pay public key (pub_key.pem)")
+		} else if pub, err := loadPEM(baseDir, m.PublicKeyFile, signer.ParsePublicKey); err != nil {
+			v.add(key+".public_key_file", "%v", err)
+		} else {
+			m.keys.PublicKey = pub
+		}
+	}
+	if m.UsesCertificates() && !m.APIv3Key.IsSet() {
+		v.add(key+".apiv3_key", "is required to download platform certificates (verify = %q)", m.Verify)
+	}
 	v.secret(key+".apiv2_key", &m.APIv2Key, baseDir)
+	if m.APIv2Key.IsSet() && len(m.APIv2Key.Value()) != 32 {
+		v.add(key+".apiv2_key", "must be the 32-character APIv2 key, got %d characters", len(m.APIv2Key.Value()))
+	}
+	switch {
+	case m.ClientCertFile == "" && m.ClientKeyFile == "":
+	case m.ClientCertFile == "" || m.ClientKeyFile == "":
+		v.add(key+".client_cert_file", "client_cert_file and client_key_file go together (APIv2 /secapi/ calls)")
+	default:
+		cert, err := tls.LoadX509KeyPair(resolvePath(baseDir, m.ClientCertFile), resolvePath(baseDir, m.ClientKeyFile))
+		if err != nil {
+			v.add(key+".client_cert_file", "cannot load the client certificate and key: %v", err)
+		} else {
+			m.keys.ClientCert = &cert
+		}
+	}
 	if m.ForwardURL != "" {
 		v.httpURL(key+".forward_url", m.ForwardURL)
 		if !forwardSecret {
 			v.add(key+".forward_url", "forwarding needs forward.secret to sign events")
 		}
 	}
+}
+
+var (
+	serialPattern      = regexp.MustCompile(`^[0-9A-Fa-f]{8,64}$`)
+	publicKeyIDPattern = regexp.MustCompile(`^PUB_KEY_ID_[0-9]{10,40}$`)
+)
+
+// resolvePath anchors a relative path at the config file's folder.
+func resolvePath(baseDir, p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(baseDir, p)
+}
+
+// loadPEM reads a PEM file and parses it; errors name the file, never its content.
+func loadPEM[T any](baseDir, path string, parse func([]byte) (T, error)) (T, error) {
+	var zero T
+	b, err := os.ReadFile(resolvePath(baseDir, path))
+	if err != nil {
+		return zero, fmt.Errorf("cannot read %s: %w", path, err)
+	}
+	k, err := parse(b)
+	if err != nil {
+		return zero, fmt.Errorf("%s: %w", path, err)
+	}
+	return k, nil
 }
 
 func (v *validator) positive(key string, d time.Duration) {

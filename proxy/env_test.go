@@ -1,11 +1,14 @@
 package proxy_test
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
 	"encoding/json"
 	"fmt"
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,55 +20,106 @@ import (
 	"github.com/wxgate/wxgate/proxy"
 )
 
-// testEnv is a real emulator and a real wxgate on loopback.
+// testEnv is a real emulator (api.weixin.qq.com over HTTP, api.mch.weixin.qq.com over TLS) and a
+// real wxgate on loopback.
 type testEnv struct {
 	t        *testing.T
 	cfg      *policies.Config
+	text     string // the rendered config, for configWith
 	emu      *emulator.Emulator
 	emuAddr  string
+	mchAddr  string
 	gw       *proxy.Gateway
 	appURL   string
 	adminURL string
 	client   *fasthttp.Client
 }
 
-// startEnv starts the emulator and a gateway for testdata/gateway.toml; edit may change the TOML.
+// startEnv starts the emulator and a gateway for testdata/gateway.toml and merchants.toml; edit
+// may change the TOML.
 func startEnv(t *testing.T, edit func(string) string) *testEnv {
 	t.Helper()
-	emuLn, err := net.Listen("tcp", "127.0.0.1:0")
+	weixinLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := os.ReadFile("testdata/gateway.toml")
+	mchLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := strings.Replace(string(raw), "UPSTREAM", "http://"+emuLn.Addr().String(), 1)
-	if edit != nil {
-		text = edit(text)
-	}
-	cfg, err := policies.Parse([]byte(text), "testdata")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ec := emulator.Config{OtherAPIs: cfg.Routes.Allow}
-	for _, a := range cfg.Apps {
-		app := emulator.App{AppID: a.AppID, Secret: a.Secret.Value()}
-		if a.Xpay != nil {
-			app.OfferID, app.AppKey, app.SandboxAppKey = a.Xpay.OfferID, a.Xpay.AppKey.Value(), a.Xpay.SandboxAppKey.Value()
+	var raw []byte
+	for _, f := range []string{"testdata/gateway.toml", "testdata/merchants.toml"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
 		}
-		ec.Apps = append(ec.Apps, app)
+		raw = append(raw, b...)
 	}
+	render := func(caFile, pubFile, pubID string) string {
+		text := strings.NewReplacer(
+			"UPSTREAM", "http://"+weixinLn.Addr().String(),
+			"MCHUPSTREAM", "https://"+mchLn.Addr().String(),
+			"CAFILE", caFile, "PUBKEYFILE", pubFile, "PUBKEYID", pubID,
+		).Replace(string(raw))
+		if edit != nil {
+			text = edit(text)
+		}
+		return text
+	}
+	// WeChat's side is made from the config (merchant public keys from their private keys); the
+	// emulator's own CA and WeChat Pay public key then complete wxgate's config.
+	pre, err := policies.Parse([]byte(render("", "stand_in_pub.pem", "PUB_KEY_ID_0000000000000000000000000000000001")), "testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec, err := emulator.ConfigFromPolicies(pre)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec.PayKey = sharedPayKey(t)
 	emu, err := emulator.New(ec)
 	if err != nil {
 		t.Fatal(err)
 	}
-	go emu.Serve(emuLn)
+	dir := t.TempDir()
+	caFile, pubFile := dir+"/emulator-ca.pem", dir+"/wechatpay-pub.pem"
+	if err := os.WriteFile(caFile, emu.CACertPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pubFile, emu.PayPublicKeyPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	go emu.Serve(weixinLn)
+	go emu.ServeTLS(mchLn)
 	t.Cleanup(func() { emu.Shutdown() })
-	e := &testEnv{t: t, cfg: cfg, emu: emu, emuAddr: "http://" + emuLn.Addr().String(),
+	text := render(caFile, pubFile, emu.PayPublicKeyID())
+	cfg, err := policies.Parse([]byte(text), "testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &testEnv{t: t, cfg: cfg, text: text, emu: emu,
+		emuAddr: "http://" + weixinLn.Addr().String(), mchAddr: "https://" + mchLn.Addr().String(),
 		client: &fasthttp.Client{ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, MaxConnsPerHost: 256}}
 	e.gw, e.appURL, e.adminURL = e.startGateway(cfg)
 	return e
+}
+
+var (
+	payKeyOnce sync.Once
+	payKey     *rsa.PrivateKey
+)
+
+// sharedPayKey is one WeChat Pay key for every emulator of the test binary (RSA key generation is
+// slow, more so under -race).
+func sharedPayKey(t *testing.T) *rsa.PrivateKey {
+	payKeyOnce.Do(func() {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		payKey = k
+	})
+	return payKey
 }
 
 // startGateway starts another wxgate with cfg and returns it with its listener URLs.
@@ -89,15 +143,10 @@ func (e *testEnv) startGateway(cfg *policies.Config) (*proxy.Gateway, string, st
 	return gw, "http://" + ls.App.Addr().String(), "http://" + ls.Admin.Addr().String()
 }
 
-// configWith parses testdata/gateway.toml pointed at this env's emulator, with edit applied.
+// configWith parses this env's config with edit applied.
 func (e *testEnv) configWith(edit func(string) string) *policies.Config {
 	e.t.Helper()
-	raw, err := os.ReadFile("testdata/gateway.toml")
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	text := edit(strings.Replace(string(raw), "UPSTREAM", e.emuAddr, 1))
-	cfg, err := policies.Parse([]byte(text), "testdata")
+	cfg, err := policies.Parse([]byte(edit(e.text)), "testdata")
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -34,9 +34,16 @@ type Gateway struct {
 	apps     map[string]*appState
 	first    *appState
 	weixin   *upstream
+	mch      *upstream
 	sessions *credentials.Sessions
-	metrics  *metrics
-	log      *slog.Logger
+	clock    func() time.Time
+	signing  *signSlots
+	bills    *billHashes
+
+	merchants     map[string]*merchantState
+	firstMerchant *merchantState
+	metrics       *metrics
+	log           *slog.Logger
 }
 
 // appState is one configured app, ready for the request path.
@@ -57,15 +64,32 @@ func NewGateway(cfg *policies.Config, opts Options) (*Gateway, error) {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
-	wx, err := newUpstream(cfg.Upstream.Weixin, cfg.Upstream)
+	tlsBase, err := upstreamTLS(cfg.Upstream)
+	if err != nil {
+		return nil, err
+	}
+	wx, err := newUpstream(cfg.Upstream.Weixin, cfg.Upstream, tlsBase)
+	if err != nil {
+		return nil, err
+	}
+	mch, err := newUpstream(cfg.Upstream.Mch, cfg.Upstream, tlsBase)
+	if err != nil {
+		return nil, err
+	}
+	bills, err := newBillHashes()
 	if err != nil {
 		return nil, err
 	}
 	g := &Gateway{
-		cfg:    cfg,
-		routes: policies.NewRouteTable(cfg.Routes.Allow),
-		apps:   make(map[string]*appState, len(cfg.Apps)),
-		weixin: wx,
+		cfg:       cfg,
+		routes:    policies.NewRouteTable(cfg.Routes.Allow),
+		apps:      make(map[string]*appState, len(cfg.Apps)),
+		weixin:    wx,
+		mch:       mch,
+		clock:     opts.Clock,
+		bills:     bills,
+		signing:   newSignSlots(cfg.Server.SignConcurrency, cfg.Server.SignMaxWait),
+		merchants: make(map[string]*merchantState, len(cfg.Merchants)),
 		sessions: credentials.NewSessions(credentials.SessionOptions{
 			TTL: cfg.Sessions.TTL, MaxEntries: cfg.Sessions.MaxEntries, Clock: opts.Clock,
 		}),
@@ -79,6 +103,7 @@ func NewGateway(cfg *policies.Config, opts Options) (*Gateway, error) {
 		WriteTimeout:        cfg.Upstream.Timeout,
 		MaxIdleConnDuration: cfg.Upstream.MaxIdleDuration,
 		MaxResponseBodySize: 64 << 10,
+		TLSConfig:           tlsBase,
 	}
 	for i := range cfg.Apps {
 		a := &cfg.Apps[i]
@@ -104,6 +129,16 @@ func NewGateway(cfg *policies.Config, opts Options) (*Gateway, error) {
 	}
 	if g.first == nil {
 		return nil, fmt.Errorf("no app configured")
+	}
+	for i := range cfg.Merchants {
+		m, err := g.newMerchantState(&cfg.Merchants[i], tlsBase)
+		if err != nil {
+			return nil, err
+		}
+		g.merchants[m.name] = m
+		if g.firstMerchant == nil {
+			g.firstMerchant = m
+		}
 	}
 	return g, nil
 }

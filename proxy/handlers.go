@@ -40,13 +40,21 @@ func (g *Gateway) AdminHandler(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-// serveReady answers 200 when every app's access_token can be had, else 503 naming the apps that
-// cannot get one (never the token or the secret).
+// serveReady answers 200 when every app's access_token can be had and every merchant in
+// certificates mode has its platform certificates, else 503 naming what is missing (never a token,
+// key or secret).
 func (g *Gateway) serveReady(ctx *fasthttp.RequestCtx) {
 	problems := map[string]string{}
 	for name, a := range g.apps {
 		if _, err := a.tokens.Get(); err != nil {
 			problems[name] = err.Error()
+		}
+	}
+	for name, m := range g.merchants {
+		if len(m.keys.Status().Serials) == 0 && m.aead != nil && m.publicKeyID == "" {
+			if err := m.keys.Refresh(); err != nil {
+				problems["merchant "+name] = "platform certificates: " + err.Error()
+			}
 		}
 	}
 	if len(problems) == 0 {

@@ -25,9 +25,13 @@ func (g *Gateway) serveHelper(ctx *fasthttp.RequestCtx) {
 		g.serveXpayPaymentParams(ctx)
 	case PathSessionKeys:
 		g.serveSessionKeys(ctx)
+	case PathV3PaymentParams:
+		g.serveV3PaymentParams(ctx)
+	case PathV2PaymentParams:
+		g.serveV2PaymentParams(ctx)
 	default:
 		g.fail(ctx, 0, newError(fasthttp.StatusNotFound, CodeUnknownRoute,
-			fmt.Sprintf("no wxgate helper at %s; helpers are %s and %s", truncate(ctx.Path(), 80), PathXpayPaymentParams, PathSessionKeys)))
+			fmt.Sprintf("no wxgate helper at %s; helpers are %s, %s, %s and %s", truncate(ctx.Path(), 80), PathXpayPaymentParams, PathV3PaymentParams, PathV2PaymentParams, PathSessionKeys)))
 	}
 }
 

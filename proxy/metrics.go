@@ -13,9 +13,11 @@ import (
 // metrics counts what the gateway does. Counters only; no label carries request data.
 type metrics struct {
 	// requests[kind][class] counts answers by route kind (0 = helpers) and status class 1xx..5xx.
-	requests         [4][6]atomic.Uint64
+	requests          [policies.RouteKindCount][6]atomic.Uint64
+	signatureFailures atomic.Uint64
 	staleRetries     atomic.Uint64
 	sessionsCaptured atomic.Uint64
+	overloaded       atomic.Uint64
 	errors           codeCounter
 }
 
@@ -85,6 +87,12 @@ func (g *Gateway) writeMetrics(w io.Writer) {
 	for _, c := range codes {
 		fmt.Fprintf(w, "wxgate_errors_total{code=%q} %d\n", c, errs[c])
 	}
+	fmt.Fprintln(w, "# HELP wxgate_response_signature_failures_total WeChat Pay answers that failed verification and were not passed on.")
+	fmt.Fprintln(w, "# TYPE wxgate_response_signature_failures_total counter")
+	fmt.Fprintf(w, "wxgate_response_signature_failures_total %d\n", m.signatureFailures.Load())
+	fmt.Fprintln(w, "# HELP wxgate_sign_overloaded_total Requests answered 503 because every RSA signing slot was busy.")
+	fmt.Fprintln(w, "# TYPE wxgate_sign_overloaded_total counter")
+	fmt.Fprintf(w, "wxgate_sign_overloaded_total %d\n", m.overloaded.Load())
 	fmt.Fprintln(w, "# HELP wxgate_stale_token_retries_total Calls retried after WeChat called the access_token stale.")
 	fmt.Fprintln(w, "# TYPE wxgate_stale_token_retries_total counter")
 	fmt.Fprintf(w, "wxgate_stale_token_retries_total %d\n", m.staleRetries.Load())

@@ -22,6 +22,14 @@ func isStaleTokenCode(code int64) bool { return code == 40001 || code == 40014 |
 
 // serveWeChat handles a request on a routed api.weixin.qq.com path.
 func (g *Gateway) serveWeChat(ctx *fasthttp.RequestCtx, r policies.Route) {
+	switch r.Kind {
+	case policies.RoutePayV3:
+		g.serveV3(ctx)
+		return
+	case policies.RoutePayV2:
+		g.serveV2(ctx, r.ClientCert)
+		return
+	}
 	a, aerr := g.app(ctx)
 	if aerr != nil {
 		g.fail(ctx, r.Kind, aerr)

@@ -1,10 +1,13 @@
 package proxy
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -20,7 +23,7 @@ type upstream struct {
 }
 
 // newUpstream builds the pooled client for base with every limit set from the config.
-func newUpstream(base string, u policies.Upstream) (*upstream, error) {
+func newUpstream(base string, u policies.Upstream, tlsConfig *tls.Config) (*upstream, error) {
 	p, err := url.Parse(base)
 	if err != nil {
 		return nil, fmt.Errorf("upstream %q: %w", base, err)
@@ -92,4 +95,25 @@ func errorKind(err error) string {
 	default:
 		return "transport error"
 	}
+}
+
+// upstreamTLS is the TLS configuration for WeChat hosts: the system roots plus [upstream] ca_file.
+func upstreamTLS(u policies.Upstream) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if u.CAFile == "" {
+		return cfg, nil
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	pem, err := os.ReadFile(u.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("upstream ca_file: %w", err)
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("upstream ca_file %s holds no PEM certificate", u.CAFile)
+	}
+	cfg.RootCAs = pool
+	return cfg, nil
 }

@@ -55,17 +55,39 @@ func printSummary(w io.Writer, path string, cfg *policies.Config, allRoutes bool
 	tw.Flush()
 	if len(cfg.Merchants) > 0 {
 		fmt.Fprintf(w, "\nMerchants (%d)\n", len(cfg.Merchants))
+		tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 		for _, m := range cfg.Merchants {
-			fmt.Fprintf(w, "  %s  mchid %s\n", m.Name, m.MchID)
+			fmt.Fprintf(tw, "  %s\tmchid %s\tappid %s, certificate serial %s\n", m.Name, m.MchID, m.AppID, m.SerialNo)
+			verify := "platform certificates (downloaded with the APIv3 key)"
+			switch m.Verify {
+			case policies.VerifyPublicKey:
+				verify = "WeChat Pay public key " + m.PublicKeyID
+			case policies.VerifyBoth:
+				verify = "public key " + m.PublicKeyID + " and platform certificates"
+			}
+			fmt.Fprintf(tw, "  \tverify with %s\t\n", verify)
+			v2 := "no APIv2"
+			if m.APIv2Key.IsSet() {
+				v2 = "apiv2_key " + m.APIv2Key.Source()
+				if m.Keys().ClientCert != nil {
+					v2 += ", client certificate for /secapi/"
+				}
+			}
+			fmt.Fprintf(tw, "  \tapiv3_key %s\t%s\n", m.APIv3Key.Source(), v2)
 		}
+		tw.Flush()
 	}
 	rt := policies.NewRouteTable(cfg.Routes.Allow)
 	counts := map[policies.RouteKind]int{}
 	for _, r := range rt.All() {
 		counts[r.Kind]++
 	}
-	fmt.Fprintf(w, "\nRoutes: %d xpay APIs (3 with the user signature), /sns/jscode2session, %d allowlisted APIs with access_token\n",
+	fmt.Fprintf(w, "\nRoutes: %d xpay APIs (3 with the user signature), /sns/jscode2session, %d allowlisted APIs with access_token",
 		counts[policies.RouteXpay], counts[policies.RouteAccessToken])
+	if len(cfg.Merchants) > 0 {
+		fmt.Fprint(w, ", WeChat Pay /v3/*, /pay/*, /secapi/*")
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Sessions: kept %s, at most %d; store %s\n", cfg.Sessions.TTL, cfg.Sessions.MaxEntries, cfg.Store.Kind)
 	if allRoutes {
 		for _, r := range rt.All() {

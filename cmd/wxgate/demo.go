@@ -4,14 +4,20 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -21,23 +27,38 @@ import (
 	"github.com/wxgate/wxgate/proxy"
 )
 
-// demoConfig is the throwaway config of `wxgate demo`; %s are filled with fresh random values.
+// demoConfig is the throwaway config of `wxgate demo`; the {{...}} fields are filled with fresh
+// random values, the emulator's addresses and the files the demo writes.
 const demoConfig = `
 [server]
 app_listen = "127.0.0.1:0"
 callback_listen = "127.0.0.1:0"
 admin_listen = "127.0.0.1:0"
 [upstream]
-weixin = "%s"
+weixin = "{{weixin}}"
+mch = "{{mch}}"
+ca_file = "{{ca_file}}"
 timeout = "3s"
 [[app]]
 name = "demo"
-appid = "wx%s"
-secret = "%s"
+appid = "{{appid}}"
+secret = "{{secret}}"
 [app.xpay]
 offer_id = "1450000001"
-app_key = "%s"
-sandbox_app_key = "%s"
+app_key = "{{app_key}}"
+sandbox_app_key = "{{sandbox_app_key}}"
+[[merchant]]
+name = "demo"
+mchid = "1900000109"
+appid = "{{appid}}"
+serial_no = "{{serial_no}}"
+private_key_file = "merchant_key.pem"
+apiv3_key = "{{apiv3_key}}"
+public_key_id = "{{public_key_id}}"
+public_key_file = "{{public_key_file}}"
+apiv2_key = "{{apiv2_key}}"
+client_cert_file = "merchant_cert.pem"
+client_key_file = "merchant_key.pem"
 `
 
 // demoEnv is a running emulator and gateway on loopback, as `wxgate demo` and tests use them.
@@ -48,47 +69,140 @@ type demoEnv struct {
 	appURL   string
 	adminURL string
 	cfg      *policies.Config
+	dir      string
 }
 
-// startDemoEnv starts the emulator and wxgate on free loopback ports with a fresh config.
-func startDemoEnv() (*demoEnv, error) {
-	emuLn, err := net.Listen("tcp", "127.0.0.1:0")
+// startDemoEnv starts the emulator (api.weixin.qq.com over HTTP, api.mch.weixin.qq.com over TLS)
+// and wxgate on free loopback ports, with a fresh config and merchant keys in a temporary folder.
+func startDemoEnv() (env *demoEnv, err error) {
+	dir, err := os.MkdirTemp("", "wxgate-demo-")
+	if err != nil {
+		return nil, fmt.Errorf("demo folder: %w", err)
+	}
+	var closers []func()
+	defer func() {
+		if err != nil {
+			for i := len(closers) - 1; i >= 0; i-- {
+				closers[i]()
+			}
+			os.RemoveAll(dir)
+		}
+	}()
+	serial, err := writeMerchantFiles(dir)
+	if err != nil {
+		return nil, err
+	}
+	weixinLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("emulator listener: %w", err)
 	}
-	text := fmt.Sprintf(demoConfig, "http://"+emuLn.Addr().String(), randomHex(8), randomHex(16), randomHex(16), randomHex(16))
-	cfg, err := policies.Parse([]byte(text), os.TempDir())
+	closers = append(closers, func() { weixinLn.Close() })
+	mchLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		emuLn.Close()
+		return nil, fmt.Errorf("emulator listener: %w", err)
+	}
+	closers = append(closers, func() { mchLn.Close() })
+	fields := map[string]string{
+		"weixin": "http://" + weixinLn.Addr().String(), "mch": "https://" + mchLn.Addr().String(),
+		"appid": "wx" + randomHex(8), "secret": randomHex(16), "app_key": randomHex(16), "sandbox_app_key": randomHex(16),
+		"serial_no": serial, "apiv3_key": randomHex(16), "apiv2_key": randomHex(16),
+		// Stand-ins until the emulator exists: WeChat's side is built from this config first.
+		"ca_file": "", "public_key_file": "merchant_pub.pem", "public_key_id": "PUB_KEY_ID_0000000000000000000000000000000000",
+	}
+	pre, err := policies.Parse([]byte(fillTemplate(demoConfig, fields)), dir)
+	if err != nil {
 		return nil, fmt.Errorf("demo config: %w", err)
 	}
-	emu, err := emulator.New(emulatorConfig(cfg))
+	ec, err := emulatorConfig(pre)
 	if err != nil {
-		emuLn.Close()
+		return nil, err
+	}
+	emu, err := emulator.New(ec)
+	if err != nil {
 		return nil, fmt.Errorf("emulator: %w", err)
 	}
-	go emu.Serve(emuLn)
+	closers = append(closers, func() { emu.Shutdown() })
+	fields["ca_file"], fields["public_key_file"] = filepath.Join(dir, "emulator-ca.pem"), filepath.Join(dir, "wechatpay-pub.pem")
+	fields["public_key_id"] = emu.PayPublicKeyID()
+	if err := os.WriteFile(fields["ca_file"], emu.CACertPEM(), 0o600); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(fields["public_key_file"], emu.PayPublicKeyPEM(), 0o600); err != nil {
+		return nil, err
+	}
+	go emu.Serve(weixinLn)
+	go emu.ServeTLS(mchLn)
+	cfg, err := policies.Parse([]byte(fillTemplate(demoConfig, fields)), dir)
+	if err != nil {
+		return nil, fmt.Errorf("demo config: %w", err)
+	}
 	g, err := proxy.NewGateway(cfg, proxy.Options{})
 	if err != nil {
-		emu.Shutdown()
 		return nil, err
 	}
 	ls, err := proxy.Listen(cfg.Server)
 	if err != nil {
-		emu.Shutdown()
 		return nil, err
 	}
 	srv := proxy.NewServer(g)
 	srv.Start(ls)
 	return &demoEnv{
-		emu: emu, emuAddr: "http://" + emuLn.Addr().String(), srv: srv, cfg: cfg,
+		emu: emu, emuAddr: fields["weixin"], srv: srv, cfg: cfg, dir: dir,
 		appURL: "http://" + ls.App.Addr().String(), adminURL: "http://" + ls.Admin.Addr().String(),
 	}, nil
 }
 
-// Close stops the gateway and the emulator.
+// Close stops the gateway and the emulator and removes the demo's files.
 func (d *demoEnv) Close() error {
-	return errors.Join(d.srv.Shutdown(), d.emu.Shutdown())
+	err := errors.Join(d.srv.Shutdown(), d.emu.Shutdown())
+	os.RemoveAll(d.dir)
+	return err
+}
+
+// fillTemplate replaces {{name}} fields.
+func fillTemplate(t string, fields map[string]string) string {
+	for k, v := range fields {
+		t = strings.ReplaceAll(t, "{{"+k+"}}", v)
+	}
+	return t
+}
+
+// writeMerchantFiles writes a fresh merchant key, its public key and a client certificate for it,
+// and returns the certificate's serial (the merchant API certificate serial).
+func writeMerchantFiles(dir string) (string, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return "", fmt.Errorf("merchant key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return "", err
+	}
+	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		return "", err
+	}
+	serial := new(big.Int).SetBytes([]byte(randomHex(10)))
+	tmpl := &x509.Certificate{
+		SerialNumber: serial, Subject: pkix.Name{CommonName: "1900000109", Organization: []string{"wxgate demo merchant"}},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	cert, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return "", fmt.Errorf("merchant certificate: %w", err)
+	}
+	files := map[string]*pem.Block{
+		"merchant_key.pem":  {Type: "PRIVATE KEY", Bytes: der},
+		"merchant_pub.pem":  {Type: "PUBLIC KEY", Bytes: pub},
+		"merchant_cert.pem": {Type: "CERTIFICATE", Bytes: cert},
+	}
+	for name, block := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(block), 0o600); err != nil {
+			return "", err
+		}
+	}
+	return strings.ToUpper(serial.Text(16)), nil
 }
 
 func randomHex(n int) string {
@@ -134,8 +248,10 @@ type demoStep struct {
 // demoSteps is the flow: login, coins bought on the client, balance, present, pay, refund, an item
 // bought on the client, its order queried, and a token WeChat invalidated mid-run.
 func demoSteps(env *demoEnv, w *walker) []demoStep {
-	var openid string
+	var openid, prepayID string
 	order := "demo" + randomHex(6)
+	cashOrder := "cash" + randomHex(6)
+	m := env.cfg.Merchants[0]
 	var balance float64
 	return []demoStep{
 		{"Log the user in: GET /sns/jscode2session?js_code=test:alice (wxgate adds appid+secret, keeps the session_key)", func() error {
@@ -212,6 +328,66 @@ func demoSteps(env *demoEnv, w *walker) []demoStep {
 			}
 			return expect(out.Errcode == 0 && out.Balance == 120, "balance 120 after the refund, got errcode %v balance %v", out.Errcode, out.Balance)
 		}},
+		{"WeChat Pay: place an order, POST /v3/pay/transactions/jsapi (wxgate signs the Authorization and verifies WeChat Pay's signed answer)", func() error {
+			var out struct {
+				PrepayID string `json:"prepay_id"`
+			}
+			body := map[string]any{"appid": m.AppID, "mchid": m.MchID, "description": "VIP pass", "out_trade_no": cashOrder,
+				"notify_url": "https://example.com/wechatpay/notify", "amount": map[string]any{"total": 1990, "currency": "CNY"},
+				"payer": map[string]any{"openid": openid}}
+			if err := w.call("POST", "/v3/pay/transactions/jsapi", body, &out); err != nil {
+				return err
+			}
+			prepayID = out.PrepayID
+			return expect(prepayID != "", "a prepay_id")
+		}},
+		{"Client pays: POST /wxgate/v3/payment-params, then wx.requestPayment (emulated client checks paySign)", func() error {
+			var p proxy.RequestPaymentParams
+			if err := w.call("POST", proxy.PathV3PaymentParams, map[string]any{"prepay_id": prepayID}, &p); err != nil {
+				return err
+			}
+			start := time.Now()
+			msg, ok := env.emu.RequestPaymentClient(emulator.RequestPayment{AppID: m.AppID, TimeStamp: p.TimeStamp, NonceStr: p.NonceStr, Package: p.Package, SignType: p.SignType, PaySign: p.PaySign})
+			fmt.Fprintf(w.out, "   -> wx.requestPayment({timeStamp, nonceStr, package, signType:%q, paySign}) in the emulated client\n", p.SignType)
+			fmt.Fprintf(w.out, "   <- %s (%s)\n", msg, time.Since(start).Round(10*time.Microsecond))
+			return expect(ok, "the client to accept paySign, got %s", msg)
+		}},
+		{"Query it: GET /v3/pay/transactions/out-trade-no/{out_trade_no}?mchid=...", func() error {
+			var out struct {
+				TradeState string `json:"trade_state"`
+			}
+			if err := w.call("GET", "/v3/pay/transactions/out-trade-no/"+cashOrder+"?mchid="+m.MchID, nil, &out); err != nil {
+				return err
+			}
+			return expect(out.TradeState == "SUCCESS", "trade_state SUCCESS, got %q", out.TradeState)
+		}},
+		{"Refund it: POST /v3/refund/domestic/refunds", func() error {
+			var out struct{ Status string }
+			body := map[string]any{"out_trade_no": cashOrder, "out_refund_no": "r" + cashOrder, "amount": map[string]any{"refund": 1990, "total": 1990, "currency": "CNY"}}
+			if err := w.call("POST", "/v3/refund/domestic/refunds", body, &out); err != nil {
+				return err
+			}
+			return expect(out.Status == "PROCESSING" || out.Status == "SUCCESS", "a refund under way, got %q", out.Status)
+		}},
+		{"Legacy APIv2: POST /pay/unifiedorder as plain XML (wxgate fills appid, mch_id, nonce_str and sign)", func() error {
+			doc := "<xml><body>VIP pass</body><out_trade_no>v2" + cashOrder + "</out_trade_no><total_fee>990</total_fee><spbill_create_ip>127.0.0.1</spbill_create_ip><notify_url>https://example.com/v2/notify</notify_url><trade_type>JSAPI</trade_type><openid>" + openid + "</openid></xml>"
+			status, answer, err := w.raw("POST", "/pay/unifiedorder", "text/xml", []byte(doc))
+			if err != nil {
+				return err
+			}
+			return expect(status == 200 && strings.Contains(answer, "prepay_id"), "a prepay_id, got %d %s", status, answer)
+		}},
+		{"A forged answer never reaches the app: WeChat Pay sends a WECHATPAY/SIGNTEST/ probe", func() error {
+			env.emu.TamperNext(emulator.TamperSignTest, 1)
+			var out struct {
+				Error struct{ Code string }
+			}
+			status, err := w.do("GET", "/v3/pay/transactions/out-trade-no/"+cashOrder+"?mchid="+m.MchID, nil, &out)
+			if err != nil {
+				return err
+			}
+			return expect(status == 502 && out.Error.Code == proxy.CodeResponseSignature, "502 %s, got %d %+v", proxy.CodeResponseSignature, status, out)
+		}},
 		{"A mistake gets a clear error: currency_pay without env", func() error {
 			var out struct {
 				Error struct{ Code, Message string }
@@ -238,6 +414,28 @@ type walker struct {
 	http *http.Client
 	base string
 	ctx  context.Context
+}
+
+// raw sends a body with a content type and prints the exchange.
+func (w *walker) raw(method, path, contentType string, body []byte) (int, string, error) {
+	req, err := http.NewRequestWithContext(w.ctx, method, w.base+path, bytes.NewReader(body))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Content-Type", contentType)
+	start := time.Now()
+	resp, err := w.http.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, "", err
+	}
+	fmt.Fprintf(w.out, "   -> %s %s %s\n", method, path, oneLine(body))
+	fmt.Fprintf(w.out, "   <- %d %s (%s)\n", resp.StatusCode, oneLine(answer), time.Since(start).Round(10*time.Microsecond))
+	return resp.StatusCode, string(answer), nil
 }
 
 // call sends a request that must answer 200 and decodes the JSON answer into out.

@@ -22,7 +22,11 @@ func runEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	emu, err := emulator.New(emulatorConfig(cfg))
+	ec, err := emulatorConfig(cfg)
+	if err != nil {
+		return err
+	}
+	emu, err := emulator.New(ec)
 	if err != nil {
 		return fmt.Errorf("emulator: %w", err)
 	}
@@ -44,17 +48,8 @@ func runEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 }
 
-// emulatorConfig gives the emulator the credentials WeChat would hold for each configured app.
-func emulatorConfig(cfg *policies.Config) emulator.Config {
-	var ec emulator.Config
-	for _, a := range cfg.Apps {
-		app := emulator.App{AppID: a.AppID, Secret: a.Secret.Value()}
-		if x := a.Xpay; x != nil {
-			app.OfferID = x.OfferID
-			app.AppKey = x.AppKey.Value()
-			app.SandboxAppKey = x.SandboxAppKey.Value()
-		}
-		ec.Apps = append(ec.Apps, app)
-	}
-	return ec
+// emulatorConfig gives the emulator the credentials WeChat would hold for each configured app and
+// merchant.
+func emulatorConfig(cfg *policies.Config) (emulator.Config, error) {
+	return emulator.ConfigFromPolicies(cfg)
 }

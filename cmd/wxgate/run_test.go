@@ -99,7 +99,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo failed: %v\n%s\n%s", err, out, errOut)
 	}
 	for _, want := range []string{"/sns/jscode2session", "/xpay/query_user_balance", "/xpay/present_currency", "/xpay/currency_pay",
-		"/xpay/cancel_currency_pay", "/xpay/query_order", "/wxgate/xpay/payment-params", "All 10 steps succeeded"} {
+		"/xpay/cancel_currency_pay", "/xpay/query_order", "/wxgate/xpay/payment-params", "All 16 steps succeeded", "/v3/pay/transactions/jsapi", "/wxgate/v3/payment-params", "/v3/refund/domestic/refunds", "/pay/unifiedorder", "SIGNTEST"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q", want)
 		}
@@ -142,7 +142,11 @@ app_key = "file:appkey.txt"
 	if err != nil {
 		t.Fatal(err)
 	}
-	emu, err := emulator.New(emulatorConfig(cfg))
+	ec, err := emulatorConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	emu, err := emulator.New(ec)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,34 @@
+package credentials_test
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/wxgate/wxgate/credentials"
+)
+
+func ExampleNewTokens() {
+	client := &credentials.StableTokenClient{AppID: "wx0123456789abcdef", Secret: "APPSECRET"}
+	tokens := credentials.NewTokens(client.Fetch, credentials.TokenOptions{})
+
+	token, err := tokens.Get()
+	if err != nil {
+		fmt.Println("no access_token:", err) // never contains the secret
+		return
+	}
+	// ... call WeChat with token; if it answers 40001, 40014 or 42001:
+	if credentials.TokenRejected(40001) {
+		token, err = tokens.Stale(token)
+	}
+	_, _ = token, err
+}
+
+func ExampleSessions() {
+	sessions := credentials.NewSessions(credentials.SessionOptions{TTL: 72 * time.Hour})
+	sessions.Put("wx0123456789abcdef", "oAbCd0000000000000000000001", "tiihtNczf5v6AKRyjwEUhQ==")
+
+	buf := make([]byte, 0, 32)
+	buf, ok := sessions.AppendKey(buf, "wx0123456789abcdef", "oAbCd0000000000000000000001")
+	fmt.Println(string(buf), ok)
+	// Output: tiihtNczf5v6AKRyjwEUhQ== true
+}

@@ -1,0 +1,247 @@
+package credentials
+
+import (
+	"crypto/rsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/wxgate/wxgate/signer"
+)
+
+// PlatformCert is one WeChat Pay platform certificate, decrypted and parsed.
+type PlatformCert struct {
+	Serial    string
+	NotAfter  time.Time
+	PublicKey *rsa.PublicKey
+}
+
+// CertFetchFunc downloads the merchant's platform certificate list (GET /v3/certificates, signed,
+// its answer verified) and returns the certificates in it.
+type CertFetchFunc func() ([]PlatformCert, error)
+
+// PayKeysOptions configures a merchant's verification keys.
+type PayKeysOptions struct {
+	PublicKeyID string         // the WeChat Pay public key id (PUB_KEY_ID_...), "" when unused
+	PublicKey   *rsa.PublicKey // the WeChat Pay public key, nil when unused
+	Fetch       CertFetchFunc  // nil: platform certificates are not used
+	// RefreshEvery is how old the certificate list may grow before a background refresh; default 12h.
+	RefreshEvery time.Duration
+	// MinRefreshGap is the least time between two downloads caused by unknown serials; default 30s,
+	// so that forged serials cannot make wxgate hammer WeChat.
+	MinRefreshGap time.Duration
+	Clock         func() time.Time
+}
+
+// ErrUnknownSerial is returned when no key is known for a Wechatpay-Serial, even after a refresh.
+var ErrUnknownSerial = errors.New("no WeChat Pay key is known for this serial")
+
+// PayKeys holds the keys that verify one merchant's WeChat Pay answers and notifications: the
+// WeChat Pay public key and/or the platform certificates, chosen by Wechatpay-Serial. Unknown
+// serials trigger one refresh of the certificate list (rate-limited); old certificates stay until
+// they expire, so a rotation never fails a request. It is safe for concurrent use.
+type PayKeys struct {
+	opts     PayKeysOptions
+	pubKey   *signer.RSAVerifier
+	mu       sync.Mutex
+	certs    map[string]certEntry
+	fetched  time.Time // last successful download
+	tried    time.Time // last download attempt
+	flight   *certFlight
+	lastErr  error
+	fetchCnt int
+}
+
+type certEntry struct {
+	verifier *signer.RSAVerifier
+	notAfter time.Time
+}
+
+type certFlight struct {
+	done chan struct{}
+	err  error
+}
+
+// NewPayKeys returns a merchant's key set. Certificates are downloaded on first use.
+func NewPayKeys(opts PayKeysOptions) *PayKeys {
+	if opts.RefreshEvery <= 0 {
+		opts.RefreshEvery = 12 * time.Hour
+	}
+	if opts.MinRefreshGap <= 0 {
+		opts.MinRefreshGap = 30 * time.Second
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	k := &PayKeys{opts: opts, certs: map[string]certEntry{}}
+	if opts.PublicKey != nil {
+		k.pubKey = signer.NewRSAVerifier(opts.PublicKey)
+	}
+	return k
+}
+
+// Verifier returns the verifier for a Wechatpay-Serial.
+func (k *PayKeys) Verifier(serial string) (*signer.RSAVerifier, error) {
+	if k.pubKey != nil && serial == k.opts.PublicKeyID {
+		return k.pubKey, nil
+	}
+	if k.opts.Fetch == nil {
+		return nil, fmt.Errorf("serial %q: %w (only the WeChat Pay public key %s is configured)", serial, ErrUnknownSerial, k.opts.PublicKeyID)
+	}
+	now := k.opts.Clock()
+	k.mu.Lock()
+	e, ok := k.certs[serial]
+	if ok && now.Before(e.notAfter) {
+		if now.Sub(k.fetched) > k.opts.RefreshEvery && k.flight == nil && now.Sub(k.tried) >= k.opts.MinRefreshGap {
+			k.startLocked(now) // refresh in the background; this answer uses the known certificate
+		}
+		k.mu.Unlock()
+		return e.verifier, nil
+	}
+	var f *certFlight
+	switch {
+	case k.flight != nil:
+		f = k.flight
+	case now.Sub(k.tried) >= k.opts.MinRefreshGap || k.tried.IsZero():
+		f = k.startLocked(now)
+	}
+	k.mu.Unlock()
+	if f == nil {
+		return nil, fmt.Errorf("serial %q: %w (certificates were refreshed less than %s ago)", serial, ErrUnknownSerial, k.opts.MinRefreshGap)
+	}
+	<-f.done
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if e, ok := k.certs[serial]; ok && k.opts.Clock().Before(e.notAfter) {
+		return e.verifier, nil
+	}
+	if f.err != nil {
+		return nil, fmt.Errorf("serial %q: %w; refreshing platform certificates failed: %v", serial, ErrUnknownSerial, f.err)
+	}
+	return nil, fmt.Errorf("serial %q: %w", serial, ErrUnknownSerial)
+}
+
+// Refresh downloads the certificate list now (joining a download in flight) and returns its error.
+func (k *PayKeys) Refresh() error {
+	if k.opts.Fetch == nil {
+		return nil
+	}
+	k.mu.Lock()
+	f := k.flight
+	if f == nil {
+		f = k.startLocked(k.opts.Clock())
+	}
+	k.mu.Unlock()
+	<-f.done
+	return f.err
+}
+
+// startLocked starts a download; k.mu is held.
+func (k *PayKeys) startLocked(now time.Time) *certFlight {
+	f := &certFlight{done: make(chan struct{})}
+	k.flight = f
+	k.tried = now
+	go k.download(f)
+	return f
+}
+
+func (k *PayKeys) download(f *certFlight) {
+	certs, err := k.opts.Fetch()
+	k.mu.Lock()
+	k.fetchCnt++
+	now := k.opts.Clock()
+	if err == nil && len(certs) == 0 {
+		err = errors.New("WeChat Pay returned no platform certificate (a merchant registered after 2024-10 has only the WeChat Pay public key: set public_key_id and public_key_file)")
+	}
+	if err == nil {
+		for serial, e := range k.certs { // keep older certificates until they expire
+			if !now.Before(e.notAfter) {
+				delete(k.certs, serial)
+			}
+		}
+		for _, c := range certs {
+			k.certs[c.Serial] = certEntry{verifier: signer.NewRSAVerifier(c.PublicKey), notAfter: c.NotAfter}
+		}
+		k.fetched = now
+	}
+	k.lastErr = err
+	f.err = err
+	k.flight = nil
+	k.mu.Unlock()
+	close(f.done)
+}
+
+// PayKeysStatus is a snapshot for health checks and metrics; it holds no key.
+type PayKeysStatus struct {
+	Serials   []string // known platform certificate serials
+	Fetches   int
+	LastError string
+}
+
+// Status returns a snapshot of the key set.
+func (k *PayKeys) Status() PayKeysStatus {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	st := PayKeysStatus{Fetches: k.fetchCnt}
+	for s := range k.certs {
+		st.Serials = append(st.Serials, s)
+	}
+	sort.Strings(st.Serials)
+	if k.lastErr != nil {
+		st.LastError = k.lastErr.Error()
+	}
+	return st
+}
+
+// certificatesAnswer is the body of GET /v3/certificates.
+type certificatesAnswer struct {
+	Data []struct {
+		SerialNo           string `json:"serial_no"`
+		ExpireTime         string `json:"expire_time"`
+		EncryptCertificate struct {
+			Algorithm      string `json:"algorithm"`
+			Nonce          string `json:"nonce"`
+			AssociatedData string `json:"associated_data"`
+			Ciphertext     string `json:"ciphertext"`
+		} `json:"encrypt_certificate"`
+	} `json:"data"`
+}
+
+// DecodeCertificates decrypts and parses a /v3/certificates answer with the APIv3 key. Each
+// certificate's serial must match its serial_no; expired certificates are left out.
+func DecodeCertificates(body []byte, key *signer.AEADKey, now time.Time) ([]PlatformCert, error) {
+	var ans certificatesAnswer
+	if err := json.Unmarshal(body, &ans); err != nil {
+		return nil, fmt.Errorf("certificates answer is not the documented JSON: %w", err)
+	}
+	var out []PlatformCert
+	for i, d := range ans.Data {
+		ec := d.EncryptCertificate
+		if ec.Algorithm != "AEAD_AES_256_GCM" {
+			return nil, fmt.Errorf("certificate %d: algorithm %q, want AEAD_AES_256_GCM", i, ec.Algorithm)
+		}
+		pemBytes, err := key.Open(nil, ec.Nonce, ec.AssociatedData, ec.Ciphertext)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %d (%s): cannot decrypt with the APIv3 key (is apiv3_key right?): %w", i, d.SerialNo, err)
+		}
+		cert, serial, err := signer.ParseCertificate(pemBytes)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %d (%s): %w", i, d.SerialNo, err)
+		}
+		if serial != d.SerialNo {
+			return nil, fmt.Errorf("certificate %d: serial_no %s does not match the certificate's serial %s", i, d.SerialNo, serial)
+		}
+		if !now.Before(cert.NotAfter) {
+			continue
+		}
+		pub, ok := cert.PublicKey.(*rsa.PublicKey)
+		if !ok {
+			return nil, fmt.Errorf("certificate %d (%s): not an RSA key", i, serial)
+		}
+		out = append(out, PlatformCert{Serial: serial, NotAfter: cert.NotAfter, PublicKey: pub})
+	}
+	return out, nil
+}

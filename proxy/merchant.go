@@ -1,0 +1,127 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"fmt"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/wxgate/wxgate/credentials"
+	"github.com/wxgate/wxgate/policies"
+	"github.com/wxgate/wxgate/signer"
+)
+
+// merchantState is one configured WeChat Pay merchant, ready for the request path: keys parsed,
+// signer and AEAD built, verification keys loaded.
+type merchantState struct {
+	name, mchID, appID string
+	serialNo           string
+	publicKeyID        string // sent as Wechatpay-Serial when the public key is used
+	signer             *signer.RSASigner
+	aead               *signer.AEADKey // nil without an APIv3 key
+	v2                 *signer.V2Key   // nil without an APIv2 key
+	secapi             *upstream       // mch upstream with the client certificate; nil without one
+	keys               *credentials.PayKeys
+}
+
+// newMerchantState prepares a merchant; the certificate download goes through g's mch upstream.
+func (g *Gateway) newMerchantState(m *policies.Merchant, tlsBase *tls.Config) (*merchantState, error) {
+	k := m.Keys()
+	st := &merchantState{
+		name: m.Name, mchID: m.MchID, appID: m.AppID, serialNo: m.SerialNo,
+		signer: signer.NewRSASigner(k.PrivateKey),
+	}
+	if m.APIv3Key.IsSet() {
+		aead, err := signer.NewAEADKey([]byte(m.APIv3Key.Value()))
+		if err != nil {
+			return nil, fmt.Errorf("merchant %q apiv3_key: %w", m.Name, err)
+		}
+		st.aead = aead
+	}
+	if m.APIv2Key.IsSet() {
+		st.v2 = signer.NewV2Key(m.APIv2Key.Value())
+	}
+	if k.ClientCert != nil {
+		cfg := tlsBase.Clone()
+		cfg.Certificates = []tls.Certificate{*k.ClientCert}
+		up, err := newUpstream(g.cfg.Upstream.Mch, g.cfg.Upstream, cfg)
+		if err != nil {
+			return nil, err
+		}
+		st.secapi = up
+	}
+	opts := credentials.PayKeysOptions{Clock: g.clock}
+	if m.UsesPublicKey() {
+		opts.PublicKeyID, opts.PublicKey = m.PublicKeyID, k.PublicKey
+		st.publicKeyID = m.PublicKeyID
+	}
+	if m.UsesCertificates() {
+		opts.Fetch = func() ([]credentials.PlatformCert, error) { return g.downloadCertificates(st) }
+	}
+	st.keys = credentials.NewPayKeys(opts)
+	return st, nil
+}
+
+// merchant picks the merchant named by X-Wxgate-Merchant, or the first configured one.
+func (g *Gateway) merchant(ctx *fasthttp.RequestCtx) (*merchantState, *apiError) {
+	if g.firstMerchant == nil {
+		return nil, newError(fasthttp.StatusBadRequest, CodeMerchantNotConfigured,
+			"no [[merchant]] is configured; add the WeChat Pay merchant (mchid, serial_no, private_key_file...) to the config")
+	}
+	name := ctx.Request.Header.Peek(HeaderMerchant)
+	if len(name) == 0 {
+		return g.firstMerchant, nil
+	}
+	if m, ok := g.merchants[string(name)]; ok {
+		return m, nil
+	}
+	return nil, newError(fasthttp.StatusBadRequest, CodeUnknownMerchant,
+		fmt.Sprintf("%s names no configured merchant (%q); use the name of a [[merchant]] or leave the header out for the first one", HeaderMerchant, truncate(name, 40)))
+}
+
+// signSlots caps concurrent RSA signatures: RSA-2048 costs about a millisecond of CPU, so more
+// signatures at once than cores only queue. A request that cannot get a slot within
+// [server] sign_max_wait is answered 503 at once instead of waiting for seconds.
+type signSlots struct {
+	slots   chan struct{}
+	maxWait time.Duration
+}
+
+func newSignSlots(n int, maxWait time.Duration) *signSlots {
+	return &signSlots{slots: make(chan struct{}, n), maxWait: maxWait}
+}
+
+// acquire takes a slot or reports overload.
+func (s *signSlots) acquire() *apiError {
+	select {
+	case s.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	t := time.NewTimer(s.maxWait)
+	defer t.Stop()
+	select {
+	case s.slots <- struct{}{}:
+		return nil
+	case <-t.C:
+		return newError(fasthttp.StatusServiceUnavailable, CodeOverloaded,
+			"every RSA signing slot is busy ([server] sign_concurrency); retry shortly")
+	}
+}
+
+func (s *signSlots) release() { <-s.slots }
+
+// rsaSign signs message with the merchant key inside a signing slot.
+func (g *Gateway) rsaSign(m *merchantState, dst, message []byte) ([]byte, *apiError) {
+	if aerr := g.signing.acquire(); aerr != nil {
+		g.metrics.overloaded.Add(1)
+		return nil, aerr
+	}
+	out, err := m.signer.AppendSign(dst, message)
+	g.signing.release()
+	if err != nil {
+		return nil, newError(fasthttp.StatusInternalServerError, CodeInternal, "RSA signing failed: "+err.Error())
+	}
+	return out, nil
+}

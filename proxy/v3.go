@@ -1,0 +1,189 @@
+package proxy
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/wxgate/wxgate/credentials"
+	"github.com/wxgate/wxgate/policies"
+	"github.com/wxgate/wxgate/signer"
+)
+
+// maxClockSkew is how far a WeChat Pay signature timestamp may be from wxgate's clock.
+const maxClockSkew = 300 * time.Second
+
+// billFilePath is the unsigned trade/fund bill file download.
+const billFilePath = "/v3/billdownload/file"
+
+// serveV3 signs an APIv3 call with the merchant key, forwards the exact bytes, and verifies
+// WeChat Pay's signature on the answer before the app sees it.
+func (g *Gateway) serveV3(ctx *fasthttp.RequestCtx) {
+	const kind = routeV3
+	m, aerr := g.merchant(ctx)
+	if aerr != nil {
+		g.fail(ctx, kind, aerr)
+		return
+	}
+	method := string(ctx.Method())
+	switch method {
+	case fasthttp.MethodGet, fasthttp.MethodPost, fasthttp.MethodPut, fasthttp.MethodPatch, fasthttp.MethodDelete:
+	default:
+		g.fail(ctx, kind, newError(fasthttp.StatusMethodNotAllowed, CodeMethodNotAllowed, "APIv3 takes GET, POST, PUT, PATCH or DELETE"))
+		return
+	}
+	rawURI := ctx.Request.Header.RequestURI() // path?query exactly as the app sent it: signed and sent as is
+	body := ctx.PostBody()
+	if len(body) > 0 && method != fasthttp.MethodGet && jsonObject(body) != nil && !bytes.HasPrefix(ctx.Request.Header.ContentType(), []byte("multipart/")) {
+		g.fail(ctx, kind, newError(fasthttp.StatusBadRequest, CodeBodyNotJSON, "an APIv3 body must be the JSON object WeChat Pay documents"))
+		return
+	}
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	if aerr := g.signV3(m, req, method, rawURI, body); aerr != nil {
+		g.fail(ctx, kind, aerr)
+		return
+	}
+	if ct := ctx.Request.Header.ContentType(); len(ct) > 0 && len(body) > 0 {
+		req.Header.SetContentTypeBytes(ct)
+	}
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	if aerr := g.mch.do(req, resp); aerr != nil {
+		g.fail(ctx, kind, aerr)
+		return
+	}
+	if bytes.Equal(ctx.Path(), []byte(billFilePath)) {
+		g.relayBillFile(ctx, resp)
+		return
+	}
+	if err := g.verifyV3(m, &resp.Header, resp.Body()); err != nil {
+		g.metrics.signatureFailures.Add(1)
+		g.fail(ctx, kind, newError(fasthttp.StatusBadGateway, CodeResponseSignature,
+			fmt.Sprintf("WeChat Pay's answer (HTTP %d) failed verification and was not passed on: %v; query the order before acting on it", resp.StatusCode(), err)))
+		return
+	}
+	if bytes.Equal(ctx.Path(), []byte("/v3/bill/tradebill")) || bytes.Equal(ctx.Path(), []byte("/v3/bill/fundflowbill")) {
+		g.bills.remember(resp.Body())
+	}
+	relay(ctx, resp)
+	g.metrics.observe(kind, resp.StatusCode())
+}
+
+// signV3 fills req for WeChat Pay: URI, method, body, Authorization and the headers WeChat requires.
+func (g *Gateway) signV3(m *merchantState, req *fasthttp.Request, method string, rawURI, body []byte) *apiError {
+	var buf [512]byte
+	ts := unixString(g.clock().Unix())
+	nonce := string(appendNonce(buf[:0]))
+	msg := signer.AppendRequestMessage(buf[:0], method, string(rawURI), ts, nonce, body)
+	var sigBuf [512]byte
+	sig, aerr := g.rsaSign(m, sigBuf[:0], msg)
+	if aerr != nil {
+		return aerr
+	}
+	var authBuf [768]byte
+	auth := signer.AppendAuthorization(authBuf[:0], m.mchID, nonce, string(sig), ts, m.serialNo)
+	req.URI().DisablePathNormalizing = true
+	req.SetRequestURI(g.mch.base + string(rawURI))
+	req.Header.SetMethod(method)
+	req.Header.SetBytesV(fasthttp.HeaderAuthorization, auth)
+	req.Header.Set(fasthttp.HeaderAccept, "application/json")
+	req.Header.SetUserAgent("wxgate")
+	if len(body) > 0 {
+		req.Header.SetContentType("application/json")
+		req.SetBodyRaw(body)
+	}
+	if m.publicKeyID != "" {
+		// Asks WeChat Pay to sign the answer with the public key (spec/wechatpay.md §4.3).
+		req.Header.Set("Wechatpay-Serial", m.publicKeyID)
+	}
+	return nil
+}
+
+// verifyV3 checks a WeChat Pay signature (answer or notification) over the raw body: headers
+// present, timestamp within 5 minutes, key chosen by Wechatpay-Serial, signature valid. Probes
+// (WECHATPAY/SIGNTEST/) fail like any bad signature.
+func (g *Gateway) verifyV3(m *merchantState, h headerPeeker, body []byte) error {
+	ts, nonce := h.Peek("Wechatpay-Timestamp"), h.Peek("Wechatpay-Nonce")
+	sig, serial := h.Peek("Wechatpay-Signature"), h.Peek("Wechatpay-Serial")
+	if len(ts) == 0 || len(nonce) == 0 || len(sig) == 0 || len(serial) == 0 {
+		return errors.New("it is not signed (a Wechatpay-Timestamp, -Nonce, -Signature or -Serial header is missing)")
+	}
+	sec, err := strconv.ParseInt(string(ts), 10, 64)
+	if err != nil {
+		return fmt.Errorf("Wechatpay-Timestamp %q is not a number", truncate(ts, 20))
+	}
+	if skew := g.clock().Sub(time.Unix(sec, 0)); skew > maxClockSkew || skew < -maxClockSkew {
+		return fmt.Errorf("its timestamp is %s away from wxgate's clock (more than %s: replayed, or a clock is wrong)", skew.Round(time.Second), maxClockSkew)
+	}
+	v, err := m.keys.Verifier(string(serial))
+	if err != nil {
+		return err
+	}
+	var buf [1024]byte
+	msg := signer.AppendResponseMessage(buf[:0], string(ts), string(nonce), body)
+	if err := v.Verify(msg, string(sig)); err != nil {
+		if errors.Is(err, signer.ErrSignatureProbe) {
+			return errors.New("its signature is a WECHATPAY/SIGNTEST/ probe, which must never verify")
+		}
+		return fmt.Errorf("its signature does not verify with the key of serial %s", truncate(serial, 64))
+	}
+	return nil
+}
+
+// headerPeeker is what verifyV3 needs of request or response headers.
+type headerPeeker interface{ Peek(key string) []byte }
+
+// downloadCertificates fetches, decrypts and verifies the merchant's platform certificates. The
+// answer is verified with the certificates it carries (the bootstrap case) or a key already known.
+func (g *Gateway) downloadCertificates(m *merchantState) ([]credentials.PlatformCert, error) {
+	if m.aead == nil {
+		return nil, errors.New("no apiv3_key to decrypt platform certificates")
+	}
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	if aerr := g.signV3(m, req, fasthttp.MethodGet, []byte("/v3/certificates"), nil); aerr != nil {
+		return nil, errors.New(aerr.Message)
+	}
+	if aerr := g.mch.do(req, resp); aerr != nil {
+		return nil, errors.New(aerr.Message)
+	}
+	if resp.StatusCode() != fasthttp.StatusOK {
+		return nil, fmt.Errorf("GET /v3/certificates answered HTTP %d: %s", resp.StatusCode(), truncate(resp.Body(), 200))
+	}
+	certs, err := credentials.DecodeCertificates(resp.Body(), m.aead, g.clock())
+	if err != nil {
+		return nil, err
+	}
+	serial := string(resp.Header.Peek("Wechatpay-Serial"))
+	for _, c := range certs {
+		if c.Serial == serial {
+			bootstrap := &merchantState{keys: credentials.NewPayKeys(credentials.PayKeysOptions{
+				PublicKeyID: c.Serial, PublicKey: c.PublicKey, Clock: g.clock,
+			})}
+			if err := g.verifyV3(bootstrap, &resp.Header, resp.Body()); err != nil {
+				return nil, fmt.Errorf("the certificates answer failed verification: %w", err)
+			}
+			return certs, nil
+		}
+	}
+	if m.publicKeyID != "" && serial == m.publicKeyID {
+		if err := g.verifyV3(m, &resp.Header, resp.Body()); err != nil {
+			return nil, fmt.Errorf("the certificates answer failed verification: %w", err)
+		}
+		return certs, nil
+	}
+	return nil, fmt.Errorf("the certificates answer is signed by serial %q, which is neither among the certificates nor the public key", truncate([]byte(serial), 64))
+}
+
+// Route kinds of the WeChat Pay paths, for metrics and errors.
+const (
+	routeV3 = policies.RoutePayV3
+	routeV2 = policies.RoutePayV2
+)
