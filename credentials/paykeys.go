@@ -30,8 +30,8 @@ type PayKeysOptions struct {
 	Fetch       CertFetchFunc  // nil: platform certificates are not used
 	// RefreshEvery is how old the certificate list may grow before a background refresh; default 12h.
 	RefreshEvery time.Duration
-	// MinRefreshGap is the least time between two downloads caused by unknown serials; default 30s,
-	// so that forged serials cannot make wxgate hammer WeChat.
+	// MinRefreshGap is the least time between two downloads; default 1s, so that forged serials
+	// cannot make wxgate hammer WeChat.
 	MinRefreshGap time.Duration
 	Clock         func() time.Time
 }
@@ -48,8 +48,9 @@ type PayKeys struct {
 	pubKey   *signer.RSAVerifier
 	mu       sync.Mutex
 	certs    map[string]certEntry
-	fetched  time.Time // last successful download
-	tried    time.Time // last download attempt
+	missing  map[string]time.Time // serials absent from a download, and when
+	fetched  time.Time            // last successful download
+	tried    time.Time            // last download attempt
 	flight   *certFlight
 	lastErr  error
 	fetchCnt int
@@ -61,8 +62,9 @@ type certEntry struct {
 }
 
 type certFlight struct {
-	done chan struct{}
-	err  error
+	done  chan struct{}
+	began time.Time // when the fetch itself began (after any rate-limit wait); set before done closes
+	err   error
 }
 
 // NewPayKeys returns a merchant's key set. Certificates are downloaded on first use.
@@ -71,19 +73,22 @@ func NewPayKeys(opts PayKeysOptions) *PayKeys {
 		opts.RefreshEvery = 12 * time.Hour
 	}
 	if opts.MinRefreshGap <= 0 {
-		opts.MinRefreshGap = 30 * time.Second
+		opts.MinRefreshGap = time.Second
 	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
-	k := &PayKeys{opts: opts, certs: map[string]certEntry{}}
+	k := &PayKeys{opts: opts, certs: map[string]certEntry{}, missing: map[string]time.Time{}}
 	if opts.PublicKey != nil {
 		k.pubKey = signer.NewRSAVerifier(opts.PublicKey)
 	}
 	return k
 }
 
-// Verifier returns the verifier for a Wechatpay-Serial.
+// Verifier returns the verifier for a Wechatpay-Serial. An unknown serial makes the caller wait
+// for a download of the certificate list that began after it asked (joining one in flight);
+// downloads are spaced by MinRefreshGap, and a serial still unknown afterwards is refused at once
+// for missingTTL, so forged serials cannot make wxgate hammer WeChat.
 func (k *PayKeys) Verifier(serial string) (*signer.RSAVerifier, error) {
 	if k.pubKey != nil && serial == k.opts.PublicKeyID {
 		return k.pubKey, nil
@@ -91,38 +96,48 @@ func (k *PayKeys) Verifier(serial string) (*signer.RSAVerifier, error) {
 	if k.opts.Fetch == nil {
 		return nil, fmt.Errorf("serial %q: %w (only the WeChat Pay public key %s is configured)", serial, ErrUnknownSerial, k.opts.PublicKeyID)
 	}
-	now := k.opts.Clock()
-	k.mu.Lock()
-	e, ok := k.certs[serial]
-	if ok && now.Before(e.notAfter) {
-		if now.Sub(k.fetched) > k.opts.RefreshEvery && k.flight == nil && now.Sub(k.tried) >= k.opts.MinRefreshGap {
-			k.startLocked(now) // refresh in the background; this answer uses the known certificate
+	asked := k.opts.Clock()
+	for {
+		k.mu.Lock()
+		now := k.opts.Clock()
+		if e, ok := k.certs[serial]; ok && now.Before(e.notAfter) {
+			if now.Sub(k.fetched) > k.opts.RefreshEvery && k.flight == nil {
+				k.startLocked() // refresh in the background; this answer uses the known certificate
+			}
+			k.mu.Unlock()
+			return e.verifier, nil
+		}
+		if at, ok := k.missing[serial]; ok && now.Sub(at) < missingTTL {
+			k.mu.Unlock()
+			return nil, fmt.Errorf("serial %q: %w (not among the platform certificates downloaded %s ago)", serial, ErrUnknownSerial, now.Sub(at).Round(time.Second))
+		}
+		f := k.flight
+		if f == nil {
+			f = k.startLocked()
 		}
 		k.mu.Unlock()
-		return e.verifier, nil
+		<-f.done
+		if f.began.Before(asked) {
+			continue // that download began before this serial was asked for: wait for a newer one
+		}
+		k.mu.Lock()
+		if e, ok := k.certs[serial]; ok && k.opts.Clock().Before(e.notAfter) {
+			k.mu.Unlock()
+			return e.verifier, nil
+		}
+		if f.err == nil {
+			k.missing[serial] = k.opts.Clock()
+		}
+		k.mu.Unlock()
+		if f.err != nil {
+			return nil, fmt.Errorf("serial %q: %w; refreshing platform certificates failed: %v", serial, ErrUnknownSerial, f.err)
+		}
+		return nil, fmt.Errorf("serial %q: %w", serial, ErrUnknownSerial)
 	}
-	var f *certFlight
-	switch {
-	case k.flight != nil:
-		f = k.flight
-	case now.Sub(k.tried) >= k.opts.MinRefreshGap || k.tried.IsZero():
-		f = k.startLocked(now)
-	}
-	k.mu.Unlock()
-	if f == nil {
-		return nil, fmt.Errorf("serial %q: %w (certificates were refreshed less than %s ago)", serial, ErrUnknownSerial, k.opts.MinRefreshGap)
-	}
-	<-f.done
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if e, ok := k.certs[serial]; ok && k.opts.Clock().Before(e.notAfter) {
-		return e.verifier, nil
-	}
-	if f.err != nil {
-		return nil, fmt.Errorf("serial %q: %w; refreshing platform certificates failed: %v", serial, ErrUnknownSerial, f.err)
-	}
-	return nil, fmt.Errorf("serial %q: %w", serial, ErrUnknownSerial)
 }
+
+// missingTTL is how long a serial absent from a fresh download is refused without downloading.
+const missingTTL = 30 * time.Second
 
 // Refresh downloads the certificate list now (joining a download in flight) and returns its error.
 func (k *PayKeys) Refresh() error {
@@ -132,7 +147,7 @@ func (k *PayKeys) Refresh() error {
 	k.mu.Lock()
 	f := k.flight
 	if f == nil {
-		f = k.startLocked(k.opts.Clock())
+		f = k.startLocked()
 	}
 	k.mu.Unlock()
 	<-f.done
@@ -140,15 +155,25 @@ func (k *PayKeys) Refresh() error {
 }
 
 // startLocked starts a download; k.mu is held.
-func (k *PayKeys) startLocked(now time.Time) *certFlight {
+func (k *PayKeys) startLocked() *certFlight {
 	f := &certFlight{done: make(chan struct{})}
 	k.flight = f
-	k.tried = now
 	go k.download(f)
 	return f
 }
 
+// download waits out MinRefreshGap since the previous download, then fetches.
 func (k *PayKeys) download(f *certFlight) {
+	k.mu.Lock()
+	wait := k.opts.MinRefreshGap - k.opts.Clock().Sub(k.tried)
+	k.mu.Unlock()
+	if wait > 0 && !k.tried.IsZero() {
+		time.Sleep(min(wait, k.opts.MinRefreshGap)) // rate limit towards WeChat, not synchronisation
+	}
+	k.mu.Lock()
+	f.began = k.opts.Clock()
+	k.tried = f.began
+	k.mu.Unlock()
 	certs, err := k.opts.Fetch()
 	k.mu.Lock()
 	k.fetchCnt++
@@ -164,6 +189,7 @@ func (k *PayKeys) download(f *certFlight) {
 		}
 		for _, c := range certs {
 			k.certs[c.Serial] = certEntry{verifier: signer.NewRSAVerifier(c.PublicKey), notAfter: c.NotAfter}
+			delete(k.missing, c.Serial)
 		}
 		k.fetched = now
 	}

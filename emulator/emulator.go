@@ -5,6 +5,12 @@
 // the body's env, the user-state signature with the openid's current session_key), keeps coin
 // balances and orders in memory, and can inject latency and failures.
 //
+// It also serves the api.mch.weixin.qq.com subset a mini-program merchant uses (mch*.go, v2*.go):
+// WeChat Pay APIv3 (JSAPI orders, queries, close, refunds, platform certificates, trade bills),
+// with the Authorization of every request verified and every answer signed, and the legacy
+// APIv2 XML endpoints, with the client certificate checked on /secapi/. RequestPaymentClient
+// plays the client-side wx.requestPayment.
+//
 // Test login codes are "test:<user>" (optionally "test:<user>:<nonce>" to log the same user in
 // again, since a code is single use); OpenID reports the openid such a login yields.
 //
@@ -13,6 +19,7 @@
 package emulator
 
 import (
+	"crypto/rsa"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -50,6 +57,11 @@ type Config struct {
 	// OtherAPIs are extra token-only API paths to serve (errcode 0 after the access_token check),
 	// beyond the built-in mini-program APIs.
 	OtherAPIs []string
+	// Merchants are the WeChat Pay merchants served on the api.mch.weixin.qq.com paths.
+	Merchants []Merchant
+	// PayKey is the RSA-2048 key pair of the WeChat Pay public key (PayPublicKeyPEM); one is
+	// generated on first use when nil. Tests inject one because key generation is slow.
+	PayKey *rsa.PrivateKey
 }
 
 // Emulator is an in-memory WeChat stand-in. It is safe for concurrent use.
@@ -68,6 +80,8 @@ type Emulator struct {
 
 	faultMu sync.Mutex
 	faults  Faults
+
+	mch *mchState // WeChat Pay: merchants, keys, order books (mch.go)
 
 	srvMu     sync.Mutex
 	srv       *fasthttp.Server
@@ -94,8 +108,8 @@ type appState struct {
 // problem at once.
 func New(cfg Config) (*Emulator, error) {
 	var errs []error
-	if len(cfg.Apps) == 0 {
-		errs = append(errs, errors.New("no apps configured"))
+	if len(cfg.Apps) == 0 && len(cfg.Merchants) == 0 {
+		errs = append(errs, errors.New("no apps or merchants configured"))
 	}
 	if cfg.TokenTTL < 0 {
 		errs = append(errs, fmt.Errorf("token TTL %v is negative", cfg.TokenTTL))
@@ -112,6 +126,8 @@ func New(cfg Config) (*Emulator, error) {
 		}
 		apps[a.AppID] = newAppState(a)
 	}
+	mch, mchErrs := newMchState(cfg)
+	errs = append(errs, mchErrs...)
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("emulator: invalid config: %w", errors.Join(errs...))
 	}
@@ -122,6 +138,7 @@ func New(cfg Config) (*Emulator, error) {
 		tokens:    make(map[string]*token),
 		calls:     make(map[string]int),
 		otherAPIs: make(map[string]bool, len(cfg.OtherAPIs)),
+		mch:       mch,
 		done:      make(chan struct{}),
 		closed:    make(chan struct{}),
 	}
@@ -263,10 +280,20 @@ func (e *Emulator) now() time.Time { return e.clock() }
 func (e *Emulator) handle(ctx *fasthttp.RequestCtx) {
 	path := string(ctx.Path())
 	if strings.HasPrefix(path, controlPrefix) {
+		if strings.HasPrefix(path, mchControlPrefix) {
+			e.serveMchControl(ctx, path)
+			return
+		}
 		e.serveControl(ctx, path)
 		return
 	}
 	e.countCall(path)
+	if api := mchAPIOf(path); api != mchNone && !e.isOtherAPI(path) {
+		if e.applyMchFaults(ctx, api) {
+			e.serveMch(ctx, path, api)
+		}
+		return
+	}
 	if !e.applyFaults(ctx) {
 		return
 	}

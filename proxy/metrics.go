@@ -15,10 +15,10 @@ type metrics struct {
 	// requests[kind][class] counts answers by route kind (0 = helpers) and status class 1xx..5xx.
 	requests          [policies.RouteKindCount][6]atomic.Uint64
 	signatureFailures atomic.Uint64
-	staleRetries     atomic.Uint64
-	sessionsCaptured atomic.Uint64
-	overloaded       atomic.Uint64
-	errors           codeCounter
+	staleRetries      atomic.Uint64
+	sessionsCaptured  atomic.Uint64
+	overloaded        atomic.Uint64
+	errors            codeCounter
 }
 
 func newMetrics() *metrics { return &metrics{} }

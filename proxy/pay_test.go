@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/wxgate/wxgate/emulator"
 	"github.com/wxgate/wxgate/proxy"
@@ -129,8 +130,16 @@ func TestCertificateRotationMidRun(t *testing.T) {
 // the hash the signed answer announced.
 func TestV3BillDownload(t *testing.T) {
 	e := startEnv(t, nil)
+	m, _ := e.cfg.Merchant("pk")
+	if a := e.do("POST", "/v3/pay/transactions/jsapi", jsapiBody(m.AppID, m.MchID, "bill-order-1", 300)); a.Status != 200 {
+		t.Fatalf("jsapi: %d %s", a.Status, a.Body)
+	}
+	if err := e.emu.PayOrder(m.MchID, "bill-order-1"); err != nil {
+		t.Fatal(err)
+	}
+	today := time.Now().In(time.FixedZone("CST", 8*3600)).Format("2006-01-02")
 	for _, tar := range []string{"", "&tar_type=GZIP"} {
-		a := e.do("GET", "/v3/bill/tradebill?bill_date=2026-11-01&bill_type=ALL"+tar, nil)
+		a := e.do("GET", "/v3/bill/tradebill?bill_date="+today+"&bill_type=ALL"+tar, nil)
 		var bill struct{ HashType, HashValue, DownloadURL string }
 		json.Unmarshal(a.Body, &map[string]any{})
 		var raw map[string]string

@@ -54,6 +54,7 @@ func newUpstream(base string, u policies.Upstream, tlsConfig *tls.Config) (*upst
 		MaxIdemponentCallAttempts:     1,
 		RetryIfErr:                    func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
 		Dial:                          (&fasthttp.TCPDialer{Concurrency: 0}).Dial,
+		TLSConfig:                     tlsConfig,
 	}
 	return &upstream{base: p.Scheme + "://" + p.Host, client: hc, timeout: u.Timeout}, nil
 }

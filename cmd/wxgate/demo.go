@@ -511,8 +511,8 @@ var sessionKeyField = regexp.MustCompile(`("session_key"\s*:\s*")[^"]*"`)
 func oneLine(b []byte) string {
 	s := strings.TrimSpace(sessionKeyField.ReplaceAllString(string(b), `${1}[redacted]"`))
 	s = strings.ReplaceAll(s, "\n", " ")
-	if len(s) > 220 {
-		s = s[:220] + "..."
+	if r := []rune(s); len(r) > 200 {
+		s = string(r[:200]) + "..."
 	}
 	return s
 }

@@ -1,0 +1,60 @@
+package emulator
+
+import (
+	"encoding/json"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+)
+
+// mchControlPrefix starts the WeChat Pay part of the control surface.
+const mchControlPrefix = controlPrefix + "pay/"
+
+// payControlAnswer is the JSON answer of the WeChat Pay control endpoints.
+type payControlAnswer struct {
+	OK       bool   `json:"ok"`
+	Error    string `json:"error,omitempty"`
+	ErrMsg   string `json:"errMsg,omitempty"`    // request_payment: what wx.requestPayment reports
+	SerialNo string `json:"serial_no,omitempty"` // platform/rotate: the new certificate's serial
+	N        *int   `json:"n,omitempty"`         // signtest: probes pending
+}
+
+// serveMchControl answers the WeChat Pay control endpoints:
+//
+//	POST /_emulator/pay/request_payment   {"appId","timeStamp","nonceStr","package","signType","paySign"}
+//	POST /_emulator/pay/platform/rotate   -> {"ok":true,"serial_no":"..."}
+//	POST /_emulator/pay/signtest?n=       (n defaults to 1)
+func (e *Emulator) serveMchControl(ctx *fasthttp.RequestCtx, path string) {
+	if !ctx.IsPost() {
+		writeControlError(ctx, fasthttp.StatusMethodNotAllowed, "use POST")
+		return
+	}
+	switch path {
+	case mchControlPrefix + "request_payment":
+		var req RequestPayment
+		if !isJSONObject(ctx.PostBody()) || json.Unmarshal(ctx.PostBody(), &req) != nil {
+			writeJSON(ctx, fasthttp.StatusBadRequest, &payControlAnswer{
+				Error: "body must be a JSON object {appId, timeStamp, nonceStr, package, signType, paySign}",
+			})
+			return
+		}
+		msg, ok := e.RequestPaymentClient(req)
+		writeJSON(ctx, fasthttp.StatusOK, &payControlAnswer{OK: ok, ErrMsg: msg})
+	case mchControlPrefix + "platform/rotate":
+		writeJSON(ctx, fasthttp.StatusOK, &payControlAnswer{OK: true, SerialNo: e.RotatePlatformCertificate()})
+	case mchControlPrefix + "signtest":
+		n := 1
+		if raw := ctx.QueryArgs().Peek("n"); len(raw) > 0 {
+			v, err := strconv.Atoi(string(raw))
+			if err != nil || v < 0 {
+				writeJSON(ctx, fasthttp.StatusBadRequest, &payControlAnswer{Error: "n must be an integer >= 0"})
+				return
+			}
+			n = v
+		}
+		e.SendSignTest(n)
+		writeJSON(ctx, fasthttp.StatusOK, &payControlAnswer{OK: true, N: &n})
+	default:
+		writeControlError(ctx, fasthttp.StatusNotFound, "unknown control path "+path)
+	}
+}
