@@ -203,7 +203,53 @@ func TestV2Flow(t *testing.T) {
 			if a, ans = e.v2Call(t, "/secapi/pay/refund", refund); ans["return_code"] != "SUCCESS" || ans["result_code"] != "SUCCESS" {
 				t.Fatalf("secapi refund: %d %s", a.Status, a.Body)
 			}
+			if a, ans = e.v2Call(t, "/pay/refundquery", `<xml><out_refund_no>r`+no+`</out_refund_no><sign_type>`+st+`</sign_type></xml>`); ans["result_code"] != "SUCCESS" {
+				t.Fatalf("refundquery: %d %s", a.Status, a.Body)
+			}
+			// Close another, unpaid order.
+			e.v2Call(t, "/pay/unifiedorder", strings.Replace(doc, no, no+"c", 1))
+			if a, ans = e.v2Call(t, "/pay/closeorder", `<xml><out_trade_no>`+no+`c</out_trade_no><sign_type>`+st+`</sign_type></xml>`); ans["result_code"] != "SUCCESS" {
+				t.Fatalf("closeorder: %d %s", a.Status, a.Body)
+			}
 		})
+	}
+}
+
+// TestV2DownloadBill passes the unsigned CSV bill through.
+func TestV2DownloadBill(t *testing.T) {
+	e := startEnv(t, nil)
+	m, _ := e.cfg.Merchant("pk")
+	if a := e.do("POST", "/v3/pay/transactions/jsapi", jsapiBody(m.AppID, m.MchID, "v2bill-order", 300)); a.Status != 200 {
+		t.Fatalf("jsapi: %d %s", a.Status, a.Body)
+	}
+	if err := e.emu.PayOrder(m.MchID, "v2bill-order"); err != nil {
+		t.Fatal(err)
+	}
+	day := time.Now().In(time.FixedZone("CST", 8*3600)).Format("20060102")
+	a := e.do("POST", "/pay/downloadbill", []byte(`<xml><bill_date>`+day+`</bill_date><bill_type>ALL</bill_type></xml>`))
+	if a.Status != 200 || !strings.Contains(string(a.Body), "v2bill-order") {
+		t.Fatalf("downloadbill: %d %s", a.Status, a.Body)
+	}
+}
+
+// TestVerifyBothModes runs a merchant with both the public key and platform certificates (the
+// switch-over): answers verify whichever key signed them.
+func TestVerifyBothModes(t *testing.T) {
+	e := startEnv(t, func(s string) string {
+		return strings.Replace(s, "name = \"pk\"\n", "name = \"pk\"\nverify = \"both\"\n", 1)
+	})
+	m, _ := e.cfg.Merchant("pk")
+	if m.Verify != "both" {
+		t.Fatalf("verify = %q", m.Verify)
+	}
+	h := []string{proxy.HeaderMerchant, "pk"}
+	a := e.do("POST", "/v3/pay/transactions/jsapi", jsapiBody(m.AppID, m.MchID, "both-order", 100), h...)
+	if a.Status != 200 || a.Header["Wechatpay-Serial"] != m.PublicKeyID {
+		t.Fatalf("jsapi: %d serial %q %s", a.Status, a.Header["Wechatpay-Serial"], a.Body)
+	}
+	// A platform certificate signs the certificates list itself; wxgate learns it too.
+	if a = e.do("GET", "/v3/certificates", nil, h...); a.Status != 200 {
+		t.Fatalf("certificates: %d %s", a.Status, a.Body)
 	}
 }
 
