@@ -42,6 +42,8 @@ type Gateway struct {
 
 	merchants     map[string]*merchantState
 	firstMerchant *merchantState
+	forwarder     *forwarder
+	nonces        *seenSet // callback timestamp+nonce pairs already used
 	metrics       *metrics
 	log           *slog.Logger
 }
@@ -54,6 +56,9 @@ type appState struct {
 	prodKey     *signer.XpayKey // nil when [app.xpay] is absent
 	sandboxKey  *signer.XpayKey // nil when no sandbox key is configured
 	tokens      *credentials.Tokens
+	forwardURL  string
+	pushToken   string              // "" when [app.push] is absent
+	crypter     *signer.PushCrypter // nil without an encoding_aes_key
 }
 
 // NewGateway prepares a Gateway from a validated config.
@@ -90,6 +95,8 @@ func NewGateway(cfg *policies.Config, opts Options) (*Gateway, error) {
 		bills:     bills,
 		signing:   newSignSlots(cfg.Server.SignConcurrency, cfg.Server.SignMaxWait),
 		merchants: make(map[string]*merchantState, len(cfg.Merchants)),
+		forwarder: newForwarder(cfg.Forward.Secret.Value(), cfg.Forward.Timeout, opts.Clock),
+		nonces:    newSeenSet(2*maxClockSkew, 1_000_000),
 		sessions: credentials.NewSessions(credentials.SessionOptions{
 			TTL: cfg.Sessions.TTL, MaxEntries: cfg.Sessions.MaxEntries, Clock: opts.Clock,
 		}),
@@ -107,7 +114,17 @@ func NewGateway(cfg *policies.Config, opts Options) (*Gateway, error) {
 	}
 	for i := range cfg.Apps {
 		a := &cfg.Apps[i]
-		st := &appState{name: a.Name, appID: a.AppID, secret: a.Secret.Value()}
+		st := &appState{name: a.Name, appID: a.AppID, secret: a.Secret.Value(), forwardURL: a.ForwardURL}
+		if p := a.Push; p != nil {
+			st.pushToken = p.Token.Value()
+			if p.EncodingAESKey.IsSet() {
+				c, err := signer.NewPushCrypter(p.EncodingAESKey.Value())
+				if err != nil {
+					return nil, fmt.Errorf("app %q encoding_aes_key: %w", a.Name, err)
+				}
+				st.crypter = c
+			}
+		}
 		if a.Xpay != nil {
 			st.offerID = a.Xpay.OfferID
 			st.prodKey = signer.NewXpayKey(a.Xpay.AppKey.Value())

@@ -23,6 +23,7 @@ type merchantState struct {
 	v2                 *signer.V2Key   // nil without an APIv2 key
 	secapi             *upstream       // mch upstream with the client certificate; nil without one
 	keys               *credentials.PayKeys
+	forwardURL         string
 }
 
 // newMerchantState prepares a merchant; the certificate download goes through g's mch upstream.
@@ -30,7 +31,8 @@ func (g *Gateway) newMerchantState(m *policies.Merchant, tlsBase *tls.Config) (*
 	k := m.Keys()
 	st := &merchantState{
 		name: m.Name, mchID: m.MchID, appID: m.AppID, serialNo: m.SerialNo,
-		signer: signer.NewRSASigner(k.PrivateKey),
+		signer:     signer.NewRSASigner(k.PrivateKey),
+		forwardURL: m.ForwardURL,
 	}
 	if m.APIv3Key.IsSet() {
 		aead, err := signer.NewAEADKey([]byte(m.APIv3Key.Value()))

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -19,6 +20,7 @@ type metrics struct {
 	sessionsCaptured  atomic.Uint64
 	overloaded        atomic.Uint64
 	errors            codeCounter
+	callbacks         codeCounter // "source|outcome"
 }
 
 func newMetrics() *metrics { return &metrics{} }
@@ -93,6 +95,18 @@ func (g *Gateway) writeMetrics(w io.Writer) {
 	fmt.Fprintln(w, "# HELP wxgate_sign_overloaded_total Requests answered 503 because every RSA signing slot was busy.")
 	fmt.Fprintln(w, "# TYPE wxgate_sign_overloaded_total counter")
 	fmt.Fprintf(w, "wxgate_sign_overloaded_total %d\n", m.overloaded.Load())
+	fmt.Fprintln(w, "# HELP wxgate_callbacks_total Callbacks from WeChat by source and outcome (forwarded, duplicate, rejected, forward_failed).")
+	fmt.Fprintln(w, "# TYPE wxgate_callbacks_total counter")
+	cbs := m.callbacks.snapshot()
+	keys := make([]string, 0, len(cbs))
+	for k := range cbs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		source, outcome, _ := strings.Cut(k, "|")
+		fmt.Fprintf(w, "wxgate_callbacks_total{source=%q,outcome=%q} %d\n", source, outcome, cbs[k])
+	}
 	fmt.Fprintln(w, "# HELP wxgate_stale_token_retries_total Calls retried after WeChat called the access_token stale.")
 	fmt.Fprintln(w, "# TYPE wxgate_stale_token_retries_total counter")
 	fmt.Fprintf(w, "wxgate_stale_token_retries_total %d\n", m.staleRetries.Load())

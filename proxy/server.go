@@ -11,14 +11,16 @@ import (
 	"github.com/wxgate/wxgate/policies"
 )
 
-// Server runs a Gateway's listeners: the app listener and the admin listener.
+// Server runs a Gateway's listeners: the app listener, the WeChat-facing callback listener and the
+// admin listener.
 type Server struct {
-	Gateway *Gateway
-	app     *fasthttp.Server
-	admin   *fasthttp.Server
-	wg      sync.WaitGroup
-	mu      sync.Mutex
-	errs    []error
+	Gateway  *Gateway
+	app      *fasthttp.Server
+	callback *fasthttp.Server
+	admin    *fasthttp.Server
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	errs     []error
 }
 
 // NewServer builds the fasthttp servers for g with the config's limits.
@@ -54,12 +56,25 @@ func NewServer(g *Gateway) *Server {
 		IdleTimeout:        s.IdleTimeout,
 		CloseOnShutdown:    true,
 	}
-	return &Server{Gateway: g, app: app, admin: admin}
+	callback := &fasthttp.Server{
+		Handler:                      g.CallbackHandler,
+		ErrorHandler:                 serverError,
+		Name:                         "wxgate",
+		Concurrency:                  s.MaxConns,
+		MaxRequestBodySize:           s.MaxBodyBytes,
+		ReadTimeout:                  s.ReadTimeout,
+		WriteTimeout:                 s.WriteTimeout,
+		IdleTimeout:                  s.IdleTimeout,
+		DisablePreParseMultipartForm: true,
+		NoDefaultDate:                true,
+		CloseOnShutdown:              true,
+	}
+	return &Server{Gateway: g, app: app, callback: callback, admin: admin}
 }
 
 // Listeners are the bound sockets of a Server.
 type Listeners struct {
-	App, Admin net.Listener
+	App, Callback, Admin net.Listener
 }
 
 // Listen binds the configured addresses.
@@ -68,17 +83,24 @@ func Listen(cfg policies.Server) (Listeners, error) {
 	if err != nil {
 		return Listeners{}, fmt.Errorf("app listener %s: %w", cfg.AppListen, err)
 	}
+	callback, err := net.Listen("tcp", cfg.CallbackListen)
+	if err != nil {
+		app.Close()
+		return Listeners{}, fmt.Errorf("callback listener %s: %w", cfg.CallbackListen, err)
+	}
 	admin, err := net.Listen("tcp", cfg.AdminListen)
 	if err != nil {
 		app.Close()
+		callback.Close()
 		return Listeners{}, fmt.Errorf("admin listener %s: %w", cfg.AdminListen, err)
 	}
-	return Listeners{App: app, Admin: admin}, nil
+	return Listeners{App: app, Callback: callback, Admin: admin}, nil
 }
 
 // Start serves on the listeners in the background; Shutdown stops it.
 func (s *Server) Start(l Listeners) {
 	s.serve(s.app, l.App)
+	s.serve(s.callback, l.Callback)
 	s.serve(s.admin, l.Admin)
 }
 
@@ -100,9 +122,10 @@ func (s *Server) serve(srv *fasthttp.Server, ln net.Listener) {
 // Shutdown stops accepting, lets requests in flight finish, and returns any serve error.
 func (s *Server) Shutdown() error {
 	err1 := s.app.Shutdown()
-	err2 := s.admin.Shutdown()
+	err2 := s.callback.Shutdown()
+	err3 := s.admin.Shutdown()
 	s.wg.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return errors.Join(append(s.errs, err1, err2)...)
+	return errors.Join(append(s.errs, err1, err2, err3)...)
 }

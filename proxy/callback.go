@@ -1,0 +1,56 @@
+package proxy
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Callback routes on the callback listener.
+const (
+	callbackV3Prefix   = "/callbacks/wechatpay/"
+	callbackV2Prefix   = "/callbacks/wechatpay-v2/"
+	callbackPushPrefix = "/callbacks/message/"
+)
+
+// CallbackHandler serves the WeChat-facing callback listener: every notification is verified,
+// decrypted and forwarded to the app, and WeChat is acknowledged only once the app accepted it.
+// Nothing else is served there.
+func (g *Gateway) CallbackHandler(ctx *fasthttp.RequestCtx) {
+	path := ctx.Path()
+	switch {
+	case bytes.HasPrefix(path, []byte(callbackV3Prefix)):
+		g.serveV3Callback(ctx, string(path[len(callbackV3Prefix):]))
+	case bytes.HasPrefix(path, []byte(callbackV2Prefix)):
+		g.serveV2Callback(ctx, string(path[len(callbackV2Prefix):]))
+	case bytes.HasPrefix(path, []byte(callbackPushPrefix)):
+		g.servePushCallback(ctx, string(path[len(callbackPushPrefix):]))
+	default:
+		writeError(ctx, newError(fasthttp.StatusNotFound, CodeUnknownRoute,
+			"the callback listener serves /callbacks/wechatpay/{merchant}, /callbacks/wechatpay-v2/{merchant} and /callbacks/message/{app}"))
+	}
+}
+
+// callbackOutcome counts what happened to callbacks, by source.
+func (g *Gateway) countCallback(source, outcome string) {
+	g.metrics.callbacks.inc(source + "|" + outcome)
+}
+
+// digestID is a stable event id for notifications without one: a digest of what WeChat
+// authenticated, identical across WeChat's retries of the same message.
+func digestID(prefix string, parts ...[]byte) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write(p)
+		h.Write([]byte{0})
+	}
+	return prefix + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// replayKey is the nonce-cache key of a signed callback.
+func replayKey(scope, timestamp, nonce string) string {
+	return fmt.Sprintf("%s|%s|%s", scope, timestamp, nonce)
+}

@@ -1,0 +1,168 @@
+package proxy
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/wxgate/wxgate/signer"
+)
+
+// servePushCallback handles GET|POST /callbacks/message/{app}: the echostr handshake, and message
+// pushes (xpay events included) in plaintext, compatible or safe mode, JSON or XML.
+func (g *Gateway) servePushCallback(ctx *fasthttp.RequestCtx, name string) {
+	a, ok := g.apps[name]
+	if !ok || a.pushToken == "" {
+		g.countCallback(SourceMessagePush, "rejected")
+		writeError(ctx, newError(fasthttp.StatusNotFound, CodeUnknownRoute, "no app with [app.push] named "+truncate([]byte(name), 40)))
+		return
+	}
+	q := ctx.QueryArgs()
+	ts, nonce := string(q.Peek("timestamp")), string(q.Peek("nonce"))
+	sigOK := constantEqual(q.Peek("signature"), signer.PushSignature(a.pushToken, ts, nonce))
+	if ctx.IsGet() {
+		if !sigOK {
+			g.countCallback(SourceMessagePush, "rejected")
+			ctx.Error("signature mismatch", fasthttp.StatusUnauthorized)
+			return
+		}
+		ctx.SetContentType("text/plain; charset=utf-8")
+		ctx.SetBody(q.Peek("echostr"))
+		return
+	}
+	if !ctx.IsPost() {
+		ctx.Error("message push uses GET (handshake) or POST", fasthttp.StatusMethodNotAllowed)
+		return
+	}
+	body := ctx.PostBody()
+	isXML := bytes.HasPrefix(bytes.TrimSpace(body), []byte("<"))
+	reject := func(status int, msg string) {
+		g.countCallback(SourceMessagePush, "rejected")
+		writePushAnswer(ctx, isXML, status, 1, msg)
+	}
+	msg, err := a.openPush(ctx, body, isXML, sigOK)
+	if err != nil {
+		reject(fasthttp.StatusUnauthorized, err.Error())
+		return
+	}
+	if aerr := g.checkFresh(ts); aerr != "" {
+		reject(fasthttp.StatusUnauthorized, aerr)
+		return
+	}
+	key := replayKey("push|"+a.name, ts, nonce+"|"+string(q.Peek("msg_signature")))
+	if !g.nonces.add(key, g.clock()) {
+		reject(fasthttp.StatusUnauthorized, "replayed: this timestamp and nonce were already used")
+		return
+	}
+	jsonMsg := msg
+	if isXML {
+		if jsonMsg, err = pushXMLToJSON(msg); err != nil {
+			g.nonces.remove(key)
+			reject(fasthttp.StatusBadRequest, err.Error())
+			return
+		}
+	}
+	f, err := readPushFields(jsonMsg)
+	if err != nil {
+		g.nonces.remove(key)
+		reject(fasthttp.StatusBadRequest, err.Error())
+		return
+	}
+	typ := f.Event
+	if typ == "" {
+		typ = f.MsgType
+	}
+	ev := &Event{ID: digestID("push_", []byte(a.appID), msg), Source: SourceMessagePush, Type: typ, App: a.name, Data: jsonMsg}
+	switch res, why := g.forwarder.forward(a.forwardURL, ev); res {
+	case forwardFailed:
+		g.nonces.remove(key)
+		g.countCallback(SourceMessagePush, "forward_failed")
+		writePushAnswer(ctx, isXML, fasthttp.StatusInternalServerError, 1, "not delivered yet: "+why)
+	case forwardDuplicate:
+		g.countCallback(SourceMessagePush, "duplicate")
+		writePushAnswer(ctx, isXML, fasthttp.StatusOK, 0, "success")
+	default:
+		g.countCallback(SourceMessagePush, "forwarded")
+		writePushAnswer(ctx, isXML, fasthttp.StatusOK, 0, "success")
+	}
+}
+
+// openPush verifies a push and returns the plaintext message. Encrypted pushes (safe and
+// compatible mode) are checked with msg_signature over the Encrypt field and the appid inside;
+// an app configured with an EncodingAESKey refuses plaintext pushes, whose body no signature
+// covers.
+func (a *appState) openPush(ctx *fasthttp.RequestCtx, body []byte, isXML, sigOK bool) ([]byte, error) {
+	q := ctx.QueryArgs()
+	if string(q.Peek("encrypt_type")) != "aes" {
+		if a.crypter != nil {
+			return nil, fmt.Errorf("plaintext push refused: app %q has an encoding_aes_key, so pushes must use safe mode", a.name)
+		}
+		if !sigOK {
+			return nil, fmt.Errorf("signature mismatch")
+		}
+		return body, nil
+	}
+	if a.crypter == nil {
+		return nil, fmt.Errorf("encrypted push but app %q has no encoding_aes_key", a.name)
+	}
+	var encrypt string
+	if isXML {
+		params, err := signer.ParseXML(body)
+		if err != nil {
+			return nil, fmt.Errorf("the XML body does not parse: %v", err)
+		}
+		encrypt, _ = signer.ParamValue(params, "Encrypt")
+	} else {
+		f, err := readPushFields(body)
+		if err != nil {
+			return nil, err
+		}
+		encrypt = f.Encrypt
+	}
+	if encrypt == "" {
+		return nil, fmt.Errorf("encrypt_type=aes but the body has no Encrypt")
+	}
+	want := signer.PushSignature(a.pushToken, string(q.Peek("timestamp")), string(q.Peek("nonce")), encrypt)
+	if !constantEqual(q.Peek("msg_signature"), want) {
+		return nil, fmt.Errorf("msg_signature mismatch")
+	}
+	msg, appID, err := a.crypter.Decrypt(encrypt)
+	if err != nil {
+		return nil, fmt.Errorf("Encrypt does not decrypt with the EncodingAESKey")
+	}
+	if appID != a.appID {
+		return nil, fmt.Errorf("the message is for appid %q, not app %q", truncate([]byte(appID), 24), a.name)
+	}
+	return msg, nil
+}
+
+// checkFresh refuses a timestamp more than 300 s from wxgate's clock; "" when fresh.
+func (g *Gateway) checkFresh(ts string) string {
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return "timestamp is missing or not a number"
+	}
+	if skew := g.clock().Sub(time.Unix(sec, 0)); skew > maxClockSkew || skew < -maxClockSkew {
+		return fmt.Sprintf("timestamp is %s away from wxgate's clock", skew.Round(time.Second))
+	}
+	return ""
+}
+
+// writePushAnswer acknowledges (code 0) or refuses a push in the push's own format.
+func writePushAnswer(ctx *fasthttp.RequestCtx, isXML bool, status, code int, msg string) {
+	ctx.SetStatusCode(status)
+	if isXML {
+		ctx.SetContentType("text/xml; charset=utf-8")
+		ctx.SetBody(signer.AppendXML([]byte(nil), []signer.Param{{Key: "ErrCode", Value: strconv.Itoa(code)}, {Key: "ErrMsg", Value: msg}}))
+		return
+	}
+	writeJSON(ctx, status, map[string]any{"ErrCode": code, "ErrMsg": msg})
+}
+
+func constantEqual(got []byte, want string) bool {
+	return len(got) == len(want) && subtle.ConstantTimeCompare(got, []byte(want)) == 1
+}

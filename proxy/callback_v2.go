@@ -1,0 +1,127 @@
+package proxy
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/wxgate/wxgate/signer"
+)
+
+// serveV2Callback handles POST /callbacks/wechatpay-v2/{merchant}: payment notifications are
+// verified by their sign (MD5 or HMAC-SHA256); refund notifications carry no sign and are
+// authenticated by decrypting req_info (AES-256-ECB, key = md5 of the APIv2 key). Either way
+// appid and mch_id must be the merchant's. WeChat gets the SUCCESS XML only once the app accepted
+// the event.
+func (g *Gateway) serveV2Callback(ctx *fasthttp.RequestCtx, name string) {
+	reject := func(status int, msg string) {
+		g.countCallback(SourceWeChatPayV2, "rejected")
+		writeV2Answer(ctx, status, false, msg)
+	}
+	m, ok := g.merchants[name]
+	if !ok || m.v2 == nil {
+		reject(fasthttp.StatusNotFound, "no merchant with an apiv2_key named "+truncate([]byte(name), 40))
+		return
+	}
+	if !ctx.IsPost() {
+		reject(fasthttp.StatusMethodNotAllowed, "notifications are POSTed")
+		return
+	}
+	params, err := signer.ParseXML(ctx.PostBody())
+	if err != nil {
+		reject(fasthttp.StatusBadRequest, "not an APIv2 XML document")
+		return
+	}
+	ev, err := m.decodeV2Notification(params)
+	if err != nil {
+		reject(fasthttp.StatusUnauthorized, err.Error())
+		return
+	}
+	ev.App = g.appNameByID(m.appID)
+	switch res, why := g.forwarder.forward(m.forwardURL, ev); res {
+	case forwardFailed:
+		g.countCallback(SourceWeChatPayV2, "forward_failed")
+		writeV2Answer(ctx, fasthttp.StatusInternalServerError, false, "not delivered yet: "+why)
+	case forwardDuplicate:
+		g.countCallback(SourceWeChatPayV2, "duplicate")
+		writeV2Answer(ctx, fasthttp.StatusOK, true, "OK")
+	default:
+		g.countCallback(SourceWeChatPayV2, "forwarded")
+		writeV2Answer(ctx, fasthttp.StatusOK, true, "OK")
+	}
+}
+
+// decodeV2Notification authenticates a v2 notification and builds its event.
+func (m *merchantState) decodeV2Notification(params []signer.Param) (*Event, error) {
+	get := func(k string) string { v, _ := signer.ParamValue(params, k); return v }
+	if mch := get("mch_id"); mch != m.mchID {
+		return nil, fmt.Errorf("mch_id %q is not merchant %q's", truncate([]byte(mch), 20), m.name)
+	}
+	if app := get("appid"); m.appID != "" && app != m.appID {
+		return nil, fmt.Errorf("appid %q is not merchant %q's", truncate([]byte(app), 24), m.name)
+	}
+	if reqInfo := get("req_info"); reqInfo != "" {
+		plain, err := m.v2.DecryptRefundInfo(reqInfo)
+		if err != nil {
+			return nil, fmt.Errorf("req_info does not decrypt with the APIv2 key")
+		}
+		info, err := signer.ParseXML(plain)
+		if err != nil {
+			return nil, fmt.Errorf("req_info is not XML")
+		}
+		data := paramsJSON(info)
+		status, _ := signer.ParamValue(info, "refund_status")
+		id, _ := signer.ParamValue(info, "refund_id")
+		if id == "" {
+			id = digestID("v2r_", plain)
+		}
+		return &Event{ID: "refund_" + id + "_" + status, Source: SourceWeChatPayV2, Type: "REFUND." + status, Merchant: m.name, Data: data}, nil
+	}
+	if _, signed := signer.ParamValue(params, "sign"); !signed {
+		return nil, fmt.Errorf("a payment notification without sign is refused")
+	}
+	signType := get("sign_type")
+	if signType == "" {
+		if len(get("sign")) == 64 {
+			signType = signer.V2SignHMACSHA256
+		} else {
+			signType = signer.V2SignMD5
+		}
+	}
+	if err := m.v2.Verify(signType, params); err != nil {
+		return nil, fmt.Errorf("sign does not verify")
+	}
+	if get("return_code") != "SUCCESS" {
+		return nil, fmt.Errorf("return_code is not SUCCESS")
+	}
+	result := get("result_code")
+	id := get("transaction_id")
+	if id == "" {
+		id = digestID("v2p_", []byte(get("out_trade_no")), []byte(get("nonce_str")))
+	}
+	return &Event{ID: "pay_" + id, Source: SourceWeChatPayV2, Type: "TRANSACTION." + result, Merchant: m.name, Data: paramsJSON(params)}, nil
+}
+
+// paramsJSON turns APIv2 params into a JSON object of strings (sign left out).
+func paramsJSON(params []signer.Param) json.RawMessage {
+	m := make(map[string]string, len(params))
+	for _, p := range params {
+		if p.Key != "sign" {
+			m[p.Key] = p.Value
+		}
+	}
+	b, _ := json.Marshal(m)
+	return b
+}
+
+// writeV2Answer answers an APIv2 notification with the SUCCESS or FAIL XML.
+func writeV2Answer(ctx *fasthttp.RequestCtx, status int, ok bool, msg string) {
+	code := "FAIL"
+	if ok {
+		code = "SUCCESS"
+	}
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("text/xml; charset=utf-8")
+	ctx.SetBody(signer.AppendXML(nil, []signer.Param{{Key: "return_code", Value: code}, {Key: "return_msg", Value: msg}}))
+}

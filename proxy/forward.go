@@ -1,0 +1,144 @@
+package proxy
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Headers on every event forwarded to the app.
+const (
+	HeaderSignature = "X-Wxgate-Signature" // t=<unix>,v1=<hex HMAC-SHA256(secret, t + "." + body)>
+	HeaderEventID   = "X-Wxgate-Event-Id"  // stable across WeChat's retries of the same event
+)
+
+// Event is the JSON envelope forwarded to the app for every verified callback.
+type Event struct {
+	ID         string          `json:"id"`
+	Source     string          `json:"source"` // wechatpay.v3, wechatpay.v2 or message_push
+	Type       string          `json:"type"`   // e.g. TRANSACTION.SUCCESS, REFUND.SUCCESS, xpay_goods_deliver_notify
+	App        string          `json:"app,omitempty"`
+	Merchant   string          `json:"merchant,omitempty"`
+	ReceivedAt string          `json:"received_at"`
+	Data       json.RawMessage `json:"data"`
+}
+
+// Event sources.
+const (
+	SourceWeChatPayV3 = "wechatpay.v3"
+	SourceWeChatPayV2 = "wechatpay.v2"
+	SourceMessagePush = "message_push"
+)
+
+// forwarder posts events to the app, signed with the forward secret.
+type forwarder struct {
+	client  *fasthttp.Client
+	secret  *hmacSigner
+	timeout time.Duration
+	clock   func() time.Time
+	acked   *seenSet // event ids the app accepted
+
+	mu       sync.Mutex
+	inFlight map[string]bool // event ids being forwarded right now
+}
+
+// hmacSigner signs forwarded events.
+type hmacSigner struct{ key []byte }
+
+// AppendEventSignature appends the X-Wxgate-Signature value for body at unix time t.
+func (h *hmacSigner) AppendEventSignature(dst []byte, t int64, body []byte) []byte {
+	ts := strconv.FormatInt(t, 10)
+	m := hmac.New(sha256.New, h.key)
+	m.Write([]byte(ts))
+	m.Write([]byte("."))
+	m.Write(body)
+	dst = append(dst, "t="...)
+	dst = append(dst, ts...)
+	dst = append(dst, ",v1="...)
+	return hex.AppendEncode(dst, m.Sum(nil))
+}
+
+// ackedTTL keeps acknowledged event ids past WeChat's whole retry schedule (24h4m).
+const ackedTTL = 25 * time.Hour
+
+// forwardResult is what happened to one forward.
+type forwardResult int
+
+const (
+	forwardAccepted  forwardResult = iota // the app answered 2xx
+	forwardDuplicate                      // already accepted earlier: not sent again
+	forwardFailed                         // the app is down, slow or refused: WeChat must retry
+)
+
+// forward delivers ev to url unless the app already accepted an event with that id.
+func (f *forwarder) forward(url string, ev *Event) (forwardResult, string) {
+	if url == "" {
+		return forwardFailed, "no forward_url is configured for this app or merchant"
+	}
+	now := f.clock()
+	if f.acked.has(ev.ID, now) {
+		return forwardDuplicate, ""
+	}
+	// The same event arriving twice at once (WeChat sometimes switches paths) is forwarded once:
+	// the second copy fails now, and WeChat's retry finds it acknowledged.
+	f.mu.Lock()
+	busy := f.inFlight[ev.ID]
+	if !busy {
+		f.inFlight[ev.ID] = true
+	}
+	f.mu.Unlock()
+	if busy {
+		return forwardFailed, "the same event is being forwarded right now"
+	}
+	defer func() {
+		f.mu.Lock()
+		delete(f.inFlight, ev.ID)
+		f.mu.Unlock()
+	}()
+	ev.ReceivedAt = now.UTC().Format(time.RFC3339)
+	body, err := json.Marshal(ev)
+	if err != nil {
+		return forwardFailed, "cannot encode the event: " + err.Error()
+	}
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(url)
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.Header.SetContentType("application/json")
+	req.Header.SetUserAgent("wxgate")
+	req.Header.Set(HeaderEventID, ev.ID)
+	req.Header.SetBytesV(HeaderSignature, f.secret.AppendEventSignature(nil, now.Unix(), body))
+	req.SetBodyRaw(body)
+	if err := f.client.DoTimeout(req, resp, f.timeout); err != nil {
+		return forwardFailed, "the app could not be reached (" + errorKind(err) + ")"
+	}
+	if c := resp.StatusCode(); c < 200 || c > 299 {
+		return forwardFailed, fmt.Sprintf("the app answered HTTP %d", c)
+	}
+	f.acked.add(ev.ID, now)
+	return forwardAccepted, ""
+}
+
+func newForwarder(secret string, timeout time.Duration, clock func() time.Time) *forwarder {
+	return &forwarder{
+		client: &fasthttp.Client{
+			Name: "wxgate", MaxConnsPerHost: 256, ReadTimeout: timeout, WriteTimeout: timeout,
+			MaxIdleConnDuration: 30 * time.Second, MaxResponseBodySize: 64 << 10,
+			RetryIfErr: func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+		},
+		secret:   &hmacSigner{key: []byte(secret)},
+		timeout:  timeout,
+		clock:    clock,
+		acked:    newSeenSet(ackedTTL, 1_000_000),
+		inFlight: map[string]bool{},
+	}
+}
