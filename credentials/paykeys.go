@@ -187,6 +187,11 @@ func (k *PayKeys) download(f *certFlight) {
 				delete(k.certs, serial)
 			}
 		}
+		for serial, at := range k.missing { // forget refusals that ran out, so forged serials cannot pile up
+			if now.Sub(at) >= missingTTL {
+				delete(k.missing, serial)
+			}
+		}
 		for _, c := range certs {
 			k.certs[c.Serial] = certEntry{verifier: signer.NewRSAVerifier(c.PublicKey), notAfter: c.NotAfter}
 			delete(k.missing, c.Serial)

@@ -8,14 +8,22 @@ import (
 )
 
 // ConfigFromPolicies gives the emulator what WeChat knows of each app and merchant of a wxgate
-// config: AppSecrets and AppKeys, merchant public keys (from their private keys), certificate
-// serials, API keys and client certificates.
+// config: AppSecrets and AppKeys, message-push tokens and keys (safe mode with an EncodingAESKey,
+// else plaintext), merchant public keys (from their private keys), certificate serials, API keys
+// and client certificates. Push URLs are left for the caller.
 func ConfigFromPolicies(cfg *policies.Config) (Config, error) {
 	ec := Config{OtherAPIs: cfg.Routes.Allow}
 	for _, a := range cfg.Apps {
 		app := App{AppID: a.AppID, Secret: a.Secret.Value()}
 		if x := a.Xpay; x != nil {
 			app.OfferID, app.AppKey, app.SandboxAppKey = x.OfferID, x.AppKey.Value(), x.SandboxAppKey.Value()
+		}
+		if p := a.Push; p != nil {
+			// The push URL is where the caller serves callbacks; it fills PushURL itself.
+			app.PushToken, app.PushAESKey, app.PushMode = p.Token.Value(), p.EncodingAESKey.Value(), "safe"
+			if !p.EncodingAESKey.IsSet() {
+				app.PushMode = "plain"
+			}
 		}
 		ec.Apps = append(ec.Apps, app)
 	}

@@ -27,7 +27,10 @@ type testEnv struct {
 	cfg      *policies.Config
 	text     string // the rendered config, for configWith
 	emu      *emulator.Emulator
+	recv     *receiver
 	emuAddr  string
+	// callbackURL is wxgate's callback listener.
+	callbackURL string
 	mchAddr  string
 	gw       *proxy.Gateway
 	appURL   string
@@ -55,8 +58,10 @@ func startEnv(t *testing.T, edit func(string) string) *testEnv {
 		}
 		raw = append(raw, b...)
 	}
+	recv := startReceiver(t)
 	render := func(caFile, pubFile, pubID string) string {
 		text := strings.NewReplacer(
+			"RECEIVER", recv.url,
 			"UPSTREAM", "http://"+weixinLn.Addr().String(),
 			"MCHUPSTREAM", "https://"+mchLn.Addr().String(),
 			"CAFILE", caFile, "PUBKEYFILE", pubFile, "PUBKEYID", pubID,
@@ -77,6 +82,18 @@ func startEnv(t *testing.T, edit func(string) string) *testEnv {
 		t.Fatal(err)
 	}
 	ec.PayKey = sharedPayKey(t)
+	ec.RetryScale = 0.0005 // WeChat's 15 s first retry becomes 7.5 ms
+	ec.AllowHTTPNotifyURL = true
+	ls, err := proxy.Listen(pre.Server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	callbackURL := "http://" + ls.Callback.Addr().String()
+	for i := range ec.Apps {
+		if pre.Apps[i].Push != nil {
+			ec.Apps[i].PushURL = callbackURL + "/callbacks/message/" + pre.Apps[i].Name
+		}
+	}
 	emu, err := emulator.New(ec)
 	if err != nil {
 		t.Fatal(err)
@@ -97,10 +114,10 @@ func startEnv(t *testing.T, edit func(string) string) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &testEnv{t: t, cfg: cfg, text: text, emu: emu,
+	e := &testEnv{t: t, cfg: cfg, text: text, emu: emu, recv: recv, callbackURL: callbackURL,
 		emuAddr: "http://" + weixinLn.Addr().String(), mchAddr: "https://" + mchLn.Addr().String(),
 		client: &fasthttp.Client{ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, MaxConnsPerHost: 256}}
-	e.gw, e.appURL, e.adminURL = e.startGateway(cfg)
+	e.gw, e.appURL, e.adminURL = e.startGatewayOn(cfg, ls)
 	return e
 }
 
@@ -125,11 +142,17 @@ func sharedPayKey(t *testing.T) *rsa.PrivateKey {
 // startGateway starts another wxgate with cfg and returns it with its listener URLs.
 func (e *testEnv) startGateway(cfg *policies.Config) (*proxy.Gateway, string, string) {
 	e.t.Helper()
-	gw, err := proxy.NewGateway(cfg, proxy.Options{})
+	ls, err := proxy.Listen(cfg.Server)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	ls, err := proxy.Listen(cfg.Server)
+	return e.startGatewayOn(cfg, ls)
+}
+
+// startGatewayOn starts a wxgate with cfg on bound listeners.
+func (e *testEnv) startGatewayOn(cfg *policies.Config, ls proxy.Listeners) (*proxy.Gateway, string, string) {
+	e.t.Helper()
+	gw, err := proxy.NewGateway(cfg, proxy.Options{})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -6,6 +6,7 @@
 //	wxgate emulate -config FILE       run the WeChat emulator for the apps in FILE
 //	wxgate check   -config FILE       validate a config and print a summary (secrets masked)
 //	wxgate sign    ...                compute xpay signatures by hand, for debugging
+//	wxgate verify-event ...           check a forwarded event's signature by hand
 //	wxgate version
 package main
 

@@ -23,6 +23,7 @@ Usage:
   wxgate emulate -config FILE   run the WeChat emulator for the apps in FILE
   wxgate check   -config FILE   validate a config and print a summary with secrets masked
   wxgate sign    KIND [flags]   compute an xpay signature by hand (KIND: pay-sig, client-pay-sig, user)
+  wxgate verify-event [flags]   check a forwarded event's X-Wxgate-Signature by hand
   wxgate version                print the version
 
 Run "wxgate COMMAND -h" for a command's flags.
@@ -46,6 +47,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCheck(rest, stdout, stderr)
 	case "sign":
 		return runSign(rest, stdout, stderr)
+	case "verify-event":
+		return runVerifyEvent(rest, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "wxgate", version)
 		return nil

@@ -4,6 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -222,4 +225,19 @@ func freePort(t *testing.T) int {
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func TestVerifyEventCommand(t *testing.T) {
+	body := `{"id":"EV-1"}`
+	now := time.Now().Unix()
+	// Computed independently with crypto/hmac, as an app would.
+	mac := hmac.New(sha256.New, []byte("forward-secret-for-cmd"))
+	fmt.Fprintf(mac, "%d.%s", now, body)
+	header := fmt.Sprintf("t=%d,v1=%s", now, hex.EncodeToString(mac.Sum(nil)))
+	if out, _, err := runCmd(t, "verify-event", "-secret", "forward-secret-for-cmd", "-signature", header, "-body", body); err != nil || strings.TrimSpace(out) != "valid" {
+		t.Fatalf("valid event: %q %v", out, err)
+	}
+	if _, _, err := runCmd(t, "verify-event", "-secret", "forward-secret-for-cmd", "-signature", header, "-body", body+" "); err == nil {
+		t.Fatal("a changed body verified")
+	}
 }

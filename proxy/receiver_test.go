@@ -1,0 +1,108 @@
+package proxy_test
+
+import (
+	"encoding/json"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/wxgate/wxgate/proxy"
+)
+
+// testForwardSecret is [forward] secret in testdata/gateway.toml.
+const testForwardSecret = "test-forward-secret-0123456789"
+
+// receiver is the app's event endpoint: a real fasthttp server that checks X-Wxgate-Signature the
+// way an app must, records every event, and can be switched down (answers 503).
+type receiver struct {
+	t   *testing.T
+	url string
+	mu  sync.Mutex
+	cnd *sync.Cond
+	got []proxy.Event
+	ids map[string]int // deliveries per event id
+	bad int            // requests whose signature failed
+	up  bool
+}
+
+func startReceiver(t *testing.T) *receiver {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &receiver{t: t, url: "http://" + ln.Addr().String() + "/events", ids: map[string]int{}, up: true}
+	r.cnd = sync.NewCond(&r.mu)
+	srv := &fasthttp.Server{Handler: r.handle, ReadTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Shutdown() })
+	return r
+}
+
+func (r *receiver) handle(ctx *fasthttp.RequestCtx) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.up {
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		return
+	}
+	body := ctx.PostBody()
+	if err := proxy.VerifyEventSignature(testForwardSecret, string(ctx.Request.Header.Peek(proxy.HeaderSignature)), body, time.Now(), proxy.DefaultEventTolerance); err != nil {
+		r.bad++
+		ctx.SetStatusCode(fasthttp.StatusUnauthorized)
+		r.cnd.Broadcast()
+		return
+	}
+	var ev proxy.Event
+	if err := json.Unmarshal(body, &ev); err != nil || ev.ID == "" || string(ctx.Request.Header.Peek(proxy.HeaderEventID)) != ev.ID {
+		r.bad++
+		ctx.SetStatusCode(fasthttp.StatusBadRequest)
+		r.cnd.Broadcast()
+		return
+	}
+	r.got = append(r.got, ev)
+	r.ids[ev.ID]++
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	r.cnd.Broadcast()
+}
+
+// setUp switches the app on or off.
+func (r *receiver) setUp(up bool) {
+	r.mu.Lock()
+	r.up = up
+	r.mu.Unlock()
+}
+
+// waitEvents waits until n events arrived (or fails the test after the timeout).
+func (r *receiver) waitEvents(n int, timeout time.Duration) []proxy.Event {
+	r.t.Helper()
+	deadline := time.Now().Add(timeout)
+	timer := time.AfterFunc(timeout, func() {
+		r.mu.Lock()
+		r.cnd.Broadcast()
+		r.mu.Unlock()
+	})
+	defer timer.Stop()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for len(r.got) < n && time.Now().Before(deadline) {
+		r.cnd.Wait()
+	}
+	if len(r.got) < n {
+		r.t.Fatalf("%d events arrived, want %d", len(r.got), n)
+	}
+	return append([]proxy.Event(nil), r.got...)
+}
+
+// snapshot returns the events, deliveries per id and bad requests so far.
+func (r *receiver) snapshot() ([]proxy.Event, map[string]int, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ids := map[string]int{}
+	for k, v := range r.ids {
+		ids[k] = v
+	}
+	return append([]proxy.Event(nil), r.got...), ids, r.bad
+}
