@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -34,6 +35,9 @@ const demoConfig = `
 app_listen = "127.0.0.1:0"
 callback_listen = "127.0.0.1:0"
 admin_listen = "127.0.0.1:0"
+[forward]
+secret = "{{forward_secret}}"
+timeout = "3s"
 [upstream]
 weixin = "{{weixin}}"
 mch = "{{mch}}"
@@ -43,6 +47,10 @@ timeout = "3s"
 name = "demo"
 appid = "{{appid}}"
 secret = "{{secret}}"
+forward_url = "{{receiver}}"
+[app.push]
+token = "{{push_token}}"
+encoding_aes_key = "{{push_aes_key}}"
 [app.xpay]
 offer_id = "1450000001"
 app_key = "{{app_key}}"
@@ -59,6 +67,7 @@ public_key_file = "{{public_key_file}}"
 apiv2_key = "{{apiv2_key}}"
 client_cert_file = "merchant_cert.pem"
 client_key_file = "merchant_key.pem"
+forward_url = "{{receiver}}"
 `
 
 // demoEnv is a running emulator and gateway on loopback, as `wxgate demo` and tests use them.
@@ -70,6 +79,9 @@ type demoEnv struct {
 	adminURL string
 	cfg      *policies.Config
 	dir      string
+	recv     *demoReceiver
+	// callbackURL is wxgate's callback listener, where WeChat's notifications go.
+	callbackURL string
 }
 
 // startDemoEnv starts the emulator (api.weixin.qq.com over HTTP, api.mch.weixin.qq.com over TLS)
@@ -102,7 +114,13 @@ func startDemoEnv() (env *demoEnv, err error) {
 		return nil, fmt.Errorf("emulator listener: %w", err)
 	}
 	closers = append(closers, func() { mchLn.Close() })
+	recv, err := startDemoReceiver()
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, recv.close)
 	fields := map[string]string{
+		"receiver": recv.url, "forward_secret": randomHex(16), "push_token": randomHex(8), "push_aes_key": randomAESKey(),
 		"weixin": "http://" + weixinLn.Addr().String(), "mch": "https://" + mchLn.Addr().String(),
 		"appid": "wx" + randomHex(8), "secret": randomHex(16), "app_key": randomHex(16), "sandbox_app_key": randomHex(16),
 		"serial_no": serial, "apiv3_key": randomHex(16), "apiv2_key": randomHex(16),
@@ -117,6 +135,16 @@ func startDemoEnv() (env *demoEnv, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// wxgate's listeners are bound first, so WeChat knows where to send callbacks.
+	ls, err := proxy.Listen(pre.Server)
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { ls.App.Close(); ls.Callback.Close(); ls.Admin.Close() })
+	callbackURL := "http://" + ls.Callback.Addr().String()
+	ec.Apps[0].PushURL = callbackURL + "/callbacks/message/demo"
+	ec.AllowHTTPNotifyURL = true // the demo's callback door is plain HTTP on loopback
+	ec.RetryScale = 0.01
 	emu, err := emulator.New(ec)
 	if err != nil {
 		return nil, fmt.Errorf("emulator: %w", err)
@@ -140,21 +168,19 @@ func startDemoEnv() (env *demoEnv, err error) {
 	if err != nil {
 		return nil, err
 	}
-	ls, err := proxy.Listen(cfg.Server)
-	if err != nil {
-		return nil, err
-	}
+	recv.secret = cfg.Forward.Secret.Value()
 	srv := proxy.NewServer(g)
 	srv.Start(ls)
 	return &demoEnv{
-		emu: emu, emuAddr: fields["weixin"], srv: srv, cfg: cfg, dir: dir,
+		emu: emu, emuAddr: fields["weixin"], srv: srv, cfg: cfg, dir: dir, recv: recv, callbackURL: callbackURL,
 		appURL: "http://" + ls.App.Addr().String(), adminURL: "http://" + ls.Admin.Addr().String(),
 	}, nil
 }
 
-// Close stops the gateway and the emulator and removes the demo's files.
+// Close stops the gateway, the emulator and the receiver, and removes the demo's files.
 func (d *demoEnv) Close() error {
 	err := errors.Join(d.srv.Shutdown(), d.emu.Shutdown())
+	d.recv.close()
 	os.RemoveAll(d.dir)
 	return err
 }
@@ -270,6 +296,9 @@ func demoSteps(env *demoEnv, w *walker) []demoStep {
 				"buyQuantity": 100, "env": 0, "currencyType": "CNY", "outTradeNo": "coin" + randomHex(6),
 			})
 		}},
+		{"WeChat pushes xpay_coin_pay_notify (safe mode); wxgate verifies, decrypts and forwards it to the app", func() error {
+			return w.expectEvent(env, "xpay_coin_pay_notify")
+		}},
 		{"Query the balance: POST /xpay/query_user_balance", func() error {
 			var out struct{ Errcode, Balance float64 }
 			if err := w.call("POST", "/xpay/query_user_balance", map[string]any{"openid": openid, "env": 0, "user_ip": "127.0.0.1"}, &out); err != nil {
@@ -333,7 +362,7 @@ func demoSteps(env *demoEnv, w *walker) []demoStep {
 				PrepayID string `json:"prepay_id"`
 			}
 			body := map[string]any{"appid": m.AppID, "mchid": m.MchID, "description": "VIP pass", "out_trade_no": cashOrder,
-				"notify_url": "https://example.com/wechatpay/notify", "amount": map[string]any{"total": 1990, "currency": "CNY"},
+				"notify_url": env.callbackURL + "/callbacks/wechatpay/demo", "amount": map[string]any{"total": 1990, "currency": "CNY"},
 				"payer": map[string]any{"openid": openid}}
 			if err := w.call("POST", "/v3/pay/transactions/jsapi", body, &out); err != nil {
 				return err
@@ -351,6 +380,9 @@ func demoSteps(env *demoEnv, w *walker) []demoStep {
 			fmt.Fprintf(w.out, "   -> wx.requestPayment({timeStamp, nonceStr, package, signType:%q, paySign}) in the emulated client\n", p.SignType)
 			fmt.Fprintf(w.out, "   <- %s (%s)\n", msg, time.Since(start).Round(10*time.Microsecond))
 			return expect(ok, "the client to accept paySign, got %s", msg)
+		}},
+		{"WeChat Pay notifies TRANSACTION.SUCCESS; wxgate verifies the signature, decrypts the resource and forwards it", func() error {
+			return w.expectEvent(env, "TRANSACTION.SUCCESS")
 		}},
 		{"Query it: GET /v3/pay/transactions/out-trade-no/{out_trade_no}?mchid=...", func() error {
 			var out struct {
@@ -414,6 +446,27 @@ type walker struct {
 	http *http.Client
 	base string
 	ctx  context.Context
+}
+
+// expectEvent waits for the app receiver to get a verified event of type typ and prints it
+// (events of other types that arrive first, such as the goods-delivery push, are printed too).
+func (w *walker) expectEvent(env *demoEnv, typ string) error {
+	start := time.Now()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-env.recv.events:
+			fmt.Fprintf(w.out, "   -> app received %s %s (X-Wxgate-Signature verified) %s\n", ev.Source, ev.Type, oneLine(ev.Data))
+			if ev.Type == typ {
+				fmt.Fprintf(w.out, "   <- the app answered 200, so wxgate acknowledged WeChat (%s after the trigger)\n", time.Since(start).Round(10*time.Microsecond))
+				return nil
+			}
+		case <-timeout:
+			return fmt.Errorf("no %s event reached the app within 10s", typ)
+		case <-w.ctx.Done():
+			return w.ctx.Err()
+		}
+	}
 }
 
 // raw sends a body with a content type and prints the exchange.
@@ -515,4 +568,51 @@ func oneLine(b []byte) string {
 		s = string(r[:200]) + "..."
 	}
 	return s
+}
+
+// demoReceiver is the demo's app: an HTTP endpoint that accepts an event only when its
+// X-Wxgate-Signature verifies, as a real backend must.
+type demoReceiver struct {
+	url    string
+	secret string
+	events chan proxy.Event
+	srv    *http.Server
+}
+
+func startDemoReceiver() (*demoReceiver, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("app receiver: %w", err)
+	}
+	r := &demoReceiver{url: "http://" + ln.Addr().String() + "/wechat/events", events: make(chan proxy.Event, 16)}
+	r.srv = &http.Server{Handler: http.HandlerFunc(r.handle), ReadHeaderTimeout: 5 * time.Second}
+	go r.srv.Serve(ln)
+	return r, nil
+}
+
+func (r *demoReceiver) handle(w http.ResponseWriter, req *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(req.Body, 1<<20))
+	if err != nil || proxy.VerifyEventSignature(r.secret, req.Header.Get(proxy.HeaderSignature), body, time.Now(), proxy.DefaultEventTolerance) != nil {
+		http.Error(w, "forged or stale event", http.StatusUnauthorized)
+		return
+	}
+	var ev proxy.Event
+	if json.Unmarshal(body, &ev) != nil {
+		http.Error(w, "not an event", http.StatusBadRequest)
+		return
+	}
+	select {
+	case r.events <- ev:
+	default: // the demo reads every event it triggers; never block WeChat's delivery
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func (r *demoReceiver) close() { r.srv.Close() }
+
+// randomAESKey returns a fresh 43-character EncodingAESKey.
+func randomAESKey() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return strings.TrimRight(base64.StdEncoding.EncodeToString(b), "=")
 }
