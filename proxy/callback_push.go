@@ -59,7 +59,7 @@ func (g *Gateway) servePushCallback(ctx *fasthttp.RequestCtx, name string) {
 		return
 	}
 	jsonMsg := msg
-	if isXML {
+	if bytes.HasPrefix(bytes.TrimSpace(msg), []byte("<")) { // the message's own format, whatever wrapped it
 		if jsonMsg, err = pushXMLToJSON(msg); err != nil {
 			g.nonces.remove(key)
 			reject(fasthttp.StatusBadRequest, err.Error())

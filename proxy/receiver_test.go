@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net"
 	"sync"
 	"testing"
@@ -26,6 +27,8 @@ type receiver struct {
 	ids map[string]int // deliveries per event id
 	bad int            // requests whose signature failed
 	up  bool
+	// downHits counts requests refused while down.
+	downHits int
 }
 
 func startReceiver(t *testing.T) *receiver {
@@ -45,6 +48,8 @@ func (r *receiver) handle(ctx *fasthttp.RequestCtx) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.up {
+		r.downHits++
+		r.cnd.Broadcast()
 		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
 		return
 	}
@@ -78,6 +83,21 @@ func (r *receiver) setUp(up bool) {
 // waitEvents waits until n events arrived (or fails the test after the timeout).
 func (r *receiver) waitEvents(n int, timeout time.Duration) []proxy.Event {
 	r.t.Helper()
+	r.waitFor(func() bool { return len(r.got) >= n }, timeout, fmt.Sprintf("%d events", n))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]proxy.Event(nil), r.got...)
+}
+
+// waitDownHits waits until n requests were refused while the app was down.
+func (r *receiver) waitDownHits(n int, timeout time.Duration) {
+	r.t.Helper()
+	r.waitFor(func() bool { return r.downHits >= n }, timeout, fmt.Sprintf("%d refused requests", n))
+}
+
+// waitFor waits (on the condition variable, woken by every request) until cond holds.
+func (r *receiver) waitFor(cond func() bool, timeout time.Duration, what string) {
+	r.t.Helper()
 	deadline := time.Now().Add(timeout)
 	timer := time.AfterFunc(timeout, func() {
 		r.mu.Lock()
@@ -87,13 +107,12 @@ func (r *receiver) waitEvents(n int, timeout time.Duration) []proxy.Event {
 	defer timer.Stop()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for len(r.got) < n && time.Now().Before(deadline) {
+	for !cond() && time.Now().Before(deadline) {
 		r.cnd.Wait()
 	}
-	if len(r.got) < n {
-		r.t.Fatalf("%d events arrived, want %d", len(r.got), n)
+	if !cond() {
+		r.t.Fatalf("timed out waiting for %s", what)
 	}
-	return append([]proxy.Event(nil), r.got...)
 }
 
 // snapshot returns the events, deliveries per id and bad requests so far.
