@@ -174,7 +174,11 @@ func TestV2CallbackEndToEnd(t *testing.T) {
 	// A tampered sign and a missing sign are refused.
 	for _, mutate := range []func(string) string{
 		func(b string) string { return strings.Replace(b, "101", "999", 1) },
-		func(b string) string { i := strings.Index(b, "<sign>"); j := strings.Index(b, "</sign>"); return b[:i] + b[j+len("</sign>"):] },
+		func(b string) string {
+			i := strings.Index(b, "<sign>")
+			j := strings.Index(b, "</sign>")
+			return b[:i] + b[j+len("</sign>"):]
+		},
 	} {
 		n, _ := e.emu.BuildV2PayNotification("1900000001", append(pay[:0:0], pay...), url)
 		n.Body = []byte(mutate(string(n.Body)))

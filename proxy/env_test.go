@@ -23,19 +23,19 @@ import (
 // testEnv is a real emulator (api.weixin.qq.com over HTTP, api.mch.weixin.qq.com over TLS) and a
 // real wxgate on loopback.
 type testEnv struct {
-	t        *testing.T
-	cfg      *policies.Config
-	text     string // the rendered config, for configWith
-	emu      *emulator.Emulator
-	recv     *receiver
-	emuAddr  string
+	t       *testing.T
+	cfg     *policies.Config
+	text    string // the rendered config, for configWith
+	emu     *emulator.Emulator
+	recv    *receiver
+	emuAddr string
 	// callbackURL is wxgate's callback listener.
 	callbackURL string
-	mchAddr  string
-	gw       *proxy.Gateway
-	appURL   string
-	adminURL string
-	client   *fasthttp.Client
+	mchAddr     string
+	gw          *proxy.Gateway
+	appURL      string
+	adminURL    string
+	client      *fasthttp.Client
 }
 
 // startEnv starts the emulator and a gateway for testdata/gateway.toml and merchants.toml; edit
