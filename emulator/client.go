@@ -65,7 +65,8 @@ func clientParamErr(reason string) *apiError {
 
 // RequestVirtualPayment does what wx.requestVirtualPayment does inside WeChat: it verifies
 // signData, paySig and the user signature like the WeChat client, then (the user always pays)
-// credits coins or creates a paid cash order.
+// credits coins or creates a paid cash order, and pushes xpay_coin_pay_notify or
+// xpay_goods_deliver_notify to the app's PushURL (notify_xpay.go).
 func (e *Emulator) RequestVirtualPayment(req ClientPayment) ClientPaymentResult {
 	res, cerr := e.requestVirtualPayment(req)
 	if cerr != nil {
@@ -111,6 +112,8 @@ func (e *Emulator) requestVirtualPayment(req ClientPayment) (ClientPaymentResult
 		return ClientPaymentResult{}, err
 	}
 	now := e.now()
+	var ns notices
+	defer e.flush(&ns) // after the unlock below
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if _, used := a.outTradeNos[f.OutTradeNo]; used {
@@ -121,6 +124,7 @@ func (e *Emulator) requestVirtualPayment(req ClientPayment) (ClientPaymentResult
 	if req.Mode == ModeShortSeriesCoin {
 		st.wallet(req.OpenID).save(f.BuyQuantity)
 		res.WxOrderID = newWxID("wxo", now)
+		ns.add(coinPayNotice(a, env, req.OpenID, &f, now))
 	} else {
 		if price, published := st.publishedPrice(f.ProductID); published && price != f.GoodsPrice {
 			return ClientPaymentResult{}, errClientGoodsPrice
@@ -131,6 +135,7 @@ func (e *Emulator) requestVirtualPayment(req ClientPayment) (ClientPaymentResult
 		}
 		o := st.newCashOrder(env, req.OpenID, f.OutTradeNo, f.GoodsPrice*f.BuyQuantity, unit*f.BuyQuantity, now)
 		res.WxOrderID = o.WxOrderID
+		ns.add(goodsDeliverNotice(a, env, o, &f, now))
 	}
 	a.outTradeNos[f.OutTradeNo] = struct{}{}
 	return res, nil

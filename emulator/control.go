@@ -35,6 +35,8 @@ type faultsConfig struct {
 //	GET  /_emulator/faults
 //	POST /_emulator/xpay/request_virtual_payment
 //	GET  /_emulator/files/<name>   (download URLs handed out by download_bill and friends)
+//	GET  /_emulator/deliveries     (notify_control.go)
+//	POST /_emulator/notify/resend?index=
 func (e *Emulator) serveControl(ctx *fasthttp.RequestCtx, path string) {
 	switch path {
 	case controlPrefix + "healthz":
@@ -47,6 +49,10 @@ func (e *Emulator) serveControl(ctx *fasthttp.RequestCtx, path string) {
 		e.serveFaults(ctx)
 	case controlPrefix + "xpay/request_virtual_payment":
 		e.serveClientPayment(ctx)
+	case controlPrefix + "deliveries":
+		e.serveDeliveries(ctx)
+	case controlPrefix + "notify/resend":
+		e.serveResend(ctx)
 	default:
 		if name, ok := strings.CutPrefix(path, controlPrefix+"files/"); ok {
 			e.serveFile(ctx, name)

@@ -11,6 +11,11 @@
 // APIv2 XML endpoints, with the client certificate checked on /secapi/. RequestPaymentClient
 // plays the client-side wx.requestPayment.
 //
+// Like WeChat, it also calls back (notify*.go): signed APIv3 and APIv2 WeChat Pay
+// notifications when an order is paid or a refund succeeds, and message pushes of xpay events
+// to an app's PushURL, each retried on WeChat's schedule until acknowledged; Deliveries records
+// them, and the Build* methods make genuine or forged callbacks on demand.
+//
 // Test login codes are "test:<user>" (optionally "test:<user>:<nonce>" to log the same user in
 // again, since a code is single use); OpenID reports the openid such a login yields.
 //
@@ -47,6 +52,14 @@ type App struct {
 	OfferID       string // virtual-payment offerId, checked by RequestVirtualPayment
 	AppKey        string // production AppKey (env 0)
 	SandboxAppKey string // sandbox AppKey (env 1)
+
+	// Message push (消息推送) settings, as in the MP console (xpay.md §4.1); see notify_push.go.
+	PushURL    string // where events are pushed; "" pushes nothing
+	PushToken  string // the Token that signature and msg_signature are computed with
+	PushAESKey string // the 43-character EncodingAESKey (safe and compat modes)
+	PushFormat string // "json" (the default) or "xml"
+	PushMode   string // "safe" (the default), "compat" or "plain"
+	OriginalID string // the mini program's original id ("gh_..."), the ToUserName; derived from the appid when ""
 }
 
 // Config configures an Emulator.
@@ -62,6 +75,12 @@ type Config struct {
 	// PayKey is the RSA-2048 key pair of the WeChat Pay public key (PayPublicKeyPEM); one is
 	// generated on first use when nil. Tests inject one because key generation is slow.
 	PayKey *rsa.PrivateKey
+	// RetryScale multiplies WeChat's notification retry schedule (15s, 15s, 30s, 3m, 10m, 20m,
+	// 30m, 30m, 30m, 60m, 3h, 3h, 3h, 6h, 6h); 0 means 1. Tests use e.g. 0.001.
+	RetryScale float64
+	// AllowHTTPNotifyURL accepts http:// notify_url values on APIv3 orders and refunds (real
+	// WeChat Pay requires https; APIv2 accepts http anyway). For local use only.
+	AllowHTTPNotifyURL bool
 }
 
 // Emulator is an in-memory WeChat stand-in. It is safe for concurrent use.
@@ -83,6 +102,9 @@ type Emulator struct {
 
 	mch *mchState // WeChat Pay: merchants, keys, order books (mch.go)
 
+	notify          *notifier // callbacks sent to merchants and mini programs (notify.go)
+	allowHTTPNotify bool      // Config.AllowHTTPNotifyURL
+
 	srvMu     sync.Mutex
 	srv       *fasthttp.Server
 	closeOnce sync.Once
@@ -102,6 +124,7 @@ type appState struct {
 	outTradeNos map[string]struct{} // client payment outTradeNo values already used
 	envs        [2]*envState        // per-env coin and order state
 	biz         *bizState           // merchant-level state (bills, withdrawals, export tasks)
+	push        *pushSettings       // message push settings; fixed after New
 }
 
 // New validates cfg and returns an Emulator with empty state. It reports every configuration
@@ -114,6 +137,9 @@ func New(cfg Config) (*Emulator, error) {
 	if cfg.TokenTTL < 0 {
 		errs = append(errs, fmt.Errorf("token TTL %v is negative", cfg.TokenTTL))
 	}
+	if cfg.RetryScale < 0 {
+		errs = append(errs, fmt.Errorf("retry scale %v is negative", cfg.RetryScale))
+	}
 	apps := make(map[string]*appState, len(cfg.Apps))
 	for i, a := range cfg.Apps {
 		if err := validateApp(a); err != nil {
@@ -124,7 +150,14 @@ func New(cfg Config) (*Emulator, error) {
 			errs = append(errs, fmt.Errorf("app %d: appid %q is configured twice", i, a.AppID))
 			continue
 		}
-		apps[a.AppID] = newAppState(a)
+		push, err := newPushSettings(a)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("app %d (%q): %w", i, a.AppID, err))
+			continue
+		}
+		st := newAppState(a)
+		st.push = push
+		apps[a.AppID] = st
 	}
 	mch, mchErrs := newMchState(cfg)
 	errs = append(errs, mchErrs...)
@@ -132,15 +165,17 @@ func New(cfg Config) (*Emulator, error) {
 		return nil, fmt.Errorf("emulator: invalid config: %w", errors.Join(errs...))
 	}
 	e := &Emulator{
-		ttl:       cfg.TokenTTL,
-		clock:     cfg.Clock,
-		apps:      apps,
-		tokens:    make(map[string]*token),
-		calls:     make(map[string]int),
-		otherAPIs: make(map[string]bool, len(cfg.OtherAPIs)),
-		mch:       mch,
-		done:      make(chan struct{}),
-		closed:    make(chan struct{}),
+		ttl:             cfg.TokenTTL,
+		allowHTTPNotify: cfg.AllowHTTPNotifyURL,
+		clock:           cfg.Clock,
+		apps:            apps,
+		tokens:          make(map[string]*token),
+		calls:           make(map[string]int),
+		otherAPIs:       make(map[string]bool, len(cfg.OtherAPIs)),
+		mch:             mch,
+		notify:          newNotifier(cfg.RetryScale),
+		done:            make(chan struct{}),
+		closed:          make(chan struct{}),
 	}
 	for _, p := range cfg.OtherAPIs {
 		e.otherAPIs[p] = true
@@ -253,7 +288,8 @@ func (e *Emulator) server() (*fasthttp.Server, error) {
 	return e.srv, nil
 }
 
-// Shutdown releases held requests, stops Serve and waits for open connections to finish.
+// Shutdown releases held requests, stops the notification senders (pending retries are
+// abandoned, requests in flight cut), stops Serve and waits for open connections to finish.
 func (e *Emulator) Shutdown() error {
 	e.srvMu.Lock()
 	if !e.stopped {
@@ -262,6 +298,7 @@ func (e *Emulator) Shutdown() error {
 	}
 	srv := e.srv
 	e.srvMu.Unlock()
+	e.notify.stop()
 	var err error
 	if srv != nil {
 		err = srv.Shutdown()

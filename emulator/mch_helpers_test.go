@@ -32,7 +32,7 @@ const (
 	apiV2P   = "192006250b4c09247ec02edce69f6a2d"
 	serialP  = "5F1C72E2A8931B72A2E13AF8DEE92471EB397115"
 	serialK  = "3775B6A45ACD588826D15E583A95F5DD00000002"
-	notifyOK = "https://example.com/wxpay/notify"
+	notifyOK = "https://127.0.0.1:1/wxpay/notify"
 )
 
 // testKeys are the RSA keys of the test binary, generated once: RSA key generation is slow

@@ -73,7 +73,7 @@ func checkJSAPI(c *v3Call, req *jsapiRequest) (orderTerms, *v3Error) {
 		return orderTerms{}, v3ParamErr("body", "attach", ruleRange)
 	case req.NotifyURL == "":
 		return orderTerms{}, v3ParamErr("body", "notify_url", ruleRequired)
-	case !validNotifyURL(req.NotifyURL, true):
+	case !validNotifyURL(req.NotifyURL, !c.httpNotify):
 		return orderTerms{}, v3ParamErr("body", "notify_url", ruleFormat)
 	case req.Amount == nil || req.Amount.Total == nil:
 		return orderTerms{}, v3ParamErr("body", "amount/total", ruleRequired)

@@ -32,7 +32,8 @@ type mchOrder struct {
 	attach        string
 	notifyURL     string
 	openID        string
-	total         int64 // fen
+	signType      string // how it was placed: signTypeRSA (APIv3) or the APIv2 sign_type
+	total         int64  // fen
 	state         string
 	transactionID string    // set when paid
 	created       time.Time //
@@ -105,7 +106,7 @@ func (e *Emulator) placeOrder(m *merchantState, t orderTerms, signType string, n
 	case o == nil:
 		o = &mchOrder{
 			m: m, appID: t.appID, outTradeNo: t.outTradeNo, description: t.description,
-			attach: t.attach, notifyURL: t.notifyURL, openID: t.openID, total: t.total,
+			attach: t.attach, notifyURL: t.notifyURL, openID: t.openID, signType: signType, total: t.total,
 			state: tradeNotPay, created: now, expiresAt: t.expiresAt,
 		}
 		m.orders[t.outTradeNo] = o
@@ -135,8 +136,9 @@ func (o *mchOrder) pay(now time.Time) {
 }
 
 // settleRefunds completes o's processing refunds: WeChat Pay finishes a refund shortly after
-// accepting it, so the emulator does it when the refund or its order is next queried. The
-// order turns REFUND once the succeeded refunds add up to its total. Callers hold mchState.mu.
+// accepting it, so the emulator does it right after the answer that accepted it (and, to be
+// sure, whenever the refund or its order is queried). The order turns REFUND once the succeeded
+// refunds add up to its total. Callers hold mchState.mu.
 func (o *mchOrder) settleRefunds(now time.Time) {
 	var done int64
 	for _, r := range o.refunds {
@@ -200,12 +202,15 @@ func (e *Emulator) Order(mchID, outTradeNo string) (Order, bool) {
 var ErrNoOrder = errors.New("no such order")
 
 // PayOrder makes the user pay the merchant's unpaid order outTradeNo (NOTPAY -> SUCCESS) without
-// a client payment, for tests.
+// a client payment, for tests. Like a client payment, it queues the payment notification to the
+// order's notify_url.
 func (e *Emulator) PayOrder(mchID, outTradeNo string) error {
 	m := e.merchant(mchID)
 	if m == nil {
 		return fmt.Errorf("emulator: pay order %s of merchant %s: %w", outTradeNo, mchID, ErrNoOrder)
 	}
+	var ns notices
+	defer e.flush(&ns) // after the unlock below
 	e.mch.mu.Lock()
 	defer e.mch.mu.Unlock()
 	o := m.orders[outTradeNo]
@@ -216,5 +221,6 @@ func (e *Emulator) PayOrder(mchID, outTradeNo string) error {
 		return fmt.Errorf("emulator: pay order %s of merchant %s: trade state is %s, want NOTPAY", outTradeNo, mchID, o.state)
 	}
 	o.pay(e.now())
+	ns.add(paidNotice(o))
 	return nil
 }

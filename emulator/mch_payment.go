@@ -27,8 +27,9 @@ const maxPaySkew = 5 * time.Minute
 // SHA256withRSA over appId\ntimeStamp\nnonceStr\npackage\n with the merchant key; APIv2 orders:
 // the v2 sign over appId, nonceStr, package, signType and timeStamp with the sign type used at
 // unifiedorder). The package must name a live prepay_id of an unpaid order of that appid, and
-// timeStamp be within five minutes of the clock. Then the user pays the order. It returns
-// "requestPayment:ok" and true, or "requestPayment:fail <reason>" and false.
+// timeStamp be within five minutes of the clock. Then the user pays the order, and the payment
+// notification is queued to the order's notify_url. It returns "requestPayment:ok" and true,
+// or "requestPayment:fail <reason>" and false.
 func (e *Emulator) RequestPaymentClient(req RequestPayment) (errMsg string, ok bool) {
 	if reason := e.requestPayment(req); reason != "" {
 		return "requestPayment:fail " + reason, false
@@ -78,6 +79,8 @@ func (e *Emulator) requestPayment(req RequestPayment) string {
 	if reason := verifyPaySign(m, p.signType, req); reason != "" {
 		return reason
 	}
+	var ns notices
+	defer e.flush(&ns) // after the unlock below
 	e.mch.mu.Lock()
 	defer e.mch.mu.Unlock()
 	o := p.order
@@ -92,6 +95,7 @@ func (e *Emulator) requestPayment(req RequestPayment) string {
 		return "订单已过支付截止时间"
 	}
 	o.pay(now)
+	ns.add(paidNotice(o))
 	return ""
 }
 

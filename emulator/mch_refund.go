@@ -71,8 +71,9 @@ type refundRequest struct {
 	} `json:"amount"`
 }
 
-// checkRefundRequest validates a refund body and returns its terms.
-func checkRefundRequest(req *refundRequest) (refundTerms, *v3Error) {
+// checkRefundRequest validates a refund body and returns its terms; httpsOnly rejects http://
+// notify URLs.
+func checkRefundRequest(req *refundRequest, httpsOnly bool) (refundTerms, *v3Error) {
 	switch {
 	case req.TransactionID == "" && req.OutTradeNo == "":
 		return refundTerms{}, v3ParamErr("body", "out_trade_no", ruleRequired)
@@ -82,7 +83,7 @@ func checkRefundRequest(req *refundRequest) (refundTerms, *v3Error) {
 		return refundTerms{}, v3ParamErr("body", "out_refund_no", ruleFormat)
 	case utf8.RuneCountInString(req.Reason) > 80:
 		return refundTerms{}, v3ParamErr("body", "reason", ruleRange)
-	case req.NotifyURL != "" && !validNotifyURL(req.NotifyURL, true):
+	case req.NotifyURL != "" && !validNotifyURL(req.NotifyURL, httpsOnly):
 		return refundTerms{}, v3ParamErr("body", "notify_url", ruleFormat)
 	case req.Amount == nil || req.Amount.Refund == nil:
 		return refundTerms{}, v3ParamErr("body", "amount/refund", ruleRequired)
@@ -157,23 +158,28 @@ func refundView(r *mchRefund) *v3RefundObject {
 	return v
 }
 
-// v3CreateRefund answers POST /v3/refund/domestic/refunds.
+// v3CreateRefund answers POST /v3/refund/domestic/refunds. The answer says PROCESSING; the
+// refund succeeds right after it, and its REFUND.SUCCESS notification is queued (notify_pay.go).
 func (e *Emulator) v3CreateRefund(c *v3Call) (*v3Reply, *v3Error) {
 	var req refundRequest
 	if verr := decodeV3(c.body, &req); verr != nil {
 		return nil, verr
 	}
-	t, verr := checkRefundRequest(&req)
+	t, verr := checkRefundRequest(&req, !c.httpNotify)
 	if verr != nil {
 		return nil, verr
 	}
+	var ns notices
+	defer e.flush(&ns) // after the unlock below
 	e.mch.mu.Lock()
 	defer e.mch.mu.Unlock()
 	r, perr := c.m.createRefund(t, c.now)
 	if perr != nil {
 		return nil, perr.v3()
 	}
-	return &v3Reply{status: fasthttp.StatusOK, json: refundView(r)}, nil
+	view := refundView(r)
+	ns.add(settleNewRefund(r, c.now, true))
+	return &v3Reply{status: fasthttp.StatusOK, json: view}, nil
 }
 
 // v3QueryRefund answers GET /v3/refund/domestic/refunds/{out_refund_no}.

@@ -16,7 +16,7 @@ import (
 func unifiedOrderParams(outTradeNo, totalFee string) []signer.Param {
 	return []signer.Param{
 		p("body", "腾讯充值中心-QQ会员充值"), p("out_trade_no", outTradeNo), p("total_fee", totalFee),
-		p("spbill_create_ip", "123.12.12.123"), p("notify_url", "https://example.com/wxpay/v2"),
+		p("spbill_create_ip", "123.12.12.123"), p("notify_url", "https://127.0.0.1:1/wxpay/v2"),
 		p("trade_type", "JSAPI"), p("openid", "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"), p("attach", "x<y>&z"),
 	}
 }

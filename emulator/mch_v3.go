@@ -22,6 +22,8 @@ type v3Call struct {
 	body  []byte         // the exact request body
 	param string         // the path parameter ({out_trade_no}, {transaction_id}, ...), if any
 	now   time.Time
+	// httpNotify accepts http:// notify_url values (Config.AllowHTTPNotifyURL).
+	httpNotify bool
 }
 
 // v3Reply is a handler's successful answer: JSON (signed), or a file (unsigned, like the bill
@@ -109,7 +111,7 @@ func (e *Emulator) serveV3(ctx *fasthttp.RequestCtx, path string) {
 		e.writeV3Error(ctx, m, v3Err(fasthttp.StatusNotFound, "RESOURCE_NOT_EXISTS", "请求的资源不存在: %s", path))
 		return
 	}
-	reply, verr := route.handle(e, &v3Call{ctx: ctx, m: m, body: ctx.PostBody(), param: param, now: now})
+	reply, verr := route.handle(e, &v3Call{ctx: ctx, m: m, body: ctx.PostBody(), param: param, now: now, httpNotify: e.allowHTTPNotify})
 	switch {
 	case verr != nil:
 		e.writeV3Error(ctx, m, verr)

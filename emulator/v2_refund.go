@@ -9,7 +9,8 @@ import (
 // APIv2 refunds: /secapi/pay/refund (client certificate checked in serveV2) and
 // /pay/refundquery. They share the refund rules of APIv3 (mch_refund.go).
 
-// v2Refund answers /secapi/pay/refund.
+// v2Refund answers /secapi/pay/refund. The refund succeeds right after the answer, and its
+// refund notification is queued when the request had a notify_url (notify_pay.go).
 func (e *Emulator) v2Refund(c *v2Call) *v2Result {
 	if c.get("transaction_id") == "" && c.get("out_trade_no") == "" {
 		return v2Fail("transaction_id和out_trade_no必须传一个")
@@ -36,12 +37,15 @@ func (e *Emulator) v2Refund(c *v2Call) *v2Result {
 		outRefundNo: c.get("out_refund_no"), reason: c.get("refund_desc"), notifyURL: c.get("notify_url"),
 		refund: refund, total: total,
 	}
+	var ns notices
+	defer e.flush(&ns) // after the unlock below
 	e.mch.mu.Lock()
 	defer e.mch.mu.Unlock()
 	r, perr := c.m.createRefund(t, c.now)
 	if perr != nil {
 		return v2Business(perr)
 	}
+	ns.add(settleNewRefund(r, c.now, false))
 	o := r.order
 	amount, orderTotal := strconv.FormatInt(r.amount, 10), strconv.FormatInt(o.total, 10)
 	return v2OK(

@@ -18,6 +18,9 @@ type xpayCall struct {
 	body []byte    // the exact request body
 	now  time.Time
 	host string // the Host the request was sent to, for download URLs
+	// notices collects the message pushes the call causes; they are sent after Emulator.mu is
+	// released.
+	notices *notices
 }
 
 // xpayHandler implements one endpoint's business logic.
@@ -130,7 +133,9 @@ func (e *Emulator) xpay(ctx *fasthttp.RequestCtx, path string, route xpayRoute, 
 			return nil, errUserSig
 		}
 	}
+	var ns notices
+	defer e.flush(&ns) // after the unlock below
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return route.handle(&xpayCall{app: a, env: env, st: a.envs[env], body: body, now: now, host: string(ctx.Host())})
+	return route.handle(&xpayCall{app: a, env: env, st: a.envs[env], body: body, now: now, host: string(ctx.Host()), notices: &ns})
 }

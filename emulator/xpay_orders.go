@@ -221,6 +221,7 @@ func refundOrder(c *xpayCall) (answer, *apiError) {
 		PayWxOrderID:    o.WxOrderID,
 	}}
 	c.st.refunds[p.RefundOrderID] = r
+	c.notices.add(xpayRefundNotice(c.app, o, &r.answer, p.RefundFee, c.now))
 	ans := r.answer
 	return &ans, nil
 }

@@ -22,7 +22,7 @@ const waitTime = 20 * time.Second
 func (e *testEnv) payJSAPI(t *testing.T, name, no string, total int) {
 	t.Helper()
 	m, _ := e.cfg.Merchant(name)
-	body := strings.Replace(string(jsapiBody(m.AppID, m.MchID, no, total)), "https://example.com/notify", e.callbackURL+"/callbacks/wechatpay/"+name, 1)
+	body := strings.Replace(string(jsapiBody(m.AppID, m.MchID, no, total)), "https://127.0.0.1:1/notify", e.callbackURL+"/callbacks/wechatpay/"+name, 1)
 	if a := e.do("POST", "/v3/pay/transactions/jsapi", []byte(body), proxy.HeaderMerchant, name); a.Status != 200 {
 		t.Fatalf("jsapi: %d %s", a.Status, a.Body)
 	}

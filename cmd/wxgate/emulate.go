@@ -2,19 +2,27 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/wxgate/wxgate/emulator"
 	"github.com/wxgate/wxgate/policies"
 )
 
-// runEmulate runs the WeChat emulator for the apps of a config until ctx is done.
+// runEmulate runs the WeChat emulator for the apps and merchants of a config until ctx is done.
 func runEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("emulate", stderr)
-	path := fs.String("config", "wxgate.toml", "config whose apps (appid, secret, xpay keys) the emulator knows")
-	listen := fs.String("listen", "127.0.0.1:9801", "address to serve the emulated api.weixin.qq.com on")
+	path := fs.String("config", "wxgate.toml", "config whose apps and merchants the emulator knows (as WeChat would)")
+	listen := fs.String("listen", "127.0.0.1:9801", "address of the emulated api.weixin.qq.com (HTTP)")
+	mchListen := fs.String("mch-listen", "127.0.0.1:9802", "address of the emulated api.mch.weixin.qq.com (HTTPS)")
+	out := fs.String("out", "emulator-files", "folder for the emulator's CA certificate and WeChat Pay public key")
+	retryScale := fs.Float64("retry-scale", 1, "multiplies WeChat's callback retry schedule (15s ... 6h); e.g. 0.01 for quick local retries")
+	callbacks := fs.String("callbacks", "", "wxgate's callback listener base URL (e.g. http://127.0.0.1:8081): message pushes go to {base}/callbacks/message/{app}, and http:// notify_url values are accepted")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -26,25 +34,54 @@ func runEmulate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	if *callbacks != "" {
+		base := strings.TrimRight(*callbacks, "/")
+		for i := range ec.Apps {
+			if cfg.Apps[i].Push != nil {
+				ec.Apps[i].PushURL = base + "/callbacks/message/" + cfg.Apps[i].Name
+			}
+		}
+		ec.AllowHTTPNotifyURL = strings.HasPrefix(base, "http://")
+	}
+	ec.RetryScale = *retryScale
 	emu, err := emulator.New(ec)
 	if err != nil {
 		return fmt.Errorf("emulator: %w", err)
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return fmt.Errorf("emulator files: %w", err)
+	}
+	caFile, pubFile := filepath.Join(*out, "emulator-ca.pem"), filepath.Join(*out, "wechatpay-pub.pem")
+	if err := os.WriteFile(caFile, emu.CACertPEM(), 0o644); err != nil {
+		return fmt.Errorf("emulator files: %w", err)
+	}
+	if err := os.WriteFile(pubFile, emu.PayPublicKeyPEM(), 0o644); err != nil {
+		return fmt.Errorf("emulator files: %w", err)
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("emulator listener: %w", err)
 	}
-	done := make(chan error, 1)
+	mchLn, err := net.Listen("tcp", *mchListen)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("emulator listener: %w", err)
+	}
+	done := make(chan error, 2)
 	go func() { done <- emu.Serve(ln) }()
-	fmt.Fprintf(stdout, "WeChat emulator on http://%s for %d app(s); point [upstream] weixin at it. Login codes: test:<user>.\n", ln.Addr(), len(cfg.Apps))
+	go func() { done <- emu.ServeTLS(mchLn) }()
+	fmt.Fprintf(stdout, "WeChat emulator for %d app(s) and %d merchant(s). Login codes: test:<user>.\n", len(cfg.Apps), len(cfg.Merchants))
+	fmt.Fprintf(stdout, "  [upstream] weixin = \"http://%s\"\n  [upstream] mch    = \"https://%s\"\n  [upstream] ca_file = %q\n", ln.Addr(), mchLn.Addr(), caFile)
+	fmt.Fprintf(stdout, "  merchants: public_key_id = %q, public_key_file = %q\n", emu.PayPublicKeyID(), pubFile)
 	select {
 	case <-ctx.Done():
-		if err := emu.Shutdown(); err != nil {
-			return fmt.Errorf("emulator shutdown: %w", err)
-		}
-		return <-done
+		err := emu.Shutdown()
+		<-done
+		<-done
+		return err
 	case err := <-done:
-		return fmt.Errorf("emulator stopped: %w", err)
+		emu.Shutdown()
+		return errors.Join(errors.New("emulator stopped"), err)
 	}
 }
 

@@ -1,0 +1,212 @@
+// Package loadgen is a closed-loop HTTP load generator for loopback benchmarks: a fixed number
+// of connections, each sending its next request as soon as the previous one was answered, for a
+// fixed time. It records a latency histogram, the request rate and every failure (a transport
+// error, a non-2xx answer, or an answer the scenario's check refuses).
+//
+// It only ever targets loopback addresses (127.0.0.0/8, ::1, localhost), and every run is
+// bounded in time.
+package loadgen
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Limits that keep a run bounded.
+const (
+	MaxConns    = 1024
+	MaxDuration = 10 * time.Minute
+)
+
+// Builder fills req (already reset) with the next request of connection conn (0..Conns-1). It
+// returns false when that connection has nothing more to send, which ends it early. Each
+// connection calls its Builder from one goroutine; different connections call it concurrently.
+type Builder func(conn int, req *fasthttp.Request) bool
+
+// Checker judges a 2xx answer; an error counts the request as failed (e.g. a WeChat errcode
+// other than 0, or a signature that does not verify).
+type Checker func(resp *fasthttp.Response) error
+
+// Config describes one run.
+type Config struct {
+	Addr     string        // host:port of the target; the host must be a loopback address
+	TLS      *tls.Config   // nil for plain HTTP
+	Conns    int           // connections, each with one request in flight
+	Duration time.Duration // how long the run lasts (at most MaxDuration)
+	Timeout  time.Duration // per request; 5 s when zero
+	Build    Builder
+	Check    Checker // optional
+}
+
+// Result is what a run measured.
+type Result struct {
+	Requests uint64        // requests completed, failed ones included
+	Errors   uint64        // failed requests
+	Samples  []string      // up to five distinct failure descriptions
+	Elapsed  time.Duration // from the start to the last answer
+	Latency  Histogram     // every request's latency, failed ones included
+}
+
+// RPS returns the completed requests per second.
+func (r *Result) RPS() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Requests) / r.Elapsed.Seconds()
+}
+
+// maxSamples bounds the failure descriptions kept.
+const maxSamples = 5
+
+// Run performs the run described by cfg; it returns early, with what was measured so far, when
+// ctx is done.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	timeout := cfg.Timeout
+	if timeout == 0 {
+		timeout = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	workers := make([]*worker, cfg.Conns)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range workers {
+		w := &worker{id: i, cfg: &cfg, timeout: timeout, client: newClient(cfg, timeout)}
+		workers[i] = w
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.run(ctx, start)
+		}()
+	}
+	wg.Wait()
+	res := &Result{}
+	seen := map[string]bool{}
+	for _, w := range workers {
+		w.client.CloseIdleConnections()
+		res.Requests += w.requests
+		res.Errors += w.errors
+		res.Latency.Merge(&w.hist)
+		res.Elapsed = max(res.Elapsed, w.last)
+		for _, s := range w.samples {
+			if !seen[s] && len(res.Samples) < maxSamples {
+				seen[s] = true
+				res.Samples = append(res.Samples, s)
+			}
+		}
+	}
+	return res, nil
+}
+
+func (cfg *Config) validate() error {
+	switch {
+	case cfg.Build == nil:
+		return errors.New("loadgen: no Build function")
+	case cfg.Conns <= 0 || cfg.Conns > MaxConns:
+		return fmt.Errorf("loadgen: %d connections, want 1..%d", cfg.Conns, MaxConns)
+	case cfg.Duration <= 0 || cfg.Duration > MaxDuration:
+		return fmt.Errorf("loadgen: duration %v, want up to %v", cfg.Duration, MaxDuration)
+	}
+	return CheckLoopback(cfg.Addr)
+}
+
+// CheckLoopback returns an error unless addr (host:port) names a loopback address.
+func CheckLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("loadgen: address %q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("loadgen: %q is not a loopback address; load is only ever sent to this machine", addr)
+}
+
+// newClient returns a client holding exactly one connection to the target.
+func newClient(cfg Config, timeout time.Duration) *fasthttp.HostClient {
+	return &fasthttp.HostClient{
+		Addr:                      cfg.Addr,
+		Name:                      "wxbench",
+		IsTLS:                     cfg.TLS != nil,
+		TLSConfig:                 cfg.TLS,
+		MaxConns:                  1,
+		ReadTimeout:               timeout,
+		WriteTimeout:              timeout,
+		MaxConnWaitTimeout:        timeout,
+		MaxIdemponentCallAttempts: 1,
+		DisablePathNormalizing:    true,
+		ReadBufferSize:            16 << 10,
+		WriteBufferSize:           16 << 10,
+		MaxResponseBodySize:       4 << 20,
+	}
+}
+
+// worker is one connection of a run.
+type worker struct {
+	id       int
+	cfg      *Config
+	timeout  time.Duration
+	client   *fasthttp.HostClient
+	hist     Histogram
+	requests uint64
+	errors   uint64
+	samples  []string
+	last     time.Duration // time of the last answer since the run started
+}
+
+func (w *worker) run(ctx context.Context, start time.Time) {
+	req := fasthttp.AcquireRequest()
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	for ctx.Err() == nil {
+		req.Reset()
+		if !w.cfg.Build(w.id, req) {
+			return
+		}
+		resp.Reset()
+		t0 := time.Now()
+		err := w.client.DoTimeout(req, resp, w.timeout)
+		now := time.Now()
+		w.hist.Record(now.Sub(t0))
+		w.requests++
+		w.last = now.Sub(start)
+		if err == nil {
+			err = w.judge(resp)
+		}
+		if err != nil {
+			w.errors++
+			if len(w.samples) < maxSamples {
+				w.samples = append(w.samples, err.Error())
+			}
+		}
+	}
+}
+
+// judge returns why resp is a failure, or nil.
+func (w *worker) judge(resp *fasthttp.Response) error {
+	if code := resp.StatusCode(); code < 200 || code > 299 {
+		body := resp.Body()
+		if len(body) > 160 {
+			body = body[:160]
+		}
+		return fmt.Errorf("HTTP %d: %s", code, body)
+	}
+	if w.cfg.Check != nil {
+		return w.cfg.Check(resp)
+	}
+	return nil
+}

@@ -1,0 +1,148 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// startServer serves h on a loopback port and returns its address.
+func startServer(t *testing.T, h fasthttp.RequestHandler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &fasthttp.Server{Handler: h, CloseOnShutdown: true}
+	done := make(chan struct{})
+	go func() { srv.Serve(ln); close(done) }()
+	t.Cleanup(func() { srv.Shutdown(); <-done })
+	return ln.Addr().String()
+}
+
+func TestRunCountsAnswersAndFailures(t *testing.T) {
+	var n atomic.Int64
+	addr := startServer(t, func(ctx *fasthttp.RequestCtx) {
+		switch string(ctx.Path()) {
+		case "/flaky":
+			if n.Add(1)%3 == 0 {
+				ctx.Error("boom", fasthttp.StatusInternalServerError)
+				return
+			}
+		case "/wrong":
+			ctx.SetBodyString("errcode 1")
+			return
+		}
+		ctx.SetBodyString("ok")
+	})
+	run := func(path string, check Checker) *Result {
+		t.Helper()
+		res, err := Run(context.Background(), Config{
+			Addr: addr, Conns: 4, Duration: 250 * time.Millisecond, Check: check,
+			Build: func(conn int, req *fasthttp.Request) bool {
+				req.SetRequestURI("http://" + addr + path)
+				return true
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Requests == 0 || res.Latency.Count() != res.Requests || res.RPS() <= 0 {
+			t.Fatalf("%s: %d requests, %d latencies, %.0f/s", path, res.Requests, res.Latency.Count(), res.RPS())
+		}
+		if res.Elapsed > 2*time.Second {
+			t.Fatalf("%s: the run lasted %v, past its 250ms (+ in-flight) bound", path, res.Elapsed)
+		}
+		return res
+	}
+	ok := func(resp *fasthttp.Response) error {
+		if string(resp.Body()) != "ok" {
+			return errors.New("answer is not ok")
+		}
+		return nil
+	}
+	if res := run("/ok", ok); res.Errors != 0 {
+		t.Errorf("/ok: %d errors: %v", res.Errors, res.Samples)
+	}
+	res := run("/flaky", nil)
+	if res.Errors == 0 || res.Errors > res.Requests/2 || len(res.Samples) == 0 || !strings.Contains(res.Samples[0], "HTTP 500") {
+		t.Errorf("/flaky: %d errors of %d, samples %v", res.Errors, res.Requests, res.Samples)
+	}
+	if res := run("/wrong", ok); res.Errors != res.Requests {
+		t.Errorf("/wrong: %d errors of %d: the check must refuse every answer", res.Errors, res.Requests)
+	}
+}
+
+func TestRunStopsWhenBuildersAreExhausted(t *testing.T) {
+	addr := startServer(t, func(ctx *fasthttp.RequestCtx) { ctx.SetStatusCode(fasthttp.StatusNoContent) })
+	var sent [3]int
+	res, err := Run(context.Background(), Config{
+		Addr: addr, Conns: 3, Duration: 5 * time.Second,
+		Build: func(conn int, req *fasthttp.Request) bool {
+			if sent[conn] == 20 {
+				return false
+			}
+			sent[conn]++
+			req.SetRequestURI("http://" + addr + "/")
+			return true
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Requests != 60 || res.Errors != 0 {
+		t.Fatalf("%d requests, %d errors (%v); want 60 and 0", res.Requests, res.Errors, res.Samples)
+	}
+	if res.Elapsed >= 5*time.Second {
+		t.Fatalf("elapsed %v: exhausted builders must end the run early", res.Elapsed)
+	}
+}
+
+func TestRunCountsTransportErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there any more: every request fails to connect
+	var n atomic.Int64
+	res, err := Run(context.Background(), Config{
+		Addr: addr, Conns: 2, Duration: time.Second, Timeout: 200 * time.Millisecond,
+		Build: func(conn int, req *fasthttp.Request) bool {
+			req.SetRequestURI("http://" + addr + "/")
+			return n.Add(1) <= 10
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Requests != 10 || res.Errors != 10 {
+		t.Fatalf("%d requests, %d errors; want 10 failed connects", res.Requests, res.Errors)
+	}
+}
+
+func TestRunRefusesUnboundedOrRemoteRuns(t *testing.T) {
+	build := func(int, *fasthttp.Request) bool { return false }
+	for _, c := range []Config{
+		{Addr: "10.1.2.3:80", Conns: 1, Duration: time.Second, Build: build},
+		{Addr: "example.com:80", Conns: 1, Duration: time.Second, Build: build},
+		{Addr: "127.0.0.1:80", Conns: 0, Duration: time.Second, Build: build},
+		{Addr: "127.0.0.1:80", Conns: 1, Duration: time.Hour, Build: build},
+		{Addr: "127.0.0.1:80", Conns: 1, Duration: time.Second},
+	} {
+		if _, err := Run(context.Background(), c); err == nil {
+			t.Errorf("Run(%+v) accepted", c)
+		}
+	}
+	for _, a := range []string{"127.0.0.1:1", "[::1]:1", "localhost:1", "127.9.9.9:1"} {
+		if err := CheckLoopback(a); err != nil {
+			t.Errorf("CheckLoopback(%s): %v", a, err)
+		}
+	}
+}
