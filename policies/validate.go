@@ -160,13 +160,7 @@ func (c *Config) validateUpstream(v *validator) {
 }
 
 func (a *App) validate(v *validator, key, baseDir string, names, appIDs map[string]string) {
-	if !namePattern.MatchString(a.Name) {
-		v.add(key+".name", "must be 1-32 of a-z 0-9 _ - (it is the X-Wxgate-App header value), got %q", a.Name)
-	} else if other, dup := names[a.Name]; dup {
-		v.add(key+".name", "%q is already the name of %s", a.Name, other)
-	} else {
-		names[a.Name] = key
-	}
+	v.uniqueName(key, a.Name, "X-Wxgate-App", names)
 	if !appIDPattern.MatchString(a.AppID) {
 		v.add(key+".appid", "must look like wx followed by 16 hex digits, got %q", a.AppID)
 	} else if other, dup := appIDs[a.AppID]; dup {
@@ -197,13 +191,7 @@ func (a *App) validate(v *validator, key, baseDir string, names, appIDs map[stri
 }
 
 func (m *Merchant) validate(v *validator, key, baseDir string, names, appIDs map[string]string, forwardSecret bool) {
-	if !namePattern.MatchString(m.Name) {
-		v.add(key+".name", "must be 1-32 of a-z 0-9 _ - (it is the X-Wxgate-Merchant header value), got %q", m.Name)
-	} else if other, dup := names[m.Name]; dup {
-		v.add(key+".name", "%q is already the name of %s", m.Name, other)
-	} else {
-		names[m.Name] = key
-	}
+	v.uniqueName(key, m.Name, "X-Wxgate-Merchant", names)
 	if !mchIDPattern.MatchString(m.MchID) {
 		v.add(key+".mchid", "must be the 8-12 digit merchant id, got %q", m.MchID)
 	}
@@ -293,6 +281,19 @@ func loadPEM[T any](baseDir, path string, parse func([]byte) (T, error)) (T, err
 		return zero, fmt.Errorf("%s: %w", path, err)
 	}
 	return k, nil
+}
+
+// uniqueName checks the name of an [[app]] or [[merchant]]: its pattern (it is a header value and
+// a callback path segment) and that no other entry has it.
+func (v *validator) uniqueName(key, name, header string, names map[string]string) {
+	switch other, dup := names[name]; {
+	case !namePattern.MatchString(name):
+		v.add(key+".name", "must be 1-32 of a-z 0-9 _ - (it is the %s header value), got %q", header, name)
+	case dup:
+		v.add(key+".name", "%q is already the name of %s", name, other)
+	default:
+		names[name] = key
+	}
 }
 
 func (v *validator) positive(key string, d time.Duration) {

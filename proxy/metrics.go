@@ -81,12 +81,7 @@ func (g *Gateway) writeMetrics(w io.Writer) {
 	fmt.Fprintln(w, "# HELP wxgate_errors_total wxgate's own error answers by stable code.")
 	fmt.Fprintln(w, "# TYPE wxgate_errors_total counter")
 	errs := m.errors.snapshot()
-	codes := make([]string, 0, len(errs))
-	for c := range errs {
-		codes = append(codes, c)
-	}
-	sort.Strings(codes)
-	for _, c := range codes {
+	for _, c := range sortedKeys(errs) {
 		fmt.Fprintf(w, "wxgate_errors_total{code=%q} %d\n", c, errs[c])
 	}
 	fmt.Fprintln(w, "# HELP wxgate_response_signature_failures_total WeChat Pay answers that failed verification and were not passed on.")
@@ -98,12 +93,7 @@ func (g *Gateway) writeMetrics(w io.Writer) {
 	fmt.Fprintln(w, "# HELP wxgate_callbacks_total Callbacks from WeChat by source and outcome (forwarded, duplicate, rejected, forward_failed).")
 	fmt.Fprintln(w, "# TYPE wxgate_callbacks_total counter")
 	cbs := m.callbacks.snapshot()
-	keys := make([]string, 0, len(cbs))
-	for k := range cbs {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range sortedKeys(cbs) {
 		source, outcome, _ := strings.Cut(k, "|")
 		fmt.Fprintf(w, "wxgate_callbacks_total{source=%q,outcome=%q} %d\n", source, outcome, cbs[k])
 	}
@@ -118,14 +108,19 @@ func (g *Gateway) writeMetrics(w io.Writer) {
 	fmt.Fprintf(w, "wxgate_session_keys %d\n", g.sessions.Len())
 	fmt.Fprintln(w, "# HELP wxgate_token_fetches_total access_token fetches from WeChat by app.")
 	fmt.Fprintln(w, "# TYPE wxgate_token_fetches_total counter")
-	names := make([]string, 0, len(g.apps))
-	for n := range g.apps {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
+	for _, n := range sortedKeys(g.apps) {
 		st := g.apps[n].tokens.Status()
 		fmt.Fprintf(w, "wxgate_token_fetches_total{app=%q} %d\n", n, st.Fetches)
 		fmt.Fprintf(w, "wxgate_token_force_refreshes_total{app=%q} %d\n", n, st.ForceRefreshes)
 	}
+}
+
+// sortedKeys returns a map's keys in order, for stable metrics output.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
