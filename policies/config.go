@@ -43,6 +43,8 @@ type Server struct {
 	SignConcurrency int `toml:"sign_concurrency"`
 	// SignMaxWait is how long a request waits for a signing slot before 503 (default 50ms).
 	SignMaxWait time.Duration `toml:"sign_max_wait"`
+	// Pprof serves Go's profiler at /debug/pprof/ on the admin listener (default off).
+	Pprof bool `toml:"pprof"`
 }
 
 // Upstream says where WeChat is and how wxgate's pooled client talks to it.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/pprofhandler"
 )
 
 // AppHandler serves the app listener: routed WeChat paths and the /wxgate/* helpers. Anything
@@ -36,6 +37,10 @@ func (g *Gateway) AdminHandler(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
 		g.writeMetrics(ctx)
 	default:
+		if g.cfg.Server.Pprof && bytes.HasPrefix(ctx.Path(), []byte("/debug/pprof/")) {
+			pprofhandler.PprofHandler(ctx)
+			return
+		}
 		writeError(ctx, newError(fasthttp.StatusNotFound, CodeUnknownRoute, "admin endpoints are /healthz, /readyz and /metrics"))
 	}
 }

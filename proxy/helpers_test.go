@@ -148,3 +148,19 @@ func TestAdminEndpoints(t *testing.T) {
 		t.Fatalf("readyz with a bad secret: %d %s", a.Status, a.Body)
 	}
 }
+
+// TestPprofOptIn: the profiler is served only when [server] pprof is on.
+func TestPprofOptIn(t *testing.T) {
+	e := startEnv(t, nil)
+	if a := e.doURL("GET", e.adminURL+"/debug/pprof/cmdline", nil); a.Status != 404 {
+		t.Fatalf("pprof off: %d", a.Status)
+	}
+	cfg := e.configWith(func(s string) string { return strings.Replace(s, "[server]\n", "[server]\npprof = true\n", 1) })
+	_, _, admin := e.startGateway(cfg)
+	if a := e.doURL("GET", admin+"/debug/pprof/cmdline", nil); a.Status != 200 {
+		t.Fatalf("pprof on: %d", a.Status)
+	}
+	if m := e.doURL("GET", admin+"/metrics", nil); !strings.Contains(string(m.Body), "go_memstats_mallocs_total ") {
+		t.Fatal("metrics lack go_memstats_mallocs_total")
+	}
+}

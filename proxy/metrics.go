@@ -3,6 +3,7 @@ package proxy
 import (
 	"fmt"
 	"io"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -65,6 +66,17 @@ func (c *codeCounter) snapshot() map[string]uint64 {
 // write renders the counters in the Prometheus text format.
 func (g *Gateway) writeMetrics(w io.Writer) {
 	m := g.metrics
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Fprintln(w, "# HELP go_memstats_mallocs_total Heap objects allocated (for allocations per request).")
+	fmt.Fprintln(w, "# TYPE go_memstats_mallocs_total counter")
+	fmt.Fprintf(w, "go_memstats_mallocs_total %d\n", ms.Mallocs)
+	fmt.Fprintln(w, "# HELP go_memstats_alloc_bytes_total Heap bytes allocated.")
+	fmt.Fprintln(w, "# TYPE go_memstats_alloc_bytes_total counter")
+	fmt.Fprintf(w, "go_memstats_alloc_bytes_total %d\n", ms.TotalAlloc)
+	fmt.Fprintln(w, "# HELP go_memstats_heap_inuse_bytes Heap bytes in use.")
+	fmt.Fprintln(w, "# TYPE go_memstats_heap_inuse_bytes gauge")
+	fmt.Fprintf(w, "go_memstats_heap_inuse_bytes %d\n", ms.HeapInuse)
 	fmt.Fprintln(w, "# HELP wxgate_requests_total Answers on the app listener by route kind and status class.")
 	fmt.Fprintln(w, "# TYPE wxgate_requests_total counter")
 	for k := range m.requests {
