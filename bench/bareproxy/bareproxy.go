@@ -92,6 +92,9 @@ func upstreamTLS(caFile string) (*tls.Config, error) {
 func (p *Proxy) Handle(ctx *fasthttp.RequestCtx) {
 	req := &ctx.Request
 	req.Header.Del(fasthttp.HeaderConnection) // hop-by-hop: the upstream connection is pooled
+	if p.client.IsTLS {
+		req.URI().SetScheme("https")
+	}
 	if err := p.client.DoTimeout(req, &ctx.Response, p.timeout); err != nil {
 		ctx.ResetBody()
 		ctx.Error("bareproxy: upstream: "+err.Error(), fasthttp.StatusBadGateway)

@@ -25,7 +25,8 @@ const (
 	MaxDuration = 10 * time.Minute
 )
 
-// Builder fills req (already reset) with the next request of connection conn (0..Conns-1). It
+// Builder fills req (already reset) with the next request of connection conn (0..Conns-1); a
+// request URI without a host is sent with the target's address as its Host. It
 // returns false when that connection has nothing more to send, which ends it early. Each
 // connection calls its Builder from one goroutine; different connections call it concurrently.
 type Builder func(conn int, req *fasthttp.Request) bool
@@ -176,6 +177,12 @@ func (w *worker) run(ctx context.Context, start time.Time) {
 		req.Reset()
 		if !w.cfg.Build(w.id, req) {
 			return
+		}
+		if len(req.URI().Host()) == 0 {
+			req.URI().SetHost(w.cfg.Addr)
+		}
+		if w.cfg.TLS != nil {
+			req.URI().SetScheme("https")
 		}
 		resp.Reset()
 		t0 := time.Now()

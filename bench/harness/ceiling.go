@@ -1,0 +1,84 @@
+package harness
+
+import (
+	"crypto/rsa"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wxgate/wxgate/signer"
+)
+
+func gomaxprocs() int { return runtime.GOMAXPROCS(0) }
+
+// cpuPerOp is the CPU time one operation takes when all cores together do rate per second.
+func cpuPerOp(rate float64) time.Duration {
+	if rate <= 0 {
+		return 0
+	}
+	return time.Duration(float64(gomaxprocs()) / rate * float64(time.Second))
+}
+
+// loopCeiling runs op on GOMAXPROCS goroutines for d and returns the operations per second.
+func loopCeiling(d time.Duration, op func() error) float64 {
+	var n atomic.Int64
+	var failed atomic.Bool
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range gomaxprocs() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				if op() != nil {
+					failed.Store(true)
+					return
+				}
+				n.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() {
+		return 0
+	}
+	return float64(n.Load()) / time.Since(start).Seconds()
+}
+
+// rsaSignCeiling measures RSA-2048 signatures per second over a JSAPI-sized message.
+func rsaSignCeiling(key *rsa.PrivateKey, d time.Duration) float64 {
+	s := signer.NewRSASigner(key)
+	msg := signer.AppendRequestMessage(nil, "POST", jsapiPath, "1700000000", "593BEC0C930BF1AFEB40B4A08C8FB242", make([]byte, 300))
+	return loopCeiling(d, func() error {
+		_, err := s.AppendSign(nil, msg)
+		return err
+	})
+}
+
+// ceilingChecks compares a wxgate row with a crypto ceiling twice: its throughput on this shared
+// machine, and the rate its own CPU per request would allow on all cores (what the target means
+// when the emulator and load generator did not share the cores).
+func ceilingChecks(what string, gate *row, ceiling, limit float64) []targetCheck {
+	tput := targetCheck{what: what + " throughput ÷ crypto ceiling", limit: limit, unit: "x",
+		remark: "shared machine: the load generator, emulator and app use the same cores"}
+	cpu := targetCheck{what: what + " CPU-bound rate ÷ crypto ceiling", limit: limit, unit: "x",
+		remark: "cores ÷ wxgate CPU per request, against the ceiling: wxgate's own cost, whoever else runs"}
+	switch {
+	case ceiling <= 0:
+		tput.why, cpu.why = "n/a (ceiling failed)", "n/a (ceiling failed)"
+	case gate == nil || gate.res == nil || gate.res.Requests == 0:
+		tput.why, cpu.why = "n/a (wxgate run failed)", "n/a (wxgate run failed)"
+	case gate.res.Errors > 0:
+		tput.why, cpu.why = "n/a (failed requests)", "n/a (failed requests)"
+	default:
+		tput.value, tput.ok = gate.rps()/ceiling, true
+		if per := gate.cpuPerReq(); per > 0 {
+			cpu.value, cpu.ok = float64(gomaxprocs())/per.Seconds()/ceiling, true
+		} else {
+			cpu.why = "n/a (CPU not measured)"
+		}
+	}
+	return []targetCheck{tput, cpu}
+}

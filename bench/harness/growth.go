@@ -1,0 +1,107 @@
+package harness
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/wxgate/wxgate/bench/procstat"
+)
+
+// bodySizes are the currency_pay body sizes of the body-growth run.
+var bodySizes = []int{256, 4 << 10, 64 << 10}
+
+// scenarioBody measures how wxgate's cost grows with the xpay body size, beside the bare proxy.
+func (h *harness) scenarioBody(ctx context.Context) error {
+	apps, err := h.xpayApps()
+	if err != nil {
+		return err
+	}
+	sec := &section{
+		title: "5. Cost growth: xpay body size",
+		intro: fmt.Sprintf("currency_pay as in section 1 with the body padded (remark) to each size, %v per step; wxgate signs "+
+			"(two HMAC-SHA256 over the body), bare forwards bodies the load generator signed.", h.opts.GrowthDuration),
+	}
+	for _, size := range bodySizes {
+		cols := h.xpayColumns(apps, size)[1:3] // bare, wxgate
+		for i := range cols {
+			cols[i].label = fmt.Sprintf("%s, %s", cols[i].name, fmtBytes(size))
+			cols[i].dur = h.opts.GrowthDuration
+		}
+		sec.rows = append(sec.rows, h.compare(ctx, cols)...)
+		n := len(sec.rows)
+		gate, bare := &sec.rows[n-1], &sec.rows[n-2]
+		cpu := ratio(gate, bare, func(r *row) float64 { return float64(r.cpuPerReq()) })
+		tput := ratio(gate, bare, (*row).rps)
+		sec.notes = append(sec.notes, fmt.Sprintf("%s: CPU/request wxgate ÷ bare %s, throughput wxgate ÷ bare %s", fmtBytes(size), cpu.value2(), tput.value2()))
+	}
+	h.report.add(sec)
+	return nil
+}
+
+func fmtBytes(n int) string {
+	if n >= 1<<10 {
+		return fmt.Sprintf("%d KB", n>>10)
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// appCounts are the steps of the apps-growth run.
+var appCounts = []int{1, 10, 100}
+
+// scenarioApps measures wxgate with 1, 10 and 100 configured apps (a fresh emulator and wxgate
+// each), the load spread over every app.
+func (h *harness) scenarioApps(ctx context.Context) error {
+	sec := &section{
+		title: "6. Cost growth: configured apps",
+		intro: fmt.Sprintf("A fresh emulator and wxgate per step with a generated config of N apps (each with xpay and push keys); one user "+
+			"per app logged in through wxgate; currency_pay through wxgate only, each request for the next app (X-Wxgate-App), %v per step.", h.opts.GrowthDuration),
+		table: []string{
+			"| apps | wxgate start (to /healthz) | RSS after start | req/s | p50 | p99 | errors | CPU/req | peak RSS |",
+			"|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+		},
+	}
+	for _, n := range appCounts {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		line, err := h.appsStep(ctx, n)
+		if err != nil {
+			line = fmt.Sprintf("| %d | failed: %v | | | | | | | |", n, err)
+		}
+		sec.table = append(sec.table, line)
+	}
+	h.report.add(sec)
+	return nil
+}
+
+// appsStep runs one step of the apps-growth run and returns its table line.
+func (h *harness) appsStep(ctx context.Context, n int) (string, error) {
+	h.logf("  %d apps: starting a fresh emulator and wxgate ...\n", n)
+	st, err := h.startStack(fmt.Sprintf("apps%d", n), h.mat.apps[:n])
+	if err != nil {
+		return "", err
+	}
+	defer st.stop()
+	startRSS, _ := procstat.Read(st.gate.pid())
+	apps, err := prepareXpay(st, st.apps, 1)
+	if err != nil {
+		return "", err
+	}
+	c := column{name: colWxgate, label: fmt.Sprintf("wxgate, %d apps", n), addr: st.appAddr, pid: st.gate.pid(), dur: h.opts.GrowthDuration,
+		metrics: st.metricsURL(), build: newXpayLoad(apps, defaultBody, false, h.opts.Conns).build, check: checkErrcode0}
+	r := h.measure(ctx, c)
+	if r.res == nil {
+		return "", r.err
+	}
+	l := &r.res.Latency
+	return fmt.Sprintf("| %d | %s | %s | %.0f | %s | %s | %s | %s | %s |", n, fmtDur(st.startedIn), fmtMB(startRSS.RSS), r.rps(),
+		fmtDur(l.Quantile(0.5)), fmtDur(l.Quantile(0.99)), errCell(r.res.Errors, r.res.Requests, r.res.Samples), fmtDur(r.cpuPerReq()), fmtMB(r.peakRSS)), nil
+}
+
+// errCell renders an error count, loudly when not zero.
+func errCell(errs, total uint64, samples []string) string {
+	if errs == 0 {
+		return "0"
+	}
+	return fmt.Sprintf("**%d of %d FAILED ⚠** %v", errs, total, samples)
+}

@@ -1,0 +1,178 @@
+package harness
+
+import (
+	"encoding/json"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/wxgate/wxgate/bench/loadgen"
+	"github.com/wxgate/wxgate/policies"
+	"github.com/wxgate/wxgate/signer"
+)
+
+func TestGeneratedConfigLoads(t *testing.T) {
+	dir := t.TempDir()
+	m, err := newMaterial(dir, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc := gateConfig{
+		AppListen: "127.0.0.1:0", CallbackListen: "127.0.0.1:0", AdminListen: "127.0.0.1:0",
+		Weixin: "http://127.0.0.1:1", Mch: "https://127.0.0.1:2", PublicKeyID: placeholderKeyID,
+		ForwardURL: "http://127.0.0.1:3/events", Apps: m.apps,
+	}
+	path := filepath.Join(dir, "wxgate.toml")
+	if err := os.WriteFile(path, []byte(m.render(gc)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := policies.Load(path)
+	if err != nil {
+		t.Fatalf("the generated config does not load: %v\n%s", err, m.render(gc))
+	}
+	if len(cfg.Apps) != 3 || len(cfg.Merchants) != 1 || cfg.Merchants[0].MchID != mchID || cfg.Apps[2].Name != "app2" {
+		t.Fatalf("apps %d merchants %d", len(cfg.Apps), len(cfg.Merchants))
+	}
+}
+
+func TestXpayBodiesHaveTheSizeAndSignatures(t *testing.T) {
+	app := &xpayApp{creds: appCreds{Name: "app0"}, key: signer.NewXpayKey("appkey"), token: "TOKEN",
+		users: []xpayUser{{"oUser1", "c2Vzc2lvbmtleTEyMzQ1Ng=="}, {"oUser2", "c2Vzc2lvbmtleTY1NDMyMQ=="}}}
+	for _, size := range []int{256, 4096} {
+		signed := newXpayLoad([]*xpayApp{app}, size, true, 2)
+		plain := newXpayLoad([]*xpayApp{app}, size, false, 2)
+		seen := map[string]bool{}
+		for i := range 6 {
+			req := fasthttp.AcquireRequest()
+			signed.build(i%2, req)
+			body := req.Body()
+			var b struct {
+				OpenID  string `json:"openid"`
+				OrderID string `json:"order_id"`
+			}
+			if len(body) != size || json.Unmarshal(body, &b) != nil {
+				t.Fatalf("body of %d bytes (want %d): %s", len(body), size, body)
+			}
+			if seen[b.OrderID] || len(b.OrderID) < 8 || len(b.OrderID) > 32 {
+				t.Fatalf("order_id %q repeated or not 8..32 characters", b.OrderID)
+			}
+			seen[b.OrderID] = true
+			q, _ := url.ParseQuery(string(req.URI().QueryString()))
+			key := app.users[slices.IndexFunc(app.users, func(u xpayUser) bool { return u.openid == b.OpenID })].sessionKey
+			if q.Get("access_token") != "TOKEN" || string(req.URI().Path()) != currencyPayPath ||
+				!app.key.VerifyPaySig([]byte(q.Get("pay_sig")), currencyPayPath, body) ||
+				!signer.VerifyUserSignature([]byte(q.Get("signature")), key, body) {
+				t.Fatalf("signed request %s does not verify", req.URI())
+			}
+			fasthttp.ReleaseRequest(req)
+			req = fasthttp.AcquireRequest()
+			plain.build(0, req)
+			if len(req.URI().QueryString()) != 0 || string(req.Header.Peek("X-Wxgate-App")) != "app0" {
+				t.Fatalf("plain request %s carries signatures or no app", req.URI())
+			}
+			fasthttp.ReleaseRequest(req)
+		}
+	}
+}
+
+func TestSessionFillerPostsEachKeyOnce(t *testing.T) {
+	b := sessionFiller(10, 13)
+	var openids []string
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	for b(0, req) {
+		var in struct{ OpenID, SessionKey string }
+		if err := json.Unmarshal(req.Body(), &struct {
+			OpenID     *string `json:"openid"`
+			SessionKey *string `json:"session_key"`
+		}{&in.OpenID, &in.SessionKey}); err != nil {
+			t.Fatal(err)
+		}
+		if len(in.OpenID) != 28 || len(in.SessionKey) != 24 {
+			t.Fatalf("openid %q session_key %q", in.OpenID, in.SessionKey)
+		}
+		openids = append(openids, in.OpenID)
+		req.Reset()
+	}
+	if len(openids) != 3 || openids[0] == openids[1] {
+		t.Fatalf("posted %v", openids)
+	}
+	if got := sessionSteps(1_000_000); !slices.Equal(got, []int{1000, 10000, 100000, 1000000}) {
+		t.Fatalf("steps %v", got)
+	}
+	if got := sessionSteps(50_000); !slices.Equal(got, []int{1000, 10000, 50000}) {
+		t.Fatalf("steps %v", got)
+	}
+}
+
+func TestRatiosAndVerdicts(t *testing.T) {
+	res := func(n uint64, errs uint64) *loadgen.Result {
+		return &loadgen.Result{Requests: n, Errors: errs, Elapsed: time.Second}
+	}
+	s := &section{rows: []row{
+		{col: column{name: colBare, pid: 1}, res: res(1000, 0), cpu: 100 * time.Millisecond, measured: true},
+		{col: column{name: colWxgate, pid: 2}, res: res(900, 0), cpu: 120 * time.Millisecond, measured: true},
+		{col: column{name: colNginx, skip: nginxInstallHint}},
+	}}
+	s.addRatios(true)
+	if len(s.targets) != 2 {
+		t.Fatalf("targets %+v", s.targets)
+	}
+	cpu, vsNginx := s.targets[0], s.targets[1]
+	if !cpu.ok || cpu.value < 1.33 || cpu.value > 1.34 || cpu.verdict() != "**missed**" {
+		t.Errorf("CPU ratio %+v %s", cpu, cpu.verdict())
+	}
+	if vsNginx.ok || vsNginx.verdict() != "n/a" {
+		t.Errorf("a skipped nginx column must give n/a, got %+v", vsNginx)
+	}
+	s.rows[0].res.Errors = 1
+	if r := ratio(&s.rows[1], &s.rows[0], (*row).rps); r.ok {
+		t.Error("a column with failed requests must not give a ratio")
+	}
+}
+
+func TestNotificationPoolsSplitFreshOnesBetweenRounds(t *testing.T) {
+	p := &notificationPool{}
+	for i := range 5 {
+		p.items = append(p.items, notification{path: "/callbacks/x?i=" + string(rune('a'+i)), body: []byte{byte(i)}})
+	}
+	drain := func(b loadgen.Builder, max int) []byte {
+		var got []byte
+		req := fasthttp.AcquireRequest()
+		defer fasthttp.ReleaseRequest(req)
+		for len(got) < max && b(0, req) {
+			got = append(got, req.Body()[0])
+			req.Reset()
+		}
+		return got
+	}
+	if got := drain(p.fresh(0, 2), 10); string(got) != "\x00\x01" {
+		t.Errorf("round 0 of 2 sent %v", got)
+	}
+	if got := drain(p.fresh(1, 2), 10); string(got) != "\x02\x03\x04" {
+		t.Errorf("round 1 of 2 sent %v", got)
+	}
+	if got := drain(p.cycled("", ""), 7); string(got) != "\x00\x01\x02\x03\x04\x00\x01" {
+		t.Errorf("cycled sent %v", got)
+	}
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	p.cycled("/callbacks/x", pathDirectPush)(0, req)
+	if got := string(req.RequestURI()); got != pathDirectPush+"?i=a" {
+		t.Errorf("direct rewrite gave %q", got)
+	}
+}
+
+func TestRoundsAddUp(t *testing.T) {
+	a := row{col: column{name: colWxgate, pid: 1}, res: &loadgen.Result{Requests: 100, Elapsed: time.Second}, cpu: 10 * time.Millisecond, measured: true, mallocs: 200, allocsSrc: "²", peakRSS: 5}
+	b := row{col: a.col, res: &loadgen.Result{Requests: 300, Errors: 1, Samples: []string{"x"}, Elapsed: time.Second}, cpu: 30 * time.Millisecond, measured: true, mallocs: 600, allocsSrc: "²", peakRSS: 7}
+	a.merge(b)
+	if a.res.Requests != 400 || a.res.Errors != 1 || a.rps() != 200 || a.cpuPerReq() != 100*time.Microsecond || a.peakRSS != 7 || a.allocsReq() != "2.0²" {
+		t.Fatalf("merged %+v %+v rps %v cpu %v allocs %s", a, *a.res, a.rps(), a.cpuPerReq(), a.allocsReq())
+	}
+}

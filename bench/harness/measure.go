@@ -1,0 +1,230 @@
+package harness
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/wxgate/wxgate/bench/loadgen"
+	"github.com/wxgate/wxgate/bench/procstat"
+)
+
+var errRefused = errors.New("refused")
+
+// allocsUnknown is the allocations-per-request cell when the proxy does not report them.
+const allocsUnknown = "n/a¹"
+
+// Column names, in the order they are measured and shown.
+const (
+	colDirect = "direct"
+	colBare   = "bare"
+	colWxgate = "wxgate"
+	colNginx  = "nginx"
+)
+
+// column is one side of a comparison: where the load goes and which process pays for it.
+type column struct {
+	name  string
+	label string // shown instead of name when set (e.g. "wxgate, 64 KB")
+	addr  string
+	tls   *tls.Config
+	pid   int  // the proxy process to account; 0 for none (direct)
+	tree  bool // account the process and its descendants (nginx's workers)
+	skip  string
+	build loadgen.Builder
+	check loadgen.Checker
+	dur   time.Duration // 0: the harness's -duration
+	// perRound, when set, gives the Builder of each round (a pool of single-use requests split
+	// between the rounds).
+	perRound func(round int) loadgen.Builder
+	note     string
+	// pprof is the proxy's /debug/pprof base, for CPU profiles (-profile); "" for none.
+	pprof string
+	// metrics is the proxy's Prometheus endpoint (wxgate's admin /metrics), read around the run
+	// for allocations per request when it exposes go_memstats_mallocs_total.
+	metrics string
+}
+
+// row is what one column measured.
+type row struct {
+	col       column
+	res       *loadgen.Result
+	cpu       time.Duration // proxy CPU during the run; valid when measured
+	measured  bool
+	peakRSS   uint64
+	err       error
+	mallocs   float64 // allocations counted during the run(s)
+	allocsSrc string  // "¹" (wxgate's /metrics); "" when unknown
+	rounds    int
+}
+
+// allocsReq renders allocations per request.
+func (r *row) allocsReq() string {
+	if r.allocsSrc == "" || r.res == nil || r.res.Requests == 0 {
+		return allocsUnknown
+	}
+	return fmt.Sprintf("%.1f%s", r.mallocs/float64(r.res.Requests), r.allocsSrc)
+}
+
+// merge adds another round of the same column to r.
+func (r *row) merge(o row) {
+	switch {
+	case o.col.skip != "":
+		return
+	case r.res == nil || r.err != nil:
+		*r = o
+		return
+	case o.res == nil:
+		r.err = o.err
+		return
+	}
+	r.res.Requests += o.res.Requests
+	r.res.Errors += o.res.Errors
+	r.res.Elapsed += o.res.Elapsed
+	r.res.Latency.Merge(&o.res.Latency)
+	for _, s := range o.res.Samples {
+		if len(r.res.Samples) < 5 {
+			r.res.Samples = append(r.res.Samples, s)
+		}
+	}
+	r.cpu += o.cpu
+	r.measured = r.measured && o.measured
+	r.peakRSS = max(r.peakRSS, o.peakRSS)
+	r.mallocs += o.mallocs
+	if o.allocsSrc != r.allocsSrc {
+		r.allocsSrc = ""
+	}
+	r.rounds++
+}
+
+// compare measures cols in turn, -rounds times, interleaved so that a change in the machine's
+// load hits every column alike; each column's rounds are added up.
+func (h *harness) compare(ctx context.Context, cols []column) []row {
+	rows := make([]row, len(cols))
+	for round := range max(h.opts.Rounds, 1) {
+		for i, c := range cols {
+			if c.perRound != nil {
+				c.build = c.perRound(round)
+			}
+			r := h.measure(ctx, c)
+			if round == 0 {
+				rows[i] = r
+			} else {
+				rows[i].merge(r)
+			}
+		}
+	}
+	return rows
+}
+
+// name returns the row's label.
+func (r *row) name() string {
+	if r.col.label != "" {
+		return r.col.label
+	}
+	return r.col.name
+}
+
+// cpuPerReq returns the proxy's CPU time per completed request, or 0.
+func (r *row) cpuPerReq() time.Duration {
+	if !r.measured || r.res == nil || r.res.Requests == 0 {
+		return 0
+	}
+	return r.cpu / time.Duration(r.res.Requests)
+}
+
+// rps returns the row's requests per second, or 0.
+func (r *row) rps() float64 {
+	if r.res == nil {
+		return 0
+	}
+	return r.res.RPS()
+}
+
+// measure runs the load of c and reads the proxy's CPU and peak memory around it.
+func (h *harness) measure(ctx context.Context, c column) row {
+	r := row{col: c, rounds: 1}
+	if c.skip != "" {
+		return r
+	}
+	d := c.dur
+	if d == 0 {
+		d = h.opts.Duration
+	}
+	read := procstat.Read
+	if c.tree {
+		read = procstat.ReadTree
+	}
+	var before procstat.Sample
+	if c.pid != 0 {
+		resetPeaks(c.pid, c.tree)
+		var err error
+		if before, err = read(c.pid); err != nil {
+			r.err = err
+			return r
+		}
+	}
+	mallocs0, haveMallocs := 0.0, false
+	if c.metrics != "" {
+		mallocs0, haveMallocs = scrape(c.metrics, metricMallocs)
+	}
+	var profiled <-chan error
+	if c.pprof != "" && h.opts.Profile != "" {
+		profiled = cpuProfile(c.pprof, d, h.opts.Profile, fileName(h.scenario+"-"+r.name()))
+	}
+	h.logf("  %-22s %v x %d connections ...", r.name(), d, h.opts.Conns)
+	res, err := loadgen.Run(ctx, loadgen.Config{
+		Addr: c.addr, TLS: c.tls, Conns: h.opts.Conns, Duration: d, Build: c.build, Check: c.check,
+	})
+	if err != nil {
+		r.err = err
+		h.logf(" %v\n", err)
+		return r
+	}
+	r.res = res
+	if c.pid != 0 {
+		after, err := read(c.pid)
+		if err != nil {
+			r.err = err
+		} else {
+			r.cpu, r.peakRSS, r.measured = after.CPU-before.CPU, after.PeakRSS, true
+		}
+	}
+	if mallocs1, ok := scrape(c.metrics, metricMallocs); haveMallocs && ok {
+		r.mallocs, r.allocsSrc = mallocs1-mallocs0, "¹"
+	}
+	if profiled != nil {
+		if err := <-profiled; err != nil {
+			h.logf("  CPU profile: %v\n", err)
+		}
+	}
+	h.logf(" %8.0f req/s, p99 %v, %d errors\n", res.RPS(), res.Latency.Quantile(0.99).Round(time.Microsecond), res.Errors)
+	return r
+}
+
+// resetPeaks resets VmHWM of pid (and its descendants) so the reading after a run is that run's
+// peak; where the kernel refuses, the peak is the process's lifetime peak.
+func resetPeaks(pid int, tree bool) {
+	_ = procstat.ResetPeak(pid)
+	if tree {
+		for _, c := range procstat.Descendants(pid) {
+			_ = procstat.ResetPeak(c)
+		}
+	}
+}
+
+// fmtDur prints a latency compactly.
+func fmtDur(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "-"
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+	case d < time.Second:
+		return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
+	default:
+		return fmt.Sprintf("%.2f s", d.Seconds())
+	}
+}

@@ -1,0 +1,38 @@
+package harness
+
+import (
+	"bufio"
+	"bytes"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Prometheus metrics the harness reads from wxgate's /metrics.
+const (
+	metricMallocs   = "go_memstats_mallocs_total"
+	metricHeapInuse = "go_memstats_heap_inuse_bytes"
+	metricSessions  = "wxgate_session_keys"
+)
+
+// scrape returns the value of an unlabelled metric from a Prometheus text endpoint.
+func scrape(url, name string) (float64, bool) {
+	status, body, err := fasthttp.GetTimeout(nil, url, 10*time.Second)
+	if err != nil || status != fasthttp.StatusOK {
+		return 0, false
+	}
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		rest, ok := strings.CutPrefix(line, name+" ")
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.Fields(rest)[0], 64)
+		return v, err == nil
+	}
+	return 0, false
+}

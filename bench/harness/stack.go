@@ -1,0 +1,164 @@
+package harness
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/wxgate/wxgate/policies"
+)
+
+// emuReady is the line wxemu prints once it serves.
+type emuReady struct {
+	Weixin      string `json:"weixin"`
+	Mch         string `json:"mch"`
+	CAFile      string `json:"ca_file"`
+	PublicKeyID string `json:"public_key_id"`
+}
+
+// stack is a running emulator and wxgate, each its own process.
+type stack struct {
+	emu, gate  *proc
+	emuInfo    emuReady
+	apps       []appCreds
+	cfg        *policies.Config // wxgate's config, parsed
+	appAddr    string           // wxgate's app listener
+	cbAddr     string           // wxgate's callback listener
+	adminAddr  string
+	startedIn  time.Duration // from starting wxgate to its first healthy answer
+	configPath string
+}
+
+// startStack starts wxemu and wxgate for apps in a folder of their own under the harness's.
+func (h *harness) startStack(name string, apps []appCreds) (st *stack, err error) {
+	dir := filepath.Join(h.dir, name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	st = &stack{apps: apps}
+	defer func() {
+		if err != nil {
+			st.stop()
+		}
+	}()
+	emuCfg := filepath.Join(dir, "emulator.toml")
+	base := gateConfig{
+		AppListen: "127.0.0.1:0", CallbackListen: "127.0.0.1:0", AdminListen: "127.0.0.1:0",
+		Weixin: "http://127.0.0.1:1", Mch: "https://127.0.0.1:1", PublicKeyID: placeholderKeyID,
+		ForwardURL: h.app.url + "/events", Apps: apps,
+	}
+	if err := os.WriteFile(emuCfg, []byte(h.mat.render(base)), 0o600); err != nil {
+		return nil, err
+	}
+	if st.emu, err = startProc(name+" emulator", dir, h.bin("wxemu"), "-config", emuCfg, "-pay-key", h.mat.payKeyFile, "-out", dir); err != nil {
+		return nil, err
+	}
+	line, err := st.emu.readLine(30 * time.Second)
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(line), &st.emuInfo); err != nil {
+		return nil, fmt.Errorf("wxemu ready line %q: %w", line, err)
+	}
+	ports, err := freePorts(3)
+	if err != nil {
+		return nil, err
+	}
+	st.appAddr, st.cbAddr, st.adminAddr = ports[0], ports[1], ports[2]
+	gc := base
+	gc.AppListen, gc.CallbackListen, gc.AdminListen = st.appAddr, st.cbAddr, st.adminAddr
+	gc.Weixin, gc.Mch, gc.CAFile, gc.PublicKeyID = st.emuInfo.Weixin, st.emuInfo.Mch, st.emuInfo.CAFile, st.emuInfo.PublicKeyID
+	st.configPath = filepath.Join(dir, "wxgate.toml")
+	if err := os.WriteFile(st.configPath, []byte(h.mat.render(gc)), 0o600); err != nil {
+		return nil, err
+	}
+	if st.cfg, err = policies.Load(st.configPath); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	if st.gate, err = startProc(name+" wxgate", dir, h.bin("wxgate"), "serve", "-config", st.configPath); err != nil {
+		return nil, err
+	}
+	if err := waitHealthy(st.gate, "http://"+st.adminAddr+"/healthz", 15*time.Second); err != nil {
+		return nil, err
+	}
+	st.startedIn = time.Since(start)
+	return st, nil
+}
+
+// stop stops wxgate, then the emulator.
+func (st *stack) stop() {
+	if st.gate != nil {
+		st.gate.stop(5 * time.Second)
+	}
+	if st.emu != nil {
+		st.emu.stop(5 * time.Second)
+	}
+}
+
+// waitHealthy polls url until it answers 200, p exits, or timeout passes.
+func waitHealthy(p *proc, url string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for delay := 5 * time.Millisecond; ; delay = min(2*delay, 200*time.Millisecond) {
+		if err := p.alive(); err != nil {
+			return err
+		}
+		status, _, err := fasthttp.GetTimeout(nil, url, time.Second)
+		if err == nil && status == fasthttp.StatusOK {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return p.failure(fmt.Sprintf("not healthy at %s within %v", url, timeout))
+		}
+		time.Sleep(delay)
+	}
+}
+
+// waitListening polls addr until it accepts a TCP connection, p exits, or timeout passes.
+func waitListening(p *proc, addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for delay := 5 * time.Millisecond; ; delay = min(2*delay, 200*time.Millisecond) {
+		if err := p.alive(); err != nil {
+			return err
+		}
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return p.failure(fmt.Sprintf("not listening on %s within %v", addr, timeout))
+		}
+		time.Sleep(delay)
+	}
+}
+
+// freePorts returns n loopback addresses that were free a moment ago.
+func freePorts(n int) ([]string, error) {
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	var out []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		lns = append(lns, ln)
+		out = append(out, ln.Addr().String())
+	}
+	return out, nil
+}
+
+// metricsURL is wxgate's Prometheus endpoint.
+func (st *stack) metricsURL() string { return "http://" + st.adminAddr + "/metrics" }
+
+// pprofURL is wxgate's profiler ([server] pprof, on in every generated config).
+func (st *stack) pprofURL() string { return "http://" + st.adminAddr + "/debug/pprof" }
