@@ -72,9 +72,15 @@ func (e *Emulator) takeFault() (Faults, bool) {
 	return f, false
 }
 
-// applyFaults delays or fails an API request. It reports whether the request should be
-// processed normally.
+// applyFaults delays or fails an api.weixin.qq.com request. It reports whether the request should
+// be processed normally.
 func (e *Emulator) applyFaults(ctx *fasthttp.RequestCtx) bool {
+	return e.applyFaultsWith(ctx, func() { writeError(ctx, e.now(), errSystemBusy) })
+}
+
+// applyFaultsWith delays or fails a request; systemBusy writes the protocol's "system busy"
+// answer. It reports whether the request should be processed normally.
+func (e *Emulator) applyFaultsWith(ctx *fasthttp.RequestCtx, systemBusy func()) bool {
 	f, fail := e.takeFault()
 	if fail && f.Mode == FailHang {
 		d := f.Latency
@@ -92,7 +98,7 @@ func (e *Emulator) applyFaults(ctx *fasthttp.RequestCtx) bool {
 	}
 	switch f.Mode {
 	case FailSystemBusy:
-		writeError(ctx, e.now(), errSystemBusy)
+		systemBusy()
 	case FailClose:
 		ctx.HijackSetNoResponse(true)
 		ctx.Hijack(func(c net.Conn) { _ = c.Close() })
