@@ -9,7 +9,7 @@ import (
 func TestVerifyEventSignature(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	body := []byte(`{"id":"EV-1","source":"wechatpay.v3"}`)
-	h := string((&hmacSigner{key: []byte("forward-secret-0123456789")}).AppendEventSignature(nil, now.Unix(), body))
+	h := string(newHMACSigner("forward-secret-0123456789").AppendEventSignature(nil, now.Unix(), body))
 	if !strings.HasPrefix(h, "t=1800000000,v1=") || len(h) != len("t=1800000000,v1=")+64 {
 		t.Fatalf("header layout: %s", h)
 	}

@@ -1,9 +1,6 @@
 package proxy
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -11,6 +8,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/wxgate/wxgate/signer"
 )
 
 // Headers on every event forwarded to the app.
@@ -49,20 +48,22 @@ type forwarder struct {
 	inFlight map[string]bool // event ids being forwarded right now
 }
 
-// hmacSigner signs forwarded events.
-type hmacSigner struct{ key []byte }
+// hmacSigner signs forwarded events with the forward secret (HMAC state pooled by signer).
+type hmacSigner struct{ key *signer.HMACKey }
 
-// AppendEventSignature appends the X-Wxgate-Signature value for body at unix time t.
+func newHMACSigner(secret string) *hmacSigner {
+	return &hmacSigner{key: signer.NewHMACKey([]byte(secret))}
+}
+
+// AppendEventSignature appends the X-Wxgate-Signature value for body at unix time t:
+// t=<t>,v1=<hex HMAC-SHA256(secret, t + "." + body)>.
 func (h *hmacSigner) AppendEventSignature(dst []byte, t int64, body []byte) []byte {
-	ts := strconv.FormatInt(t, 10)
-	m := hmac.New(sha256.New, h.key)
-	m.Write([]byte(ts))
-	m.Write([]byte("."))
-	m.Write(body)
+	var buf [20]byte
+	ts := strconv.AppendInt(buf[:0], t, 10)
 	dst = append(dst, "t="...)
 	dst = append(dst, ts...)
 	dst = append(dst, ",v1="...)
-	return hex.AppendEncode(dst, m.Sum(nil))
+	return h.key.AppendHex(dst, string(ts), ".", body)
 }
 
 // ackedTTL keeps acknowledged event ids past WeChat's whole retry schedule (24h4m).
@@ -135,7 +136,7 @@ func newForwarder(secret string, timeout time.Duration, clock func() time.Time) 
 			MaxIdleConnDuration: 30 * time.Second, MaxResponseBodySize: 64 << 10,
 			RetryIfErr: func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
 		},
-		secret:   &hmacSigner{key: []byte(secret)},
+		secret:   newHMACSigner(secret),
 		timeout:  timeout,
 		clock:    clock,
 		acked:    newSeenSet(ackedTTL, 1_000_000),
