@@ -65,15 +65,21 @@ type goodsInfo struct {
 	Attach      cdata `json:"Attach" xml:"Attach"`
 }
 
-// goodsDeliverEvent is xpay_goods_deliver_notify.
-type goodsDeliverEvent struct {
-	XMLName xml.Name `json:"-" xml:"xml"`
-	pushEventHead
+// paidEvent is what the two payment events share after the head: the payer, the order and the
+// WeChat Pay details.
+type paidEvent struct {
 	OpenID        cdata         `json:"OpenId" xml:"OpenId"`
 	OutTradeNo    cdata         `json:"OutTradeNo" xml:"OutTradeNo"`
 	Env           int           `json:"Env" xml:"Env"`
 	WeChatPayInfo weChatPayInfo `json:"WeChatPayInfo" xml:"WeChatPayInfo"`
-	GoodsInfo     goodsInfo     `json:"GoodsInfo" xml:"GoodsInfo"`
+}
+
+// goodsDeliverEvent is xpay_goods_deliver_notify.
+type goodsDeliverEvent struct {
+	XMLName xml.Name `json:"-" xml:"xml"`
+	pushEventHead
+	paidEvent
+	GoodsInfo goodsInfo `json:"GoodsInfo" xml:"GoodsInfo"`
 }
 
 // coinInfo is the coins of a top-up; prices in fen.
@@ -88,11 +94,8 @@ type coinInfo struct {
 type coinPayEvent struct {
 	XMLName xml.Name `json:"-" xml:"xml"`
 	pushEventHead
-	OpenID        cdata         `json:"OpenId" xml:"OpenId"`
-	OutTradeNo    cdata         `json:"OutTradeNo" xml:"OutTradeNo"`
-	Env           int           `json:"Env" xml:"Env"`
-	WeChatPayInfo weChatPayInfo `json:"WeChatPayInfo" xml:"WeChatPayInfo"`
-	CoinInfo      coinInfo      `json:"CoinInfo" xml:"CoinInfo"`
+	paidEvent
+	CoinInfo coinInfo `json:"CoinInfo" xml:"CoinInfo"`
 }
 
 // xpayRefundEvent is xpay_refund_notify.
@@ -154,8 +157,8 @@ func encodeEvent(format string, event any) ([]byte, error) {
 func goodsDeliverNotice(a *appState, env int, o *cashOrder, f *signDataFields, now time.Time) *notice {
 	return pushNotice(a, &goodsDeliverEvent{
 		pushEventHead: a.push.head(EventGoodsDeliver, now),
-		OpenID:        cdata(o.openid), OutTradeNo: cdata(o.OrderID), Env: env,
-		WeChatPayInfo: weChatPayInfo{MchOrderNo: cdata(o.ChannelOrderID), TransactionID: cdata(o.WxpayOrderID), PaidTime: o.PaidTime},
+		paidEvent: paidEvent{OpenID: cdata(o.openid), OutTradeNo: cdata(o.OrderID), Env: env,
+			WeChatPayInfo: weChatPayInfo{MchOrderNo: cdata(o.ChannelOrderID), TransactionID: cdata(o.WxpayOrderID), PaidTime: o.PaidTime}},
 		GoodsInfo: goodsInfo{
 			ProductID: cdata(f.ProductID), Quantity: f.BuyQuantity, OrigPrice: o.OrderFee, ActualPrice: o.PaidFee, Attach: cdata(f.Attach),
 		},
@@ -167,9 +170,9 @@ func coinPayNotice(a *appState, env int, openid string, f *signDataFields, now t
 	price := f.BuyQuantity * coinPriceFen
 	return pushNotice(a, &coinPayEvent{
 		pushEventHead: a.push.head(EventCoinPay, now),
-		OpenID:        cdata(openid), OutTradeNo: cdata(f.OutTradeNo), Env: env,
-		WeChatPayInfo: weChatPayInfo{MchOrderNo: cdata(newWxID("mch", now)), TransactionID: cdata(newWxID("4200", now)), PaidTime: now.Unix()},
-		CoinInfo:      coinInfo{Quantity: f.BuyQuantity, OrigPrice: price, ActualPrice: price, Attach: cdata(f.Attach)},
+		paidEvent: paidEvent{OpenID: cdata(openid), OutTradeNo: cdata(f.OutTradeNo), Env: env,
+			WeChatPayInfo: weChatPayInfo{MchOrderNo: cdata(newWxID("mch", now)), TransactionID: cdata(newWxID("4200", now)), PaidTime: now.Unix()}},
+		CoinInfo: coinInfo{Quantity: f.BuyQuantity, OrigPrice: price, ActualPrice: price, Attach: cdata(f.Attach)},
 	})
 }
 
