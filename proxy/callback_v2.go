@@ -81,15 +81,7 @@ func (m *merchantState) decodeV2Notification(params []signer.Param) (*Event, err
 	if _, signed := signer.ParamValue(params, "sign"); !signed {
 		return nil, fmt.Errorf("a payment notification without sign is refused")
 	}
-	signType := get("sign_type")
-	if signType == "" {
-		if len(get("sign")) == 64 {
-			signType = signer.V2SignHMACSHA256
-		} else {
-			signType = signer.V2SignMD5
-		}
-	}
-	if err := m.v2.Verify(signType, params); err != nil {
+	if err := m.v2.Verify(v2SignTypeOf(params, signer.V2SignMD5), params); err != nil {
 		return nil, fmt.Errorf("sign does not verify")
 	}
 	if get("return_code") != "SUCCESS" {

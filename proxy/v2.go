@@ -118,24 +118,30 @@ func verifyV2Answer(key *signer.V2Key, signType string, body []byte) error {
 	if err != nil {
 		return fmt.Errorf("its XML does not parse: %v", err)
 	}
-	sign, signed := signer.ParamValue(params, "sign")
-	if !signed {
+	if _, signed := signer.ParamValue(params, "sign"); !signed {
 		if rc, _ := signer.ParamValue(params, "result_code"); rc != "" {
 			return fmt.Errorf("it carries a business result but no sign")
 		}
 		return nil
 	}
-	// The answer's own sign_type wins; else its length tells (WeChat has been seen answering
-	// MD5 to HMAC-SHA256 requests). Both are keyed with the same APIv2 key.
-	if st, ok := signer.ParamValue(params, "sign_type"); ok && st != "" {
-		signType = st
-	} else if len(sign) == 64 {
-		signType = signer.V2SignHMACSHA256
-	} else if len(sign) == 32 {
-		signType = signer.V2SignMD5
-	}
-	if err := key.Verify(signType, params); err != nil {
+	if err := key.Verify(v2SignTypeOf(params, signType), params); err != nil {
 		return fmt.Errorf("its sign does not verify: %w", err)
 	}
 	return nil
+}
+
+// v2SignTypeOf is the sign type a signed APIv2 message from WeChat was made with: its own
+// sign_type; else what its sign's length tells (64 hex digits HMAC-SHA256, 32 MD5; WeChat has been
+// seen answering MD5 to HMAC-SHA256 requests, and both use the same key); else fallback.
+func v2SignTypeOf(params []signer.Param, fallback string) string {
+	if st, _ := signer.ParamValue(params, "sign_type"); st != "" {
+		return st
+	}
+	switch sign, _ := signer.ParamValue(params, "sign"); len(sign) {
+	case 64:
+		return signer.V2SignHMACSHA256
+	case 32:
+		return signer.V2SignMD5
+	}
+	return fallback
 }
