@@ -140,14 +140,15 @@ func (a *appState) openPush(ctx *fasthttp.RequestCtx, body []byte, isXML, sigOK 
 	return msg, nil
 }
 
-// checkFresh refuses a timestamp more than 300 s from wxgate's clock; "" when fresh.
+// checkFresh refuses a signed timestamp (unix seconds) more than 300 s from wxgate's clock, for
+// WeChat Pay answers and notifications and for message pushes alike; "" when fresh.
 func (g *Gateway) checkFresh(ts string) string {
 	sec, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
 		return "timestamp is missing or not a number"
 	}
 	if skew := g.clock().Sub(time.Unix(sec, 0)); skew > maxClockSkew || skew < -maxClockSkew {
-		return fmt.Sprintf("timestamp is %s away from wxgate's clock", skew.Round(time.Second))
+		return fmt.Sprintf("timestamp is %s away from wxgate's clock (more than %s: replayed, or a clock is wrong)", skew.Round(time.Second), maxClockSkew)
 	}
 	return ""
 }

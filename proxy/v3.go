@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -113,12 +112,8 @@ func (g *Gateway) verifyV3(m *merchantState, h headerPeeker, body []byte) error 
 	if len(ts) == 0 || len(nonce) == 0 || len(sig) == 0 || len(serial) == 0 {
 		return errors.New("it is not signed (a Wechatpay-Timestamp, -Nonce, -Signature or -Serial header is missing)")
 	}
-	sec, err := strconv.ParseInt(string(ts), 10, 64)
-	if err != nil {
-		return fmt.Errorf("Wechatpay-Timestamp %q is not a number", truncate(ts, 20))
-	}
-	if skew := g.clock().Sub(time.Unix(sec, 0)); skew > maxClockSkew || skew < -maxClockSkew {
-		return fmt.Errorf("its timestamp is %s away from wxgate's clock (more than %s: replayed, or a clock is wrong)", skew.Round(time.Second), maxClockSkew)
+	if stale := g.checkFresh(string(ts)); stale != "" {
+		return errors.New("its Wechatpay-Timestamp: " + stale)
 	}
 	v, err := m.keys.Verifier(string(serial))
 	if err != nil {
