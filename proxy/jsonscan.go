@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 )
@@ -14,7 +15,7 @@ var errNotObject = errors.New("body is not a JSON object")
 // jsonObject checks that b is one valid JSON object.
 func jsonObject(b []byte) error {
 	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '{' || !json.Valid(b) {
+	if i >= len(b) || b[i] != '{' || !validJSON(b) {
 		return errNotObject
 	}
 	return nil
@@ -94,17 +95,24 @@ func skipValue(b []byte, i int) int {
 	}
 }
 
-// skipString returns the index just past the JSON string starting at the quote at i.
+// skipString returns the index just past the JSON string starting at the quote at i (b is known
+// to be valid): the next quote not escaped by an odd run of backslashes.
 func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
+	for start := i + 1; ; {
+		j := bytes.IndexByte(b[start:], '"')
+		if j < 0 {
+			return len(b)
 		}
+		q := start + j
+		escapes := 0
+		for p := q - 1; p >= start && b[p] == '\\'; p-- {
+			escapes++
+		}
+		if escapes%2 == 0 {
+			return q + 1
+		}
+		start = q + 1
 	}
-	return i
 }
 
 // plainString returns the contents of a raw JSON string value without escapes, or false when raw

@@ -1,0 +1,176 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// jsonCases are documents with the verdict encoding/json.Valid gives them; TestValidJSON checks
+// that both validators agree on each, so a wrong expectation here fails too.
+var jsonCases = []struct {
+	doc  string
+	want bool
+}{
+	{`{}`, true},
+	{` { } `, true},
+	{`[]`, true},
+	{`{"a":1}`, true},
+	{`{"a" : [1, 2.5, -0.1e+3, 1E9, true, false, null, "x", {}, []]}`, true},
+	{`"plain"`, true},
+	{`0`, true},
+	{`-0`, true},
+	{`{"esc":"\" \\ \/ \b \f \n \r \t \u00e9 \uD83D\uDE00"}`, true},
+	{"{\"utf8\":\"\xe4\xb8\xad\xe6\x96\x87\"}", true},
+	{"{\"bad-utf8\":\"\xff\xfe\"}", true}, // encoding/json does not check UTF-8 either
+	{`{"a":{"b":{"c":[[[{"d":"e"}]]]}}}`, true},
+	{"\t\r\n{\"a\":1}\n", true},
+	{``, false},
+	{` `, false},
+	{`{`, false},
+	{`}`, false},
+	{`{"a":1,}`, false},
+	{`[1,]`, false},
+	{`[1 2]`, false},
+	{`{"a" 1}`, false},
+	{`{"a":1 "b":2}`, false},
+	{`{a:1}`, false},
+	{`{'a':1}`, false},
+	{`{"a":01}`, false},
+	{`{"a":1.}`, false},
+	{`{"a":.5}`, false},
+	{`{"a":1e}`, false},
+	{`{"a":+1}`, false},
+	{`{"a":-}`, false},
+	{`{"a":tru}`, false},
+	{`{"a":nul}`, false},
+	{`{"a":True}`, false},
+	{`{"a":"unterminated}`, false},
+	{`{"a":"bad escape \x"}`, false},
+	{`{"a":"short \u12"}`, false},
+	{`{"a":"hex \u12G4"}`, false},
+	{"{\"a\":\"control \x01\"}", false},
+	{"{\"a\":\"newline \n\"}", false},
+	{`{"a":1}}`, false},
+	{`{"a":1} {"b":2}`, false},
+	{`{"a":[1}`, false},
+	{`{"a":{1:2}}`, false},
+	{`[}`, false},
+	{`{]`, false},
+	{`{"a":"x\`, false},
+	{`{"a":"\`, false},
+}
+
+func TestValidJSON(t *testing.T) {
+	for _, c := range jsonCases {
+		if std := json.Valid([]byte(c.doc)); std != c.want {
+			t.Fatalf("case %q: encoding/json says %v, the table %v", c.doc, std, c.want)
+		}
+		if got := validJSON([]byte(c.doc)); got != c.want {
+			t.Errorf("validJSON(%q) = %v, want %v", c.doc, got, c.want)
+		}
+	}
+}
+
+func TestValidJSONDepth(t *testing.T) {
+	deep := func(n int) []byte { return []byte(strings.Repeat("[", n) + strings.Repeat("]", n)) }
+	if !validJSON(deep(maxJSONDepth)) {
+		t.Errorf("%d nested arrays refused", maxJSONDepth)
+	}
+	if validJSON(deep(maxJSONDepth + 1)) {
+		t.Errorf("%d nested arrays accepted past the bound", maxJSONDepth+1)
+	}
+	// Objects and arrays alternate across the 64-bit words of the container stack.
+	var b bytes.Buffer
+	for i := 0; i < 200; i++ {
+		if i%3 == 0 {
+			b.WriteString(`{"k":`)
+		} else {
+			b.WriteString(`[`)
+		}
+	}
+	b.WriteString(`0`)
+	for i := 199; i >= 0; i-- {
+		if i%3 == 0 {
+			b.WriteString(`}`)
+		} else {
+			b.WriteString(`]`)
+		}
+	}
+	if !validJSON(b.Bytes()) || !json.Valid(b.Bytes()) {
+		t.Errorf("mixed nesting refused")
+	}
+	wrong := bytes.Replace(b.Bytes(), []byte("]}"), []byte("}}"), 1)
+	if validJSON(wrong) || json.Valid(wrong) {
+		t.Errorf("mismatched closer accepted")
+	}
+}
+
+func TestSkipStringEscapes(t *testing.T) {
+	for _, c := range []struct {
+		doc, want string
+	}{
+		{`{"a":"x\"y","b":"v"}`, `"v"`},
+		{`{"a":"x\\","b":"v"}`, `"v"`},
+		{`{"a":"x\\\"\\","b":"v"}`, `"v"`},
+		{`{"a":"\"","b":"v"}`, `"v"`},
+		{`{"a":"","b":"v"}`, `"v"`},
+	} {
+		got, ok := topField([]byte(c.doc), "b")
+		if !ok || string(got) != c.want {
+			t.Errorf("topField(%s, b) = %q, %v; want %s", c.doc, got, ok, c.want)
+		}
+	}
+}
+
+func TestValidJSONAllocs(t *testing.T) {
+	doc := []byte(`{"openid":"o1","env":0,"user_ip":"127.0.0.1","amount":10,"order_id":"O-1","payitem":"x","remark":"` + strings.Repeat("r", 1024) + `"}`)
+	if n := testing.AllocsPerRun(100, func() { validJSON(doc) }); n != 0 {
+		t.Errorf("validJSON allocates %.1f times", n)
+	}
+}
+
+// FuzzValidJSON: validJSON agrees with encoding/json.Valid on every input within the depth bound.
+func FuzzValidJSON(f *testing.F) {
+	for _, c := range jsonCases {
+		f.Add([]byte(c.doc))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if bytes.Count(b, []byte("["))+bytes.Count(b, []byte("{")) >= maxJSONDepth {
+			return
+		}
+		if got, want := validJSON(b), json.Valid(b); got != want {
+			t.Fatalf("validJSON(%q) = %v, encoding/json says %v", b, got, want)
+		}
+	})
+}
+
+func BenchmarkValidJSON(b *testing.B) {
+	for _, size := range []int{256, 4 << 10, 64 << 10} {
+		doc := []byte(`{"openid":"o1","env":0,"user_ip":"127.0.0.1","amount":10,"order_id":"O-1","payitem":"[{\"productid\":\"p\",\"unit_price\":1,\"quantity\":1}]","remark":"` +
+			strings.Repeat("r", size-150) + `"}`)
+		b.Run("wxgate/"+sizeName(size), func(b *testing.B) {
+			b.SetBytes(int64(len(doc)))
+			b.ReportAllocs()
+			for b.Loop() {
+				validJSON(doc)
+			}
+		})
+		b.Run("encoding_json/"+sizeName(size), func(b *testing.B) {
+			b.SetBytes(int64(len(doc)))
+			b.ReportAllocs()
+			for b.Loop() {
+				json.Valid(doc)
+			}
+		})
+	}
+}
+
+func sizeName(n int) string {
+	if n >= 1024 {
+		return strconv.Itoa(n>>10) + "KB"
+	}
+	return strconv.Itoa(n) + "B"
+}
