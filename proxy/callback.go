@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 
 	"github.com/valyala/fasthttp"
 )
@@ -52,5 +51,5 @@ func digestID(prefix string, parts ...[]byte) string {
 
 // replayKey is the nonce-cache key of a signed callback.
 func replayKey(scope, timestamp, nonce string) string {
-	return fmt.Sprintf("%s|%s|%s", scope, timestamp, nonce)
+	return scope + "|" + timestamp + "|" + nonce
 }

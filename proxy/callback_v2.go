@@ -38,7 +38,7 @@ func (g *Gateway) serveV2Callback(ctx *fasthttp.RequestCtx, name string) {
 		reject(fasthttp.StatusUnauthorized, err.Error())
 		return
 	}
-	ev.App = g.appNameByID(m.appID)
+	ev.App = m.appName
 	switch res, why := g.forwarder.forward(m.forwardURL, ev); res {
 	case forwardFailed:
 		g.countCallback(SourceWeChatPayV2, "forward_failed")

@@ -8,19 +8,13 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// v3Notification is the envelope of an APIv3 notification (spec/wechatpay.md §3.2).
-type v3Notification struct {
-	ID           string `json:"id"`
-	EventType    string `json:"event_type"`
-	ResourceType string `json:"resource_type"`
-	Resource     struct {
-		OriginalType   string `json:"original_type"`
-		Algorithm      string `json:"algorithm"`
-		Ciphertext     string `json:"ciphertext"`
-		AssociatedData string `json:"associated_data"`
-		Nonce          string `json:"nonce"`
-	} `json:"resource"`
-}
+// Members of an APIv3 notification (spec/wechatpay.md §3.2) and of its decrypted resource that
+// wxgate reads.
+var (
+	v3NotificationMembers = []string{"id", "event_type", "resource"}
+	v3ResourceMembers     = []string{"algorithm", "ciphertext", "associated_data", "nonce"}
+	v3OwnerMembers        = []string{"mchid", "sp_mchid", "mch_id", "appid", "sp_appid"}
+)
 
 // serveV3Callback handles POST /callbacks/wechatpay/{merchant}: verify the signature over the raw
 // body (key by Wechatpay-Serial, timestamp within 300 s, nonce never seen), decrypt the resource
@@ -72,45 +66,71 @@ func (g *Gateway) serveV3Callback(ctx *fasthttp.RequestCtx, name string) {
 }
 
 // decodeV3Notification decrypts the resource and builds the event; the plaintext's mchid (and
-// appid, when the merchant has one) must be the merchant's.
+// appid, when the merchant has one) must be the merchant's. It reads only the members it needs,
+// in one pass over each document, after checking that each is valid JSON.
 func (g *Gateway) decodeV3Notification(m *merchantState, body []byte) (*Event, error) {
-	var n v3Notification
-	if err := json.Unmarshal(body, &n); err != nil {
+	if jsonObject(body) != nil {
 		return nil, errors.New("the body is not an APIv3 notification")
 	}
-	r := n.Resource
-	if n.ID == "" || n.EventType == "" || r.Ciphertext == "" {
+	var top, res [4][]byte
+	topFields(body, v3NotificationMembers, top[:])
+	id, err1 := memberString(top[0], "id")
+	eventType, err2 := memberString(top[1], "event_type")
+	if r := top[2]; r != nil && r[0] != '{' {
+		return nil, errors.New("resource is not an object")
+	}
+	topFields(top[2], v3ResourceMembers, res[:])
+	algorithm, err3 := memberString(res[0], "resource.algorithm")
+	ciphertext, err4 := memberString(res[1], "resource.ciphertext")
+	associatedData, err5 := memberString(res[2], "resource.associated_data")
+	nonce, err6 := memberString(res[3], "resource.nonce")
+	if err := firstError(err1, err2, err3, err4, err5, err6); err != nil {
+		return nil, fmt.Errorf("the body is not an APIv3 notification: %w", err)
+	}
+	if id == "" || eventType == "" || ciphertext == "" {
 		return nil, errors.New("the notification lacks id, event_type or resource.ciphertext")
 	}
-	if r.Algorithm != "AEAD_AES_256_GCM" {
-		return nil, fmt.Errorf("resource.algorithm %q is not AEAD_AES_256_GCM", truncate([]byte(r.Algorithm), 30))
+	if algorithm != "AEAD_AES_256_GCM" {
+		return nil, fmt.Errorf("resource.algorithm %q is not AEAD_AES_256_GCM", truncate([]byte(algorithm), 30))
 	}
 	if m.aead == nil {
 		return nil, fmt.Errorf("merchant %q has no apiv3_key to decrypt notifications", m.name)
 	}
-	plain, err := m.aead.Open(nil, r.Nonce, r.AssociatedData, r.Ciphertext)
+	plain, err := m.aead.Open(nil, nonce, associatedData, ciphertext)
 	if err != nil {
 		return nil, errors.New("the resource does not decrypt with the APIv3 key")
 	}
-	var owner struct {
-		MchID      string `json:"mchid"`
-		SpMchID    string `json:"sp_mchid"`
-		AppID      string `json:"appid"`
-		SpAppID    string `json:"sp_appid"`
-		RefundMch  string `json:"mch_id"`
-		OutTradeNo string `json:"out_trade_no"`
+	if jsonObject(plain) != nil {
+		return nil, errors.New("the decrypted resource is not a JSON object")
 	}
-	if err := json.Unmarshal(plain, &owner); err != nil {
-		return nil, errors.New("the decrypted resource is not JSON")
+	var owner [5][]byte
+	topFields(plain, v3OwnerMembers, owner[:])
+	var ids [5]string
+	for k, raw := range owner {
+		s, err := memberString(raw, v3OwnerMembers[k])
+		if err != nil {
+			return nil, fmt.Errorf("the decrypted resource: %w", err)
+		}
+		ids[k] = s
 	}
-	mch := firstNonEmpty(owner.MchID, owner.SpMchID, owner.RefundMch)
+	mch := firstNonEmpty(ids[0], ids[1], ids[2])
 	if mch != m.mchID {
 		return nil, fmt.Errorf("the resource belongs to mchid %q, not merchant %q", truncate([]byte(mch), 20), m.name)
 	}
-	if app := firstNonEmpty(owner.AppID, owner.SpAppID); app != "" && m.appID != "" && app != m.appID {
+	if app := firstNonEmpty(ids[3], ids[4]); app != "" && m.appID != "" && app != m.appID {
 		return nil, fmt.Errorf("the resource belongs to appid %q, not merchant %q's", truncate([]byte(app), 24), m.name)
 	}
-	return &Event{ID: n.ID, Source: SourceWeChatPayV3, Type: n.EventType, App: g.appNameByID(m.appID), Merchant: m.name, Data: plain}, nil
+	return &Event{ID: id, Source: SourceWeChatPayV3, Type: eventType, App: m.appName, Merchant: m.name, Data: plain}, nil
+}
+
+// firstError returns the first non-nil error of errs.
+func firstError(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func firstNonEmpty(v ...string) string {

@@ -152,6 +152,7 @@ func NewGateway(cfg *policies.Config, opts Options) (*Gateway, error) {
 		if err != nil {
 			return nil, err
 		}
+		m.appName = g.appNameByID(m.appID)
 		g.merchants[m.name] = m
 		if g.firstMerchant == nil {
 			g.firstMerchant = m

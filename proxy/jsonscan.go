@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 )
 
 // Top-level JSON field access without decoding the whole body. wxgate signs and forwards the exact
@@ -51,6 +52,52 @@ func topField(b []byte, name string) ([]byte, bool) {
 		}
 		i = end
 	}
+}
+
+// topFields reads several top-level members of the valid JSON object b in one pass: vals[k] is
+// set to the raw value of names[k] (the first occurrence), or left nil when absent. Keys written
+// with escape sequences are not matched.
+func topFields(b []byte, names []string, vals [][]byte) {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return
+	}
+	for i++; ; {
+		i = skipSpace(b, i)
+		if i >= len(b) || b[i] == '}' {
+			return
+		}
+		if b[i] == ',' {
+			i++
+			continue
+		}
+		keyEnd := skipValue(b, i)
+		key := b[i+1 : keyEnd-1]
+		i = skipSpace(b, keyEnd)
+		if i >= len(b) || b[i] != ':' {
+			return
+		}
+		i = skipSpace(b, i+1)
+		end := skipValue(b, i)
+		for k, name := range names {
+			if vals[k] == nil && string(key) == name {
+				vals[k] = b[i:end]
+			}
+		}
+		i = end
+	}
+}
+
+// memberString decodes the raw member value of topField or topFields as a string: "" when the
+// member is absent or null, an error naming it when it holds another type.
+func memberString(raw []byte, name string) (string, error) {
+	if raw == nil || string(raw) == "null" {
+		return "", nil
+	}
+	if s, ok := stringValue(raw); ok {
+		return s, nil
+	}
+	return "", fmt.Errorf("%s is not a string", name)
 }
 
 // skipSpace returns the index of the first non-space byte at or after i.

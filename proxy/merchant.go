@@ -24,6 +24,7 @@ type merchantState struct {
 	secapi             *upstream       // mch upstream with the client certificate; nil without one
 	keys               *credentials.PayKeys
 	forwardURL         string
+	appName            string // the configured app with appid, named on forwarded events; "" when none
 }
 
 // newMerchantState prepares a merchant; the certificate download goes through g's mch upstream.

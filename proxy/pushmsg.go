@@ -108,14 +108,25 @@ type pushFields struct {
 	Event      string
 }
 
-// readPushFields reads the members wxgate needs from a JSON push message.
+// pushMembers are the names of pushFields' members, in its order.
+var pushMembers = []string{"ToUserName", "Encrypt", "MsgType", "Event"}
+
+// readPushFields reads the members wxgate needs from a JSON push message (names as WeChat writes
+// them), in one pass after checking that it is a JSON object.
 func readPushFields(msg []byte) (pushFields, error) {
 	var f pushFields
 	if jsonObject(msg) != nil {
 		return f, errors.New("the message is not a JSON object")
 	}
-	if err := json.Unmarshal(msg, &f); err != nil {
-		return f, fmt.Errorf("the message has unexpected member types: %v", err)
+	var raw [4][]byte
+	topFields(msg, pushMembers, raw[:])
+	var err [4]error
+	f.ToUserName, err[0] = memberString(raw[0], pushMembers[0])
+	f.Encrypt, err[1] = memberString(raw[1], pushMembers[1])
+	f.MsgType, err[2] = memberString(raw[2], pushMembers[2])
+	f.Event, err[3] = memberString(raw[3], pushMembers[3])
+	if e := firstError(err[:]...); e != nil {
+		return f, fmt.Errorf("the message has unexpected member types: %v", e)
 	}
 	return f, nil
 }
