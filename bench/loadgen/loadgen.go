@@ -23,6 +23,7 @@ import (
 const (
 	MaxConns    = 1024
 	MaxDuration = 10 * time.Minute
+	MaxRate     = 1_000_000 // requests per second of a paced run
 )
 
 // Builder fills req (already reset) with the next request of connection conn (0..Conns-1); a
@@ -44,6 +45,11 @@ type Config struct {
 	Timeout  time.Duration // per request; 5 s when zero
 	Build    Builder
 	Check    Checker // optional
+	// Rate, when positive, paces the run at that many requests per second in all, spread evenly
+	// over the connections; each latency is then measured from the request's scheduled time, so a
+	// request delayed behind a slow answer counts its wait (no coordinated omission). Zero: closed
+	// loop, each connection sending as fast as it is answered.
+	Rate float64
 }
 
 // Result is what a run measured.
@@ -53,6 +59,8 @@ type Result struct {
 	Samples  []string      // up to five distinct failure descriptions
 	Elapsed  time.Duration // from the start to the last answer
 	Latency  Histogram     // every request's latency, failed ones included
+	// ByStatus is the latency of the answers of each HTTP status; transport errors under 0.
+	ByStatus map[int]*Histogram
 }
 
 // RPS returns the completed requests per second.
@@ -91,13 +99,19 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}()
 	}
 	wg.Wait()
-	res := &Result{}
+	res := &Result{ByStatus: map[int]*Histogram{}}
 	seen := map[string]bool{}
 	for _, w := range workers {
 		w.client.CloseIdleConnections()
 		res.Requests += w.requests
 		res.Errors += w.errors
 		res.Latency.Merge(&w.hist)
+		for code, h := range w.byStatus {
+			if res.ByStatus[code] == nil {
+				res.ByStatus[code] = &Histogram{}
+			}
+			res.ByStatus[code].Merge(h)
+		}
 		res.Elapsed = max(res.Elapsed, w.last)
 		for _, s := range w.samples {
 			if !seen[s] && len(res.Samples) < maxSamples {
@@ -117,6 +131,8 @@ func (cfg *Config) validate() error {
 		return fmt.Errorf("loadgen: %d connections, want 1..%d", cfg.Conns, MaxConns)
 	case cfg.Duration <= 0 || cfg.Duration > MaxDuration:
 		return fmt.Errorf("loadgen: duration %v, want up to %v", cfg.Duration, MaxDuration)
+	case cfg.Rate < 0 || cfg.Rate > MaxRate:
+		return fmt.Errorf("loadgen: rate %.0f/s, want 0 (closed loop) up to %d/s", cfg.Rate, MaxRate)
 	}
 	return CheckLoopback(cfg.Addr)
 }
@@ -166,6 +182,7 @@ type worker struct {
 	errors   uint64
 	samples  []string
 	last     time.Duration // time of the last answer since the run started
+	byStatus map[int]*Histogram
 }
 
 func (w *worker) run(ctx context.Context, start time.Time) {
@@ -173,7 +190,33 @@ func (w *worker) run(ctx context.Context, start time.Time) {
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
+	w.byStatus = map[int]*Histogram{}
+	// A paced connection sends its k-th request at start + (id + k*conns)/rate: the connections
+	// interleave evenly.
+	var period time.Duration
+	if w.cfg.Rate > 0 {
+		period = time.Duration(float64(w.cfg.Conns) / w.cfg.Rate * float64(time.Second))
+	}
+	next := start.Add(period * time.Duration(w.id) / time.Duration(w.cfg.Conns))
+	var pace *time.Timer
+	if period > 0 {
+		pace = time.NewTimer(time.Until(next))
+		defer pace.Stop()
+	}
 	for ctx.Err() == nil {
+		var scheduled time.Time
+		if pace != nil {
+			if wait := time.Until(next); wait > 0 {
+				pace.Reset(wait)
+				select {
+				case <-ctx.Done():
+					return
+				case <-pace.C:
+				}
+			}
+			scheduled = next
+			next = next.Add(period)
+		}
 		req.Reset()
 		if !w.cfg.Build(w.id, req) {
 			return
@@ -186,9 +229,20 @@ func (w *worker) run(ctx context.Context, start time.Time) {
 		}
 		resp.Reset()
 		t0 := time.Now()
+		if !scheduled.IsZero() {
+			t0 = scheduled
+		}
 		err := w.client.DoTimeout(req, resp, w.timeout)
 		now := time.Now()
 		w.hist.Record(now.Sub(t0))
+		code := 0
+		if err == nil {
+			code = resp.StatusCode()
+		}
+		if w.byStatus[code] == nil {
+			w.byStatus[code] = &Histogram{}
+		}
+		w.byStatus[code].Record(now.Sub(t0))
 		w.requests++
 		w.last = now.Sub(start)
 		if err == nil {

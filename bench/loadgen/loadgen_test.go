@@ -146,3 +146,58 @@ func TestRunRefusesUnboundedOrRemoteRuns(t *testing.T) {
 		}
 	}
 }
+
+func TestPacedRunKeepsItsRateAndCountsQueueing(t *testing.T) {
+	fast := startServer(t, func(ctx *fasthttp.RequestCtx) { ctx.SetBodyString("ok") })
+	slow := startServer(t, func(ctx *fasthttp.RequestCtx) {
+		time.Sleep(20 * time.Millisecond) // a server slower than the pace asked of it
+		ctx.SetBodyString("ok")
+	})
+	run := func(addr string, rate float64, conns int) *Result {
+		t.Helper()
+		res, err := Run(context.Background(), Config{
+			Addr: addr, Conns: conns, Duration: 500 * time.Millisecond, Rate: rate,
+			Build: func(conn int, req *fasthttp.Request) bool { req.SetRequestURI("http://" + addr + "/"); return true },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	// 200/s for 0.5 s schedules at most 100 requests (plus one per connection at time zero).
+	if res := run(fast, 200, 4); res.Requests == 0 || res.Requests > 104 || res.Errors != 0 {
+		t.Errorf("paced at 200/s for 0.5 s: %d requests, %d errors", res.Requests, res.Errors)
+	}
+	// One connection asked for 100/s from a server answering in 20 ms: requests fall ever further
+	// behind their schedule, and the paced latency shows that wait; the closed loop does not.
+	closed, paced := run(slow, 0, 1), run(slow, 100, 1)
+	if cp, pp := closed.Latency.Quantile(0.99), paced.Latency.Quantile(0.99); pp < 3*cp {
+		t.Errorf("paced p99 %v vs closed-loop p99 %v: the wait behind slow answers is not counted", pp, cp)
+	}
+}
+
+func TestRunSplitsLatencyByStatus(t *testing.T) {
+	var n atomic.Int64
+	addr := startServer(t, func(ctx *fasthttp.RequestCtx) {
+		if n.Add(1)%2 == 0 {
+			ctx.Error("busy", fasthttp.StatusServiceUnavailable)
+			return
+		}
+		ctx.SetBodyString("ok")
+	})
+	var sent atomic.Int64
+	res, err := Run(context.Background(), Config{
+		Addr: addr, Conns: 2, Duration: 5 * time.Second,
+		Build: func(conn int, req *fasthttp.Request) bool {
+			req.SetRequestURI("http://" + addr + "/")
+			return sent.Add(1) <= 40
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok, busy := res.ByStatus[200], res.ByStatus[503]
+	if ok == nil || busy == nil || ok.Count() != 20 || busy.Count() != 20 || res.Errors != 20 {
+		t.Fatalf("by status %v, %d errors; want 20 answers of 200 and 20 of 503 (the errors)", res.ByStatus, res.Errors)
+	}
+}
