@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/tls"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -84,16 +85,31 @@ func (g *Gateway) merchant(ctx *fasthttp.RequestCtx) (*merchantState, *apiError)
 }
 
 // signSlots caps concurrent RSA signatures: RSA-2048 costs about a millisecond of CPU, so more
-// signatures at once than cores only queue. A request that cannot get a slot within
-// [server] sign_max_wait is answered 503 at once instead of waiting for seconds.
+// signatures at once than cores only queue. A request that finds every slot busy waits only when
+// the signatures queued ahead of it would finish within [server] sign_max_wait; otherwise it is
+// answered 503 at once, and a waiter that still gets no slot within sign_max_wait is answered 503
+// then. No request waits longer than sign_max_wait for a slot.
 type signSlots struct {
 	slots   chan struct{}
 	maxWait time.Duration
+	waiting atomic.Int64 // requests waiting for a slot now
+	cost    atomic.Int64 // moving average of one signature's duration, in nanoseconds
 }
 
+// initialSignCost is the signature cost assumed before any was measured (RSA-2048, one core).
+const initialSignCost = time.Millisecond
+
 func newSignSlots(n int, maxWait time.Duration) *signSlots {
-	return &signSlots{slots: make(chan struct{}, n), maxWait: maxWait}
+	s := &signSlots{slots: make(chan struct{}, n), maxWait: maxWait}
+	s.cost.Store(int64(initialSignCost))
+	return s
 }
+
+// Overload answers: the queue was too long to join, or the wait ran out.
+const (
+	msgSignQueueFull = "every RSA signing slot is busy and the signatures queued ahead would take longer than [server] sign_max_wait; retry shortly"
+	msgSignWaitOver  = "every RSA signing slot stayed busy for [server] sign_max_wait; retry shortly"
+)
 
 // acquire takes a slot or reports overload.
 func (s *signSlots) acquire() *apiError {
@@ -102,18 +118,29 @@ func (s *signSlots) acquire() *apiError {
 		return nil
 	default:
 	}
+	ahead := s.waiting.Add(1)
+	defer s.waiting.Add(-1)
+	if expected := time.Duration(ahead * s.cost.Load() / int64(cap(s.slots))); expected > s.maxWait {
+		return newError(fasthttp.StatusServiceUnavailable, CodeOverloaded, msgSignQueueFull)
+	}
 	t := time.NewTimer(s.maxWait)
 	defer t.Stop()
 	select {
 	case s.slots <- struct{}{}:
 		return nil
 	case <-t.C:
-		return newError(fasthttp.StatusServiceUnavailable, CodeOverloaded,
-			"every RSA signing slot is busy ([server] sign_concurrency); retry shortly")
+		return newError(fasthttp.StatusServiceUnavailable, CodeOverloaded, msgSignWaitOver)
 	}
 }
 
-func (s *signSlots) release() { <-s.slots }
+// release frees a slot after a signature that took d.
+func (s *signSlots) release(d time.Duration) {
+	<-s.slots
+	// An exponentially weighted average (1/8 weight to the newest); a lost update between two
+	// concurrent releases only delays the average by one sample.
+	old := s.cost.Load()
+	s.cost.Store(old + (int64(d)-old)/8)
+}
 
 // rsaSign signs message with the merchant key inside a signing slot.
 func (g *Gateway) rsaSign(m *merchantState, dst, message []byte) ([]byte, *apiError) {
@@ -121,8 +148,9 @@ func (g *Gateway) rsaSign(m *merchantState, dst, message []byte) ([]byte, *apiEr
 		g.metrics.overloaded.Add(1)
 		return nil, aerr
 	}
+	start := time.Now()
 	out, err := m.signer.AppendSign(dst, message)
-	g.signing.release()
+	g.signing.release(time.Since(start))
 	if err != nil {
 		return nil, newError(fasthttp.StatusInternalServerError, CodeInternal, "RSA signing failed: "+err.Error())
 	}

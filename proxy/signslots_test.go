@@ -6,20 +6,68 @@ import (
 )
 
 // TestSignSlotsAnswerOverload fills every signing slot: the next request is refused with 503
-// wxgate.overloaded instead of queueing, and a slot released is usable again.
+// wxgate.overloaded once its wait runs out, and a slot released is usable again.
 func TestSignSlotsAnswerOverload(t *testing.T) {
 	s := newSignSlots(2, time.Millisecond)
+	s.cost.Store(int64(time.Microsecond)) // one waiter is expected to get a slot in time
 	for i := 0; i < 2; i++ {
 		if err := s.acquire(); err != nil {
 			t.Fatalf("slot %d: %v", i, err)
 		}
 	}
 	err := s.acquire()
-	if err == nil || err.Status != 503 || err.Code != CodeOverloaded {
-		t.Fatalf("full slots: got %v, want 503 %s", err, CodeOverloaded)
+	if err == nil || err.Status != 503 || err.Code != CodeOverloaded || err.Message != msgSignWaitOver {
+		t.Fatalf("full slots: got %v, want 503 %s after waiting", err, CodeOverloaded)
 	}
-	s.release()
+	s.release(time.Millisecond)
 	if err := s.acquire(); err != nil {
 		t.Fatalf("after a release: %v", err)
+	}
+}
+
+// TestSignSlotsRefuseAQueueTooLongAtOnce: when the signatures already queued would outlast
+// sign_max_wait, a request is refused without waiting at all (the wait here is an hour: a
+// request that waited would hang the test).
+func TestSignSlotsRefuseAQueueTooLongAtOnce(t *testing.T) {
+	s := newSignSlots(1, time.Hour)
+	if err := s.acquire(); err != nil {
+		t.Fatal(err)
+	}
+	s.cost.Store(int64(2 * time.Hour))
+	err := s.acquire()
+	if err == nil || err.Status != 503 || err.Message != msgSignQueueFull {
+		t.Fatalf("queue longer than the bound: got %v, want an immediate 503", err)
+	}
+	if n := s.waiting.Load(); n != 0 {
+		t.Fatalf("%d waiters left behind", n)
+	}
+}
+
+// TestSignSlotsWaiterGetsTheReleasedSlot: a request that may wait gets the slot the moment it
+// is released.
+func TestSignSlotsWaiterGetsTheReleasedSlot(t *testing.T) {
+	s := newSignSlots(1, time.Hour)
+	if err := s.acquire(); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *apiError)
+	go func() { got <- s.acquire() }()
+	s.release(time.Millisecond)
+	if err := <-got; err != nil {
+		t.Fatalf("waiter: %v", err)
+	}
+}
+
+// TestSignSlotsLearnTheSignatureCost: the admission estimate follows the measured durations.
+func TestSignSlotsLearnTheSignatureCost(t *testing.T) {
+	s := newSignSlots(1, time.Second)
+	for range 64 {
+		if err := s.acquire(); err != nil {
+			t.Fatal(err)
+		}
+		s.release(3 * time.Millisecond)
+	}
+	if c := time.Duration(s.cost.Load()); c < 2900*time.Microsecond || c > 3*time.Millisecond {
+		t.Fatalf("average cost %v after 64 signatures of 3ms", c)
 	}
 }
