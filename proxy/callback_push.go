@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -44,7 +45,11 @@ func (g *Gateway) servePushCallback(ctx *fasthttp.RequestCtx, name string) {
 		g.countCallback(SourceMessagePush, "rejected")
 		writePushAnswer(ctx, isXML, status, 1, msg)
 	}
-	msg, err := a.openPush(ctx, body, isXML, sigOK)
+	// The decrypted message lives in plainBuf until this handler returns: everything kept past it
+	// (the event id, the envelope sent, the nonce key) is a copy.
+	plainBuf := pushPlainPool.Get().(*[]byte)
+	defer putPushPlain(plainBuf)
+	msg, err := a.openPush(ctx, body, isXML, sigOK, plainBuf)
 	if err != nil {
 		reject(fasthttp.StatusUnauthorized, err.Error())
 		return
@@ -91,11 +96,21 @@ func (g *Gateway) servePushCallback(ctx *fasthttp.RequestCtx, name string) {
 	}
 }
 
+// pushPlainPool holds the buffers encrypted pushes are decrypted into (a push is well under 2 KiB).
+var pushPlainPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+func putPushPlain(b *[]byte) {
+	if cap(*b) <= 64<<10 {
+		*b = (*b)[:0]
+		pushPlainPool.Put(b)
+	}
+}
+
 // openPush verifies a push and returns the plaintext message. Encrypted pushes (safe and
-// compatible mode) are checked with msg_signature over the Encrypt field and the appid inside;
-// an app configured with an EncodingAESKey refuses plaintext pushes, whose body no signature
-// covers.
-func (a *appState) openPush(ctx *fasthttp.RequestCtx, body []byte, isXML, sigOK bool) ([]byte, error) {
+// compatible mode) are checked with msg_signature over the Encrypt field and the appid inside,
+// and decrypted into *plainBuf (the message aliases it); an app configured with an
+// EncodingAESKey refuses plaintext pushes, whose body no signature covers.
+func (a *appState) openPush(ctx *fasthttp.RequestCtx, body []byte, isXML, sigOK bool, plainBuf *[]byte) ([]byte, error) {
 	q := ctx.QueryArgs()
 	if string(q.Peek("encrypt_type")) != "aes" {
 		if a.crypter != nil {
@@ -130,12 +145,13 @@ func (a *appState) openPush(ctx *fasthttp.RequestCtx, body []byte, isXML, sigOK 
 	if !constantEqual(q.Peek("msg_signature"), want) {
 		return nil, fmt.Errorf("msg_signature mismatch")
 	}
-	msg, appID, err := a.crypter.Decrypt(encrypt)
+	buf, msg, appID, err := a.crypter.AppendDecrypt((*plainBuf)[:0], encrypt)
+	*plainBuf = buf
 	if err != nil {
 		return nil, fmt.Errorf("Encrypt does not decrypt with the EncodingAESKey")
 	}
-	if appID != a.appID {
-		return nil, fmt.Errorf("the message is for appid %q, not app %q", truncate([]byte(appID), 24), a.name)
+	if string(appID) != a.appID {
+		return nil, fmt.Errorf("the message is for appid %q, not app %q", truncate(appID, 24), a.name)
 	}
 	return msg, nil
 }

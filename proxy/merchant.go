@@ -94,6 +94,7 @@ type signSlots struct {
 	maxWait time.Duration
 	waiting atomic.Int64 // requests waiting for a slot now
 	cost    atomic.Int64 // moving average of one signature's duration, in nanoseconds
+	maxSeen atomic.Int64 // the longest wait for a slot so far, in nanoseconds
 }
 
 // initialSignCost is the signature cost assumed before any was measured (RSA-2048, one core).
@@ -123,6 +124,8 @@ func (s *signSlots) acquire() *apiError {
 	if expected := time.Duration(ahead * s.cost.Load() / int64(cap(s.slots))); expected > s.maxWait {
 		return newError(fasthttp.StatusServiceUnavailable, CodeOverloaded, msgSignQueueFull)
 	}
+	start := time.Now()
+	defer func() { s.recordWait(time.Since(start)) }()
 	t := time.NewTimer(s.maxWait)
 	defer t.Stop()
 	select {
@@ -130,6 +133,16 @@ func (s *signSlots) acquire() *apiError {
 		return nil
 	case <-t.C:
 		return newError(fasthttp.StatusServiceUnavailable, CodeOverloaded, msgSignWaitOver)
+	}
+}
+
+// recordWait keeps the longest wait for a slot (the /metrics gauge wxgate_sign_wait_max_seconds).
+func (s *signSlots) recordWait(d time.Duration) {
+	for {
+		old := s.maxSeen.Load()
+		if int64(d) <= old || s.maxSeen.CompareAndSwap(old, int64(d)) {
+			return
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/wxgate/wxgate/policies"
 )
@@ -102,6 +103,9 @@ func (g *Gateway) writeMetrics(w io.Writer) {
 	fmt.Fprintln(w, "# HELP wxgate_sign_overloaded_total Requests answered 503 because every RSA signing slot was busy.")
 	fmt.Fprintln(w, "# TYPE wxgate_sign_overloaded_total counter")
 	fmt.Fprintf(w, "wxgate_sign_overloaded_total %d\n", m.overloaded.Load())
+	fmt.Fprintln(w, "# HELP wxgate_sign_wait_max_seconds The longest any request waited for an RSA signing slot since start (bounded by sign_max_wait).")
+	fmt.Fprintln(w, "# TYPE wxgate_sign_wait_max_seconds gauge")
+	fmt.Fprintf(w, "wxgate_sign_wait_max_seconds %.6f\n", time.Duration(g.signing.maxSeen.Load()).Seconds())
 	fmt.Fprintln(w, "# HELP wxgate_callbacks_total Callbacks from WeChat by source and outcome (forwarded, duplicate, rejected, forward_failed).")
 	fmt.Fprintln(w, "# TYPE wxgate_callbacks_total counter")
 	cbs := m.callbacks.snapshot()

@@ -19,6 +19,9 @@ func TestSignSlotsAnswerOverload(t *testing.T) {
 	if err == nil || err.Status != 503 || err.Code != CodeOverloaded || err.Message != msgSignWaitOver {
 		t.Fatalf("full slots: got %v, want 503 %s after waiting", err, CodeOverloaded)
 	}
+	if w := time.Duration(s.maxSeen.Load()); w < time.Millisecond {
+		t.Fatalf("longest wait recorded %v; the refused request waited its 1ms", w)
+	}
 	s.release(time.Millisecond)
 	if err := s.acquire(); err != nil {
 		t.Fatalf("after a release: %v", err)
