@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 )
 
 // Mini Program message push (消息推送) signatures and safe-mode crypto (spec/xpay.md §4.2-4.4).
@@ -35,9 +36,18 @@ func PushSignature(parts ...string) string {
 }
 
 // PushCrypter does WeChat message-push safe mode: AES-256-CBC, key = base64(EncodingAESKey+"="), IV = key[:16], PKCS#7 with block size 32.
+// It is safe for concurrent use.
 type PushCrypter struct {
 	block cipher.Block
 	iv    [aes.BlockSize]byte
+	// decrypters holds CBC decrypters of block (resetCBC) for reuse: a new one costs an allocation.
+	decrypters sync.Pool
+}
+
+// resetCBC is a CBC mode whose IV can be set again, as the standard library's are.
+type resetCBC interface {
+	cipher.BlockMode
+	SetIV(iv []byte)
 }
 
 // NewPushCrypter prepares an EncodingAESKey: 43 base64 characters, which decode to a 32-byte key
@@ -65,38 +75,80 @@ var errNoPushCrypter = errors.New("signer: PushCrypter not initialised (use NewP
 
 // Decrypt returns the message and the trailing appid from base64 Encrypt (random16 + 4-byte
 // big-endian len + msg + appid); strict checks (length, padding 1..32, msg_len bounds), never
-// panics. The caller must check that the appid is its own.
+// panics. The caller must check that the appid is its own. AppendDecrypt does the same without
+// allocating.
 func (c *PushCrypter) Decrypt(encryptB64 string) (msg []byte, appID string, err error) {
-	_, msg, appID, err = c.decrypt(encryptB64)
-	return msg, appID, err
+	_, _, msg, app, err := c.appendDecrypt(nil, encryptB64)
+	return msg, string(app), err
+}
+
+// AppendDecrypt is Decrypt into the caller's buffer, without allocating when dst has room: it
+// decodes and decrypts Encrypt in dst's spare capacity, growing dst only when it is too small.
+// buf is dst followed by the decrypted frame; msg and appID are sub-slices of buf, valid until
+// buf is reused. On error, msg and appID are nil and buf is dst (perhaps grown), so buf[:0] can
+// be kept for the next call either way. The caller must check that the appid is its own.
+func (c *PushCrypter) AppendDecrypt(dst []byte, encryptB64 string) (buf, msg, appID []byte, err error) {
+	buf, _, msg, appID, err = c.appendDecrypt(dst, encryptB64)
+	return buf, msg, appID, err
 }
 
 // decrypt is Decrypt that also returns the random prefix.
 func (c *PushCrypter) decrypt(encryptB64 string) (random []byte, msg []byte, appID string, err error) {
+	_, random, msg, app, err := c.appendDecrypt(nil, encryptB64)
+	return random, msg, string(app), err
+}
+
+// appendDecrypt is AppendDecrypt that also returns the random prefix: the one implementation of
+// Decrypt, AppendDecrypt and decrypt.
+func (c *PushCrypter) appendDecrypt(dst []byte, encryptB64 string) (buf, random, msg, appID []byte, err error) {
 	if c == nil || c.block == nil {
-		return nil, nil, "", errNoPushCrypter
+		return dst, nil, nil, nil, errNoPushCrypter
 	}
-	data, err := base64.StdEncoding.DecodeString(encryptB64)
+	start := len(dst)
+	buf = slices.Grow(dst, base64.StdEncoding.DecodedLen(len(encryptB64)))
+	n, err := base64.StdEncoding.Decode(buf[start:cap(buf)], []byte(encryptB64))
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("signer: push decrypt: Encrypt is not base64: %w", err)
+		return buf, nil, nil, nil, fmt.Errorf("signer: push decrypt: Encrypt is not base64: %w", err)
 	}
+	data := buf[start : start+n]
 	if len(data) == 0 || len(data)%aes.BlockSize != 0 {
-		return nil, nil, "", fmt.Errorf("signer: push decrypt: ciphertext length %d is not a positive multiple of %d", len(data), aes.BlockSize)
+		return buf, nil, nil, nil, fmt.Errorf("signer: push decrypt: ciphertext length %d is not a positive multiple of %d", len(data), aes.BlockSize)
 	}
-	cipher.NewCBCDecrypter(c.block, c.iv[:]).CryptBlocks(data, data)
+	c.cbcDecrypt(data)
 	plain, err := pkcs7Unpad(data, pushBlockSize)
+	if err == nil && len(plain) < pushHeader {
+		err = fmt.Errorf("plaintext has %d bytes, want at least %d", len(plain), pushHeader)
+	}
+	var end int
+	if err == nil {
+		msgLen := binary.BigEndian.Uint32(plain[16:pushHeader])
+		if uint64(msgLen) > uint64(len(plain)-pushHeader) {
+			err = fmt.Errorf("message length %d exceeds the %d bytes left", msgLen, len(plain)-pushHeader)
+		}
+		end = pushHeader + int(msgLen)
+	}
 	if err != nil {
-		return nil, nil, "", fmt.Errorf("signer: push decrypt: %w", err)
+		clear(data) // leave no half-checked plaintext in the caller's buffer
+		return buf, nil, nil, nil, fmt.Errorf("signer: push decrypt: %w", err)
 	}
-	if len(plain) < pushHeader {
-		return nil, nil, "", fmt.Errorf("signer: push decrypt: plaintext has %d bytes, want at least %d", len(plain), pushHeader)
+	return buf[:start+n], plain[:16:16], plain[pushHeader:end:end], plain[end:len(plain):len(plain)], nil
+}
+
+// cbcDecrypt decrypts data (whole blocks) in place with the key and IV of c, reusing a pooled
+// decrypter when it has SetIV (the standard library's do, Go 1.26's included), so that it
+// allocates nothing; a decrypter without SetIV is used once and dropped.
+func (c *PushCrypter) cbcDecrypt(data []byte) {
+	if m, ok := c.decrypters.Get().(resetCBC); ok {
+		m.SetIV(c.iv[:])
+		m.CryptBlocks(data, data)
+		c.decrypters.Put(m)
+		return
 	}
-	n := binary.BigEndian.Uint32(plain[16:pushHeader])
-	if uint64(n) > uint64(len(plain)-pushHeader) {
-		return nil, nil, "", fmt.Errorf("signer: push decrypt: message length %d exceeds the %d bytes left", n, len(plain)-pushHeader)
+	m := cipher.NewCBCDecrypter(c.block, c.iv[:])
+	m.CryptBlocks(data, data)
+	if r, ok := m.(resetCBC); ok {
+		c.decrypters.Put(r)
 	}
-	end := pushHeader + int(n)
-	return plain[:16], plain[pushHeader:end:end], string(plain[end:]), nil
 }
 
 // Encrypt builds Encrypt for msg and appid with the caller's 16 random bytes.

@@ -350,10 +350,17 @@ func (v *RSAVerifier) Verify(message []byte, signature string) error {
 		return fmt.Errorf("signer: %w: signature has %d base64 characters, want %d",
 			ErrSignatureInvalid, len(signature), base64.StdEncoding.EncodedLen(v.key.Size()))
 	}
-	sig, err := base64.StdEncoding.DecodeString(signature)
+	// Decode on the stack (room for RSA-4096); larger keys fall back to the heap.
+	var sigBuf [520]byte
+	sig := sigBuf[:]
+	if n := base64.StdEncoding.DecodedLen(len(signature)); n > len(sig) {
+		sig = make([]byte, n)
+	}
+	n, err := base64.StdEncoding.Decode(sig, []byte(signature))
 	if err != nil {
 		return fmt.Errorf("signer: %w: bad base64", ErrSignatureInvalid)
 	}
+	sig = sig[:n]
 	digest := sha256.Sum256(message)
 	if err := rsa.VerifyPKCS1v15(v.key, crypto.SHA256, digest[:], sig); err != nil {
 		return fmt.Errorf("signer: %w", ErrSignatureInvalid)
