@@ -145,7 +145,7 @@ func (h *harness) scenarioV3Callbacks(ctx context.Context) error {
 	appID, serial := h.main.apps[0].AppID, h.main.emuInfo.PublicKeyID
 	n := h.opts.Notifications
 	h.logf("  building %d APIv3 notifications (an RSA signature each) ...\n", n)
-	pool, took, err := buildPool(n, 30*time.Second, func(i int) (notification, error) {
+	pool, took, err := buildPool(n, 45*time.Second, func(i int) (notification, error) {
 		res := fmt.Appendf(nil, `{"mchid":%q,"appid":%q,"out_trade_no":"cb%s%d","transaction_id":"4200000000%010d","trade_type":"JSAPI",`+
 			`"trade_state":"SUCCESS","trade_state_desc":"支付成功","bank_type":"OTHERS","attach":"","success_time":%q,`+
 			`"payer":{"openid":"oBench000000000000000000000"},"amount":{"total":1,"payer_total":1,"currency":"CNY","payer_currency":"CNY"}}`,
@@ -176,6 +176,7 @@ func (h *harness) scenarioV3Callbacks(ctx context.Context) error {
 	h.runCallbackColumns(ctx, sec, pool, pathV3Callback, pathDirectV3, h.main.cbAddr)
 	sec.notes = append(sec.notes, fmt.Sprintf("RSA-verify + AES-GCM-open ceiling of this machine: %.0f/s (%d goroutines, %v)", ceiling, gomaxprocs(), h.opts.CeilingDuration))
 	sec.targets = append(sec.targets, ceilingChecks("v3 callbacks", sec.find(colWxgate), ceiling, 0.8)...)
+	sec.notes = append(sec.notes, hopBound("v3 callbacks", sec.find(colWxgate), sec.find(colBare), ceiling, 0.8)...)
 	h.report.add(sec)
 	return nil
 }

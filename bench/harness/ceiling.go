@@ -2,6 +2,7 @@ package harness
 
 import (
 	"crypto/rsa"
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -55,6 +56,26 @@ func rsaSignCeiling(key *rsa.PrivateKey, d time.Duration) float64 {
 		_, err := s.AppendSign(nil, msg)
 		return err
 	})
+}
+
+// hopBound explains what a crypto-ceiling target can physically reach end to end: every callback
+// also costs an HTTP hop in (WeChat -> proxy) and out (proxy -> app), whose CPU the bare column
+// measures. With crypto c and hop b per request, no proxy can beat c ÷ (c + b) of the ceiling;
+// the notes give that bound, wxgate's CPU against (c + b), and the hop the target would allow.
+func hopBound(what string, gate, bare *row, ceiling, limit float64) []string {
+	if gate == nil || bare == nil || ceiling <= 0 || gate.cpuPerReq() == 0 || bare.cpuPerReq() == 0 {
+		return nil
+	}
+	crypto := time.Duration(float64(gomaxprocs()) / ceiling * float64(time.Second))
+	hop := bare.cpuPerReq()
+	floor := crypto + hop
+	return []string{
+		fmt.Sprintf("%s, the physical bound: the crypto costs %s of CPU per request (cores ÷ ceiling) and the bare proxy's HTTP hop %s, "+
+			"so even a proxy adding nothing to both reaches at most %s ÷ %s = **%.2fx** of the ceiling; %.2fx would need a hop of at most %s. "+
+			"wxgate's CPU per request is **%.2fx** that floor (%s ÷ %s)",
+			what, fmtDur(crypto), fmtDur(hop), fmtDur(crypto), fmtDur(floor), float64(crypto)/float64(floor),
+			limit, fmtDur(time.Duration(float64(crypto)*(1/limit-1))), float64(gate.cpuPerReq())/float64(floor), fmtDur(gate.cpuPerReq()), fmtDur(floor)),
+	}
 }
 
 // ceilingChecks compares a wxgate row with a crypto ceiling twice: its throughput on this shared

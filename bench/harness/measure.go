@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/wxgate/wxgate/bench/loadgen"
@@ -30,7 +31,13 @@ type column struct {
 	label string // shown instead of name when set (e.g. "wxgate, 64 KB")
 	addr  string
 	tls   *tls.Config
-	pid   int  // the proxy process to account; 0 for none (direct)
+	pid   int // the proxy process to account; 0 for none (direct)
+	// upstream is the emulator's process, accounted too when set: with the harness's own CPU
+	// (the load generator) it tells what the shared machine could give the proxy at most.
+	upstream int
+	// conns overrides the harness's -conns; rate, when positive, paces the run (requests/s).
+	conns int
+	rate  float64
 	tree  bool // account the process and its descendants (nginx's workers)
 	skip  string
 	build loadgen.Builder
@@ -58,6 +65,8 @@ type row struct {
 	mallocs   float64 // allocations counted during the run(s)
 	allocsSrc string  // "¹" (wxgate's /metrics); "" when unknown
 	rounds    int
+	upCPU     time.Duration // the upstream's CPU during the run, when col.upstream is set
+	selfCPU   time.Duration // the harness's (load generator's) CPU during the run
 }
 
 // allocsReq renders allocations per request.
@@ -90,6 +99,8 @@ func (r *row) merge(o row) {
 		}
 	}
 	r.cpu += o.cpu
+	r.upCPU += o.upCPU
+	r.selfCPU += o.selfCPU
 	r.measured = r.measured && o.measured
 	r.peakRSS = max(r.peakRSS, o.peakRSS)
 	r.mallocs += o.mallocs
@@ -117,6 +128,14 @@ func (h *harness) compare(ctx context.Context, cols []column) []row {
 		}
 	}
 	return rows
+}
+
+// perReq divides a CPU time by the row's requests, or 0.
+func (r *row) perReq(d time.Duration) time.Duration {
+	if r.res == nil || r.res.Requests == 0 {
+		return 0
+	}
+	return d / time.Duration(r.res.Requests)
 }
 
 // name returns the row's label.
@@ -170,13 +189,26 @@ func (h *harness) measure(ctx context.Context, c column) row {
 	if c.metrics != "" {
 		mallocs0, haveMallocs = scrape(c.metrics, metricMallocs)
 	}
+	var up0, self0 procstat.Sample
+	if c.upstream != 0 {
+		up0, _ = procstat.Read(c.upstream)
+	}
+	self0, _ = procstat.Read(os.Getpid())
 	var profiled <-chan error
 	if c.pprof != "" && h.opts.Profile != "" {
 		profiled = cpuProfile(c.pprof, d, h.opts.Profile, fileName(h.scenario+"-"+r.name()))
 	}
-	h.logf("  %-22s %v x %d connections ...", r.name(), d, h.opts.Conns)
+	conns := h.opts.Conns
+	if c.conns > 0 {
+		conns = c.conns
+	}
+	paced := ""
+	if c.rate > 0 {
+		paced = fmt.Sprintf(" at %.0f/s", c.rate)
+	}
+	h.logf("  %-22s %v x %d connections%s ...", r.name(), d, conns, paced)
 	res, err := loadgen.Run(ctx, loadgen.Config{
-		Addr: c.addr, TLS: c.tls, Conns: h.opts.Conns, Duration: d, Build: c.build, Check: c.check,
+		Addr: c.addr, TLS: c.tls, Conns: conns, Duration: d, Build: c.build, Check: c.check, Rate: c.rate,
 	})
 	if err != nil {
 		r.err = err
@@ -191,6 +223,14 @@ func (h *harness) measure(ctx context.Context, c column) row {
 		} else {
 			r.cpu, r.peakRSS, r.measured = after.CPU-before.CPU, after.PeakRSS, true
 		}
+	}
+	if c.upstream != 0 {
+		if up1, err := procstat.Read(c.upstream); err == nil {
+			r.upCPU = up1.CPU - up0.CPU
+		}
+	}
+	if self1, err := procstat.Read(os.Getpid()); err == nil {
+		r.selfCPU = self1.CPU - self0.CPU
 	}
 	if mallocs1, ok := scrape(c.metrics, metricMallocs); haveMallocs && ok {
 		r.mallocs, r.allocsSrc = mallocs1-mallocs0, "¹"

@@ -15,6 +15,9 @@ const (
 	metricMallocs   = "go_memstats_mallocs_total"
 	metricHeapInuse = "go_memstats_heap_inuse_bytes"
 	metricSessions  = "wxgate_session_keys"
+	// the signing slots' overload answers and longest wait
+	metricSignOverloaded = "wxgate_sign_overloaded_total"
+	metricSignWaitMax    = "wxgate_sign_wait_max_seconds"
 )
 
 // scrape returns the value of an unlabelled metric from a Prometheus text endpoint.

@@ -13,6 +13,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/wxgate/wxgate/bench/loadgen"
+
 	"github.com/wxgate/wxgate/signer"
 )
 
@@ -38,8 +40,13 @@ type v3Signed struct {
 }
 
 func (h *harness) newV3Load(openid string, sign bool) *v3Load {
+	return h.newV3LoadFor(openid, sign, h.opts.Conns)
+}
+
+// newV3LoadFor is newV3Load for a run of conns connections.
+func (h *harness) newV3LoadFor(openid string, sign bool, conns int) *v3Load {
 	l := &v3Load{appID: h.main.apps[0].AppID, openid: openid, publicKeyID: h.main.emuInfo.PublicKeyID, tag: randomHex(3),
-		seq: make([]uint64, h.opts.Conns), next: make([]int, h.opts.Conns), serial: h.mat.merchantSerial}
+		seq: make([]uint64, conns), next: make([]int, conns), serial: h.mat.merchantSerial}
 	if sign {
 		l.signer = signer.NewRSASigner(h.mat.merchantKey)
 	}
@@ -165,7 +172,8 @@ func (h *harness) scenarioV3(ctx context.Context) error {
 		note: "signs each order in the load generator and verifies each answer's signature, as an app without wxgate must"}
 	bare := h.bareColumn("mch")
 	bare.build, bare.check = pre.build, checkPrepay
-	gate := column{name: colWxgate, addr: h.main.appAddr, pid: h.main.gate.pid(), metrics: h.main.metricsURL(), pprof: h.main.pprofURL(), build: h.newV3Load(openid, false).build, check: checkPrepay}
+	gate := column{name: colWxgate, addr: h.main.appAddr, pid: h.main.gate.pid(), metrics: h.main.metricsURL(), pprof: h.main.pprofURL(),
+		build: h.newV3Load(openid, false).build, check: checkPrepay, upstream: h.main.emu.pid()}
 	ngx := h.nginxColumn("mch")
 	if ngx.skip == "" {
 		ngx.build, ngx.check = pre.build, checkPrepay
@@ -182,6 +190,99 @@ func (h *harness) scenarioV3(ctx context.Context) error {
 	sec.notes = append(sec.notes, fmt.Sprintf("RSA-2048 signing ceiling of this machine: %.0f signatures/s (%d goroutines, signer.RSASigner, %v), i.e. %s of CPU per signature",
 		ceiling, gomaxprocs(), h.opts.CeilingDuration, fmtDur(cpuPerOp(ceiling))))
 	sec.targets = append(sec.targets, ceilingChecks("v3 JSAPI", sec.find(colWxgate), ceiling, 0.85)...)
+	if note := machineBound(sec.find(colWxgate), ceiling); note != "" {
+		sec.notes = append(sec.notes, note)
+	}
+	h.report.add(sec)
+	return h.v3Overload(ctx, openid)
+}
+
+// machineBound says what throughput the shared machine could give wxgate at most: each of its
+// requests also costs the emulator (which RSA-signs every answer and verifies wxgate's
+// signature) and the load generator CPU on the same cores.
+func machineBound(gate *row, ceiling float64) string {
+	if gate == nil || gate.res == nil || gate.res.Requests == 0 || gate.cpuPerReq() == 0 || ceiling <= 0 {
+		return ""
+	}
+	own, emu, gen := gate.cpuPerReq(), gate.perReq(gate.upCPU), gate.perReq(gate.selfCPU)
+	total := own + emu + gen
+	bound := float64(gomaxprocs()) / total.Seconds()
+	return fmt.Sprintf("the shared machine's bound: each wxgate request cost wxgate %s, the emulator %s and the load generator %s of CPU, "+
+		"so %d cores serve at most %.0f req/s = **%.2fx** of the RSA ceiling while the emulator signs on them too; "+
+		"wxgate reached %.0f req/s = **%.2fx** of that bound. The CPU-bound rate above is the same comparison with wxgate's own CPU alone",
+		fmtDur(own), fmtDur(emu), fmtDur(gen), gomaxprocs(), bound, bound/ceiling, gate.rps(), gate.rps()/bound)
+}
+
+// overloadConns is how many times -conns the overload run opens against wxgate.
+const overloadConns = 4
+
+// v3Overload drives wxgate's RSA path far past what its signing slots serve and reports how the
+// overflow is answered: 503 wxgate.overloaded at once, and no request waiting for a slot longer
+// than [server] sign_max_wait.
+func (h *harness) v3Overload(ctx context.Context, openid string) error {
+	conns := overloadConns * h.opts.Conns
+	over0, _ := scrape(h.main.metricsURL(), metricSignOverloaded)
+	h.logf("  wxgate overloaded      %v x %d connections ...", h.opts.Duration, conns)
+	res, err := loadgen.Run(ctx, loadgen.Config{
+		Addr: h.main.appAddr, Conns: conns, Duration: h.opts.Duration, Build: h.newV3LoadFor(openid, false, conns).build, Check: checkPrepay,
+	})
+	if err != nil {
+		return err
+	}
+	over1, _ := scrape(h.main.metricsURL(), metricSignOverloaded)
+	maxWait, okWait := scrape(h.main.metricsURL(), metricSignWaitMax)
+	ok, busy := res.ByStatus[fasthttp.StatusOK], res.ByStatus[fasthttp.StatusServiceUnavailable]
+	if ok == nil {
+		ok = &loadgen.Histogram{}
+	}
+	if busy == nil {
+		busy = &loadgen.Histogram{}
+	}
+	h.logf(" %d answered 200, %d answered 503\n", ok.Count(), busy.Count())
+	other := res.Requests - ok.Count() - busy.Count()
+	srv := h.main.cfg.Server
+	sec := &section{
+		title: "2b. WeChat Pay APIv3 under overload",
+		intro: fmt.Sprintf("wxgate alone, %d connections (%d× the other runs) of JSAPI orders for %v, with [server] sign_concurrency = %d and "+
+			"sign_max_wait = %v: far more requests than its signing slots serve. A request joins the signing queue only when the "+
+			"signatures ahead of it should finish within sign_max_wait; the others are answered 503 wxgate.overloaded at once.",
+			conns, overloadConns, h.opts.Duration, srv.SignConcurrency, srv.SignMaxWait),
+		table: []string{
+			"| answers | count | req/s | p50 | p99 | p99.9 | max |",
+			"|---|---:|---:|---:|---:|---:|---:|",
+			statusRow("200 (order placed)", ok, res.Elapsed),
+			statusRow("503 wxgate.overloaded", busy, res.Elapsed),
+			fmt.Sprintf("| other (errors) | %d | | | | | |", other),
+		},
+	}
+	sec.notes = append(sec.notes, fmt.Sprintf("wxgate_sign_overloaded_total rose by %.0f during the run", over1-over0))
+	fast := targetCheck{what: "v3 overload: p99 latency of 503 answers", limit: 5, atMost: true, unit: " ms"}
+	if busy.Count() == 0 {
+		fast.why = "n/a (no 503: not overloaded)"
+	} else {
+		fast.value, fast.ok = float64(busy.Quantile(0.99))/float64(time.Millisecond), true
+		fast.remark = fmt.Sprintf("%d of %d requests answered 503", busy.Count(), res.Requests)
+	}
+	bound := targetCheck{what: "v3 overload: longest wait for a signing slot ÷ sign_max_wait", limit: 1, atMost: true, unit: "x"}
+	if okWait {
+		bound.value, bound.ok = maxWait/srv.SignMaxWait.Seconds(), true
+		bound.remark = fmt.Sprintf("wxgate_sign_wait_max_seconds %s (since wxgate started), sign_max_wait %v", fmtDur(time.Duration(maxWait*float64(time.Second))), srv.SignMaxWait)
+	} else {
+		bound.why = "n/a (wxgate_sign_wait_max_seconds not exported)"
+	}
+	sec.targets = append(sec.targets, fast, bound)
+	if other > 0 {
+		sec.notes = append(sec.notes, fmt.Sprintf("**⚠ %d answers were neither 200 nor 503**: %s", other, strings.Join(res.Samples, " | ")))
+	}
 	h.report.add(sec)
 	return nil
+}
+
+// statusRow renders the latency of the answers of one status.
+func statusRow(label string, l *loadgen.Histogram, elapsed time.Duration) string {
+	if l.Count() == 0 {
+		return fmt.Sprintf("| %s | 0 | | | | | |", label)
+	}
+	return fmt.Sprintf("| %s | %d | %.0f | %s | %s | %s | %s |", label, l.Count(), float64(l.Count())/elapsed.Seconds(),
+		fmtDur(l.Quantile(0.5)), fmtDur(l.Quantile(0.99)), fmtDur(l.Quantile(0.999)), fmtDur(l.Max()))
 }

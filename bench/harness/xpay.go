@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -171,8 +172,37 @@ func (h *harness) scenarioXpay(ctx context.Context) error {
 	}
 	sec.rows = h.compare(ctx, h.xpayColumns(apps, defaultBody))
 	sec.addRatios(true)
+	h.addedLatency(ctx, sec, apps)
 	h.report.add(sec)
 	return nil
+}
+
+// addedLatency paces direct and wxgate at half of wxgate's peak (the closed-loop req/s just
+// measured) and compares their p99: the latency the wxgate hop adds at a sustainable load. The
+// paced latencies count from each request's scheduled time.
+func (h *harness) addedLatency(ctx context.Context, sec *section, apps []*xpayApp) {
+	t := targetCheck{what: "xpay p99 added latency (wxgate − direct) at half of wxgate's peak", limit: 1, atMost: true, unit: " ms"}
+	defer func() { sec.targets = append(sec.targets, t) }()
+	peak := sec.find(colWxgate)
+	if peak == nil || peak.res == nil || peak.res.Errors > 0 || peak.rps() == 0 {
+		t.why = "n/a (the wxgate run failed)"
+		return
+	}
+	rate := peak.rps() / 2
+	cols := h.xpayColumns(apps, defaultBody)
+	direct, gate := cols[0], cols[2]
+	direct.label, gate.label = "direct, paced at half", "wxgate, paced at half"
+	direct.rate, gate.rate = rate, rate
+	rows := h.compare(ctx, []column{direct, gate})
+	sec.rows = append(sec.rows, rows...)
+	d, g := &rows[0], &rows[1]
+	if d.res == nil || g.res == nil || d.res.Errors > 0 || g.res.Errors > 0 {
+		t.why = "n/a (a paced run failed)"
+		return
+	}
+	dp, gp := d.res.Latency.Quantile(0.99), g.res.Latency.Quantile(0.99)
+	t.value, t.ok = float64(gp-dp)/float64(time.Millisecond), true
+	t.remark = fmt.Sprintf("both paced at %.0f req/s (half of wxgate's %.0f): p99 %s through wxgate, %s direct", rate, peak.rps(), fmtDur(gp), fmtDur(dp))
 }
 
 // defaultBody is the currency_pay body size of the main xpay run.

@@ -40,7 +40,7 @@ func run() error {
 	flag.DurationVar(&opts.CeilingDuration, "ceiling-duration", time.Second, "time of each crypto ceiling loop")
 	flag.StringVar(&opts.Nginx, "nginx", "", "nginx binary (default: nginx on PATH, else /usr/sbin/nginx)")
 	flag.IntVar(&opts.MaxSessions, "max-sessions", 1_000_000, "largest stored-session-key step (steps 1k, 10k, ... up to it)")
-	flag.IntVar(&opts.Notifications, "notifications", 0, "APIv3 notifications built before the callback run (an RSA signature each; default 3000 per second of -duration and round)")
+	flag.IntVar(&opts.Notifications, "notifications", 0, "APIv3 notifications built before the callback run (an RSA signature each; default 8000 per second of -duration and round, built within 45 s)")
 	flag.BoolVar(&opts.Keep, "keep", false, "keep the temporary folder (configs, keys, logs)")
 	flag.IntVar(&opts.Rounds, "rounds", 1, "measure each comparison's columns this many times in turn (interleaved) and add the rounds up")
 	flag.StringVar(&opts.Profile, "profile", "", "write a CPU profile of each wxgate column (from wxgate's /debug/pprof) into this folder")
@@ -53,7 +53,7 @@ func run() error {
 		opts.Scenarios = nil
 	}
 	if opts.Notifications == 0 {
-		opts.Notifications = int(opts.Duration.Seconds()*float64(max(opts.Rounds, 1))*3000) + 500
+		opts.Notifications = int(opts.Duration.Seconds()*float64(max(opts.Rounds, 1))*8000) + 500
 	}
 	if opts.Conns < 1 || opts.Duration <= 0 || opts.GrowthDuration <= 0 || opts.CeilingDuration <= 0 || opts.MaxSessions < 1000 {
 		return errors.New("-conns, -duration, -growth-duration and -ceiling-duration must be positive and -max-sessions at least 1000")
