@@ -18,9 +18,12 @@ const (
 	// the signing slots' overload answers and longest wait
 	metricSignOverloaded = "wxgate_sign_overloaded_total"
 	metricSignWaitMax    = "wxgate_sign_wait_max_seconds"
+	metricSignWaitBucket = "wxgate_sign_wait_seconds_bucket"
+	metricSignWaitCount  = "wxgate_sign_wait_seconds_count"
 )
 
-// scrape returns the value of an unlabelled metric from a Prometheus text endpoint.
+// scrape returns the value of a metric from a Prometheus text endpoint; name is the metric's name,
+// with its labels as wxgate writes them when it has any (name{le="0.05"}).
 func scrape(url, name string) (float64, bool) {
 	status, body, err := fasthttp.GetTimeout(nil, url, 10*time.Second)
 	if err != nil || status != fasthttp.StatusOK {
