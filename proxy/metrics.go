@@ -106,6 +106,17 @@ func (g *Gateway) writeMetrics(w io.Writer) {
 	fmt.Fprintln(w, "# HELP wxgate_sign_wait_max_seconds The longest any request waited for an RSA signing slot since start (bounded by sign_max_wait).")
 	fmt.Fprintln(w, "# TYPE wxgate_sign_wait_max_seconds gauge")
 	fmt.Fprintf(w, "wxgate_sign_wait_max_seconds %.6f\n", time.Duration(g.signing.maxSeen.Load()).Seconds())
+	fmt.Fprintln(w, "# HELP wxgate_sign_wait_seconds Waits for an RSA signing slot (requests that found every slot busy and joined the queue).")
+	fmt.Fprintln(w, "# TYPE wxgate_sign_wait_seconds histogram")
+	var cum uint64
+	for i, le := range signWaitBuckets {
+		cum += g.signing.waits[i].Load()
+		fmt.Fprintf(w, "wxgate_sign_wait_seconds_bucket{le=\"%g\"} %d\n", le.Seconds(), cum)
+	}
+	cum += g.signing.waits[len(signWaitBuckets)].Load()
+	fmt.Fprintf(w, "wxgate_sign_wait_seconds_bucket{le=\"+Inf\"} %d\n", cum)
+	fmt.Fprintf(w, "wxgate_sign_wait_seconds_sum %.6f\n", time.Duration(g.signing.waitSum.Load()).Seconds())
+	fmt.Fprintf(w, "wxgate_sign_wait_seconds_count %d\n", cum)
 	fmt.Fprintln(w, "# HELP wxgate_callbacks_total Callbacks from WeChat by source and outcome (forwarded, duplicate, rejected, forward_failed).")
 	fmt.Fprintln(w, "# TYPE wxgate_callbacks_total counter")
 	cbs := m.callbacks.snapshot()

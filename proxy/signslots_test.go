@@ -22,6 +22,13 @@ func TestSignSlotsAnswerOverload(t *testing.T) {
 	if w := time.Duration(s.maxSeen.Load()); w < time.Millisecond {
 		t.Fatalf("longest wait recorded %v; the refused request waited its 1ms", w)
 	}
+	var counted uint64
+	for i := range s.waits {
+		counted += s.waits[i].Load()
+	}
+	if counted != 1 {
+		t.Fatalf("wait histogram holds %d waits, want the one", counted)
+	}
 	s.release(time.Millisecond)
 	if err := s.acquire(); err != nil {
 		t.Fatalf("after a release: %v", err)
