@@ -3,10 +3,14 @@ package harness
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
 )
+
+// optimisationLog is the hand-kept before/after log (bench/optimisations.md) every report ends with.
+const optimisationLog = "optimisations.md"
 
 // report collects the sections of a run and writes them as Markdown.
 type report struct {
@@ -113,6 +117,13 @@ func (r *report) markdown() string {
 	}
 	for _, s := range r.sections {
 		s.markdown(&b)
+	}
+	// The optimisation log is kept by hand beside the harness and carried into every report.
+	if r.opts.Root != "" {
+		if log, err := os.ReadFile(filepath.Join(r.opts.Root, "bench", optimisationLog)); err == nil {
+			b.WriteString("\n")
+			b.Write(log)
+		}
 	}
 	return b.String()
 }
