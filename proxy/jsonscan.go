@@ -25,33 +25,9 @@ func jsonObject(b []byte) error {
 // topField returns the raw value of the top-level member name in the valid JSON object b.
 // Keys written with escape sequences are not matched.
 func topField(b []byte, name string) ([]byte, bool) {
-	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '{' {
-		return nil, false
-	}
-	i++
-	for {
-		i = skipSpace(b, i)
-		if i >= len(b) || b[i] == '}' {
-			return nil, false
-		}
-		if b[i] == ',' {
-			i++
-			continue
-		}
-		keyEnd := skipValue(b, i)
-		key := b[i+1 : keyEnd-1]
-		i = skipSpace(b, keyEnd)
-		if i >= len(b) || b[i] != ':' {
-			return nil, false
-		}
-		i = skipSpace(b, i+1)
-		end := skipValue(b, i)
-		if string(key) == name {
-			return b[i:end], true
-		}
-		i = end
-	}
+	var val [1][]byte
+	topFields(b, []string{name}, val[:])
+	return val[0], val[0] != nil
 }
 
 // topFields reads several top-level members of the valid JSON object b in one pass: vals[k] is
