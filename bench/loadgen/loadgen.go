@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -45,10 +46,12 @@ type Config struct {
 	Timeout  time.Duration // per request; 5 s when zero
 	Build    Builder
 	Check    Checker // optional
-	// Rate, when positive, paces the run at that many requests per second in all, spread evenly
-	// over the connections; each latency is then measured from the request's scheduled time, so a
-	// request delayed behind a slow answer counts its wait (no coordinated omission). Zero: closed
-	// loop, each connection sending as fast as it is answered.
+	// Rate, when positive, makes the run open-loop: requests are scheduled at that many per second
+	// in all, evenly spaced, and each is sent by the first connection free to send it. Its latency
+	// is measured from its scheduled time, so a request that waited because every connection was
+	// busy counts that wait (no coordinated omission), while one slow answer does not delay the
+	// requests the other connections can send. Zero: closed loop, each connection sending as fast
+	// as it is answered.
 	Rate float64
 }
 
@@ -89,8 +92,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	workers := make([]*worker, cfg.Conns)
 	var wg sync.WaitGroup
 	start := time.Now()
+	var sched *schedule
+	if cfg.Rate > 0 {
+		sched = &schedule{start: start, period: time.Duration(float64(time.Second) / cfg.Rate)}
+	}
 	for i := range workers {
-		w := &worker{id: i, cfg: &cfg, timeout: timeout, client: newClient(cfg, timeout)}
+		w := &worker{id: i, cfg: &cfg, timeout: timeout, client: newClient(cfg, timeout), sched: sched}
 		workers[i] = w
 		wg.Add(1)
 		go func() {
@@ -183,6 +190,20 @@ type worker struct {
 	samples  []string
 	last     time.Duration // time of the last answer since the run started
 	byStatus map[int]*Histogram
+	sched    *schedule // nil in a closed loop
+}
+
+// schedule hands out the send times of an open-loop run: the k-th request is due at
+// start + k*period, whichever connection takes it.
+type schedule struct {
+	start  time.Time
+	period time.Duration
+	taken  atomic.Int64
+}
+
+// take returns the due time of the next request not yet taken by any connection.
+func (s *schedule) take() time.Time {
+	return s.start.Add(s.period * time.Duration(s.taken.Add(1)-1))
 }
 
 func (w *worker) run(ctx context.Context, start time.Time) {
@@ -191,22 +212,16 @@ func (w *worker) run(ctx context.Context, start time.Time) {
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
 	w.byStatus = map[int]*Histogram{}
-	// A paced connection sends its k-th request at start + (id + k*conns)/rate: the connections
-	// interleave evenly.
-	var period time.Duration
-	if w.cfg.Rate > 0 {
-		period = time.Duration(float64(w.cfg.Conns) / w.cfg.Rate * float64(time.Second))
-	}
-	next := start.Add(period * time.Duration(w.id) / time.Duration(w.cfg.Conns))
 	var pace *time.Timer
-	if period > 0 {
-		pace = time.NewTimer(time.Until(next))
+	if w.sched != nil {
+		pace = time.NewTimer(time.Hour)
 		defer pace.Stop()
 	}
 	for ctx.Err() == nil {
 		var scheduled time.Time
-		if pace != nil {
-			if wait := time.Until(next); wait > 0 {
+		if w.sched != nil {
+			scheduled = w.sched.take()
+			if wait := time.Until(scheduled); wait > 0 {
 				pace.Reset(wait)
 				select {
 				case <-ctx.Done():
@@ -214,8 +229,6 @@ func (w *worker) run(ctx context.Context, start time.Time) {
 				case <-pace.C:
 				}
 			}
-			scheduled = next
-			next = next.Add(period)
 		}
 		req.Reset()
 		if !w.cfg.Build(w.id, req) {

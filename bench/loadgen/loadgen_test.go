@@ -176,6 +176,32 @@ func TestPacedRunKeepsItsRateAndCountsQueueing(t *testing.T) {
 	}
 }
 
+func TestPacedRunSendsOnAnyFreeConnection(t *testing.T) {
+	var n atomic.Int64
+	addr := startServer(t, func(ctx *fasthttp.RequestCtx) {
+		if n.Add(1) == 1 {
+			time.Sleep(300 * time.Millisecond) // the first answer is slow; every other one is instant
+			ctx.SetStatusCode(fasthttp.StatusAccepted)
+		}
+	})
+	res, err := Run(context.Background(), Config{
+		Addr: addr, Conns: 2, Duration: 500 * time.Millisecond, Rate: 50,
+		Build: func(conn int, req *fasthttp.Request) bool { req.SetRequestURI("http://" + addr + "/"); return true },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// While one connection waits 300 ms, the other sends every request due: none of the instant
+	// answers waited behind the slow one (pacing per connection would have delayed about a third).
+	fast := res.ByStatus[fasthttp.StatusOK]
+	if fast == nil || fast.Count() < 15 || res.ByStatus[fasthttp.StatusAccepted] == nil {
+		t.Fatalf("by status %v; want one slow answer and at least 15 instant ones", res.ByStatus)
+	}
+	if p99 := fast.Quantile(0.99); p99 > 150*time.Millisecond {
+		t.Errorf("p99 of the instant answers %v: requests waited for the busy connection", p99)
+	}
+}
+
 func TestRunSplitsLatencyByStatus(t *testing.T) {
 	var n atomic.Int64
 	addr := startServer(t, func(ctx *fasthttp.RequestCtx) {
