@@ -38,6 +38,7 @@ type Gateway struct {
 	sessions *credentials.Sessions
 	clock    func() time.Time
 	signing  *signSlots
+	workers  *signWorkers // compute what signing admits
 	bills    *billHashes
 
 	merchants     map[string]*merchantState
@@ -94,6 +95,7 @@ func NewGateway(cfg *policies.Config, opts Options) (*Gateway, error) {
 		clock:     opts.Clock,
 		bills:     bills,
 		signing:   newSignSlots(cfg.Server.SignConcurrency, cfg.Server.SignMaxWait),
+		workers:   newSignWorkers(cfg.Server.SignConcurrency),
 		merchants: make(map[string]*merchantState, len(cfg.Merchants)),
 		forwarder: newForwarder(cfg.Forward.Secret.Value(), cfg.Forward.Timeout, opts.Clock),
 		nonces:    newSeenSet(2*maxClockSkew, 1_000_000),

@@ -178,9 +178,8 @@ func (g *Gateway) rsaSign(m *merchantState, dst, message []byte) ([]byte, *apiEr
 		g.metrics.overloaded.Add(1)
 		return nil, aerr
 	}
-	start := time.Now()
-	out, err := m.signer.AppendSign(dst, message)
-	g.signing.release(time.Since(start))
+	out, took, err := g.workers.sign(m, dst, message)
+	g.signing.release(took)
 	if err != nil {
 		return nil, newError(fasthttp.StatusInternalServerError, CodeInternal, "RSA signing failed: "+err.Error())
 	}

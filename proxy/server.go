@@ -125,6 +125,7 @@ func (s *Server) Shutdown() error {
 	err2 := s.callback.Shutdown()
 	err3 := s.admin.Shutdown()
 	s.wg.Wait()
+	s.Gateway.workers.stop()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return errors.Join(append(s.errs, err1, err2, err3)...)

@@ -22,6 +22,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	reserveSchedulerProc(cfg.Server.SignConcurrency, log)
 	g, err := proxy.NewGateway(cfg, proxy.Options{Logger: log})
 	if err != nil {
 		return fmt.Errorf("start gateway: %w", err)

@@ -1,0 +1,98 @@
+package proxy
+
+import (
+	"errors"
+	"runtime"
+	"sync"
+	"time"
+)
+
+// signWorkerNice is how much lower than the rest of wxgate the signing threads are scheduled
+// (a Linux nice increment). When the cores are saturated, the kernel then runs request
+// handling first (admission, 503 answers, the HMAC and callback paths) and RSA signing in what
+// is left, so a flood of signatures cannot delay the answers that need no signature. Measured
+// in bench/optimisations.md: the overload 503 p99 went from 26.7 ms to under 5 ms.
+const signWorkerNice = 5
+
+// errSigningStopped answers a signature asked for after the gateway shut down.
+var errSigningStopped = errors.New("the gateway is shutting down")
+
+// signJob is one RSA signature handed to a signing worker; jobs are pooled.
+type signJob struct {
+	m       *merchantState
+	dst     []byte
+	message []byte
+	out     []byte
+	err     error
+	took    time.Duration
+	done    chan struct{}
+}
+
+var signJobPool = sync.Pool{New: func() any { return &signJob{done: make(chan struct{}, 1)} }}
+
+// signWorkers compute RSA signatures on n goroutines, each locked to its own OS thread whose
+// priority is lowered by signWorkerNice. The signing slots admit at most n signatures at once,
+// so a job never waits for a worker. The workers start with the first signature and end at stop.
+type signWorkers struct {
+	n     int
+	jobs  chan *signJob
+	quit  chan struct{}
+	start sync.Once
+	end   sync.Once
+}
+
+func newSignWorkers(n int) *signWorkers {
+	return &signWorkers{n: n, jobs: make(chan *signJob, n), quit: make(chan struct{})}
+}
+
+// sign signs message with m's key on a worker and appends the signature to dst; took is the
+// time the signature itself ran (the cost the signing slots' admission estimates).
+func (w *signWorkers) sign(m *merchantState, dst, message []byte) (out []byte, took time.Duration, err error) {
+	w.start.Do(func() {
+		for range w.n {
+			go w.run()
+		}
+	})
+	select {
+	case <-w.quit:
+		return dst, 0, errSigningStopped
+	default:
+	}
+	j := signJobPool.Get().(*signJob)
+	j.m, j.dst, j.message = m, dst, message
+	select {
+	case w.jobs <- j:
+	case <-w.quit:
+		return dst, 0, errSigningStopped
+	}
+	select {
+	case <-j.done:
+	case <-w.quit: // the job may never run; it is left to the garbage collector, not pooled
+		return dst, 0, errSigningStopped
+	}
+	out, took, err = j.out, j.took, j.err
+	*j = signJob{done: j.done}
+	signJobPool.Put(j)
+	return out, took, err
+}
+
+// run is one worker. Its goroutine never unlocks its thread, so the lowered priority never
+// reaches other goroutines: the thread ends with the goroutine.
+func (w *signWorkers) run() {
+	runtime.LockOSThread()
+	lowerThreadPriority(signWorkerNice)
+	for {
+		select {
+		case j := <-w.jobs:
+			start := time.Now()
+			j.out, j.err = j.m.signer.AppendSign(j.dst, j.message)
+			j.took = time.Since(start)
+			j.done <- struct{}{}
+		case <-w.quit:
+			return
+		}
+	}
+}
+
+// stop ends the workers; a signature asked for afterwards fails with errSigningStopped.
+func (w *signWorkers) stop() { w.end.Do(func() { close(w.quit) }) }

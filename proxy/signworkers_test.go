@@ -1,0 +1,53 @@
+package proxy
+
+import (
+	"crypto/rsa"
+	"errors"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/wxgate/wxgate/signer"
+)
+
+func testMerchant(t *testing.T) (*merchantState, *rsa.PrivateKey) {
+	t.Helper()
+	pemBytes, err := os.ReadFile("testdata/merchant_key.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := signer.ParsePrivateKey(pemBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &merchantState{name: "test", signer: signer.NewRSASigner(key)}, key
+}
+
+// TestSignWorkersSignConcurrentlyAndStop: signatures from many goroutines come back valid,
+// each to its own caller, and after stop a signature fails at once instead of hanging.
+func TestSignWorkersSignConcurrentlyAndStop(t *testing.T) {
+	m, key := testMerchant(t)
+	w := newSignWorkers(2)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			msg := []byte{'m', byte('0' + i)}
+			sig, took, err := w.sign(m, nil, msg)
+			if err != nil || took <= 0 {
+				t.Errorf("sign %d: took %v, %v", i, took, err)
+				return
+			}
+			if err := signer.NewRSAVerifier(&key.PublicKey).Verify(msg, string(sig)); err != nil {
+				t.Errorf("sign %d: signature does not verify over its own message: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	w.stop()
+	w.stop() // twice is harmless
+	if _, _, err := w.sign(m, nil, []byte("late")); !errors.Is(err, errSigningStopped) {
+		t.Fatalf("sign after stop: %v, want errSigningStopped", err)
+	}
+}
