@@ -194,7 +194,7 @@ func (h *harness) scenarioV3(ctx context.Context) error {
 		sec.notes = append(sec.notes, note)
 	}
 	h.report.add(sec)
-	return h.v3Overload(ctx, openid)
+	return h.v3Overload(ctx, openid, ceiling)
 }
 
 // machineBound says what throughput the shared machine could give wxgate at most: each of its
@@ -213,8 +213,12 @@ func machineBound(gate *row, ceiling float64) string {
 		fmtDur(own), fmtDur(emu), fmtDur(gen), gomaxprocs(), bound, bound/ceiling, gate.rps(), gate.rps()/bound)
 }
 
-// overloadConns is how many times -conns the overload run opens against wxgate.
-const overloadConns = 4
+// overloadConns is how many times -conns the overload run opens against wxgate: enough that the
+// offered rate never waits for a free connection (admitted requests wait up to sign_max_wait).
+const overloadConns = 16
+
+// overloadFactor is the offered load of the overload run, in multiples of the RSA signing ceiling.
+const overloadFactor = 2
 
 // v3Overload drives wxgate's RSA signing far past what its signing slots serve and reports how
 // the overflow is answered: 503 wxgate.overloaded at once, and no request waiting for a slot
@@ -222,18 +226,19 @@ const overloadConns = 4
 // answer on the same cores, so the whole machine is oversubscribed), and the
 // /wxgate/v3/payment-params helper (one RSA signature, no upstream: only wxgate and the load
 // generator on the cores). The targets are checked on the second.
-func (h *harness) v3Overload(ctx context.Context, openid string) error {
+func (h *harness) v3Overload(ctx context.Context, openid string, ceiling float64) error {
 	conns := overloadConns * h.opts.Conns
 	srv := h.main.cfg.Server
 	sec := &section{
 		title: "2b. WeChat Pay APIv3 under overload",
-		intro: fmt.Sprintf("wxgate alone, %d connections (%d× the other runs) for %v each, with [server] sign_concurrency = %d and "+
-			"sign_max_wait = %v: far more signatures asked for than its signing slots serve. A request joins the signing queue only "+
-			"when the signatures ahead of it should finish within sign_max_wait; the others are answered 503 wxgate.overloaded at once. "+
-			"Two loads: JSAPI orders (the emulator RSA-signs every answer on the same two cores, so the machine is oversubscribed and "+
-			"every answer, 503s too, waits for a CPU), and POST /wxgate/v3/payment-params (one RSA signature in wxgate, no upstream: "+
-			"what overload of wxgate itself looks like). The targets are checked on the second.",
-			conns, overloadConns, h.opts.Duration, srv.SignConcurrency, srv.SignMaxWait),
+		intro: fmt.Sprintf("wxgate alone, offered %.0f requests/s (%d× the RSA signing ceiling) open-loop for %v each: each request "+
+			"is due at a fixed time and sent by the first of %d connections free to send it, and its latency counts from that time, "+
+			"so an answer slow to come counts its wait. [server] sign_concurrency = %d and sign_max_wait = %v. A request joins the "+
+			"signing queue only when the signatures ahead of it should finish within half of sign_max_wait; the others are answered "+
+			"503 wxgate.overloaded at once. Two loads: JSAPI orders (the emulator RSA-signs every answer on the same two cores, so the "+
+			"machine is oversubscribed and every answer, 503s too, waits for a CPU), and POST /wxgate/v3/payment-params (one RSA "+
+			"signature in wxgate, no upstream: what overload of wxgate itself looks like). The targets are checked on the second.",
+			overloadFactor*ceiling, overloadFactor, h.opts.Duration, conns, srv.SignConcurrency, srv.SignMaxWait),
 		table: []string{
 			"| load | answers | count | req/s | p50 | p99 | p99.9 | max |",
 			"|---|---|---:|---:|---:|---:|---:|---:|",
@@ -256,7 +261,7 @@ func (h *harness) v3Overload(ctx context.Context, openid string) error {
 		within0, okWithin := scrape(h.main.metricsURL(), within)
 		h.logf("  wxgate overloaded      %v x %d connections, %s ...", h.opts.Duration, conns, label)
 		res, err := loadgen.Run(ctx, loadgen.Config{
-			Addr: h.main.appAddr, Conns: conns, Duration: h.opts.Duration, Build: load.build, Check: load.check,
+			Addr: h.main.appAddr, Conns: conns, Duration: h.opts.Duration, Build: load.build, Check: load.check, Rate: overloadFactor * ceiling,
 		})
 		if err != nil {
 			return err
