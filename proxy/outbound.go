@@ -146,11 +146,12 @@ func (g *Gateway) sendWithToken(ctx *fasthttp.RequestCtx, a *appState, r policie
 		g.fail(ctx, r.Kind, tokenError(a, err))
 		return
 	}
-	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseResponse(resp)
+	// WeChat's answer is read straight into the app's response: no second copy of its body.
+	resp := &ctx.Response
 	for attempt := 0; ; attempt++ {
 		req.URI().QueryArgs().Set(argAccessToken, token)
 		if aerr := g.weixin.do(req, resp); aerr != nil {
+			resp.Reset()
 			g.fail(ctx, r.Kind, aerr)
 			return
 		}
@@ -161,14 +162,23 @@ func (g *Gateway) sendWithToken(ctx *fasthttp.RequestCtx, a *appState, r policie
 		g.metrics.staleRetries.Add(1)
 		fresh, err := a.tokens.Stale(token)
 		if err != nil {
+			resp.Reset()
 			g.fail(ctx, r.Kind, tokenError(a, err))
 			return
 		}
 		token = fresh
 		resp.Reset()
 	}
-	relay(ctx, resp)
+	dropHopHeaders(&resp.Header)
 	g.metrics.observe(r.Kind, resp.StatusCode())
+}
+
+// dropHopHeaders removes from an upstream answer read into the app's response the headers that
+// describe WeChat's connection rather than the body; wxgate's server writes its own.
+func dropHopHeaders(h *fasthttp.ResponseHeader) {
+	for _, k := range [...]string{fasthttp.HeaderConnection, "Keep-Alive", fasthttp.HeaderTransferEncoding, fasthttp.HeaderServer, fasthttp.HeaderDate} {
+		h.Del(k)
+	}
 }
 
 // errcodeOf reads the top-level errcode of a WeChat JSON answer, if it has a non-zero one.
