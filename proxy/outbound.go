@@ -45,6 +45,10 @@ func (g *Gateway) serveWeChat(ctx *fasthttp.RequestCtx, r policies.Route) {
 	}
 }
 
+// xpayMembers are the body members serveXpay reads: the env selects the AppKey, the openid the
+// session_key.
+var xpayMembers = [...]string{"env", "openid"}
+
 // serveXpay signs a virtual-payment server API call: access_token, pay_sig with the AppKey of the
 // body's env, and the user signature with the session_key of the body's openid where required.
 func (g *Gateway) serveXpay(ctx *fasthttp.RequestCtx, a *appState, r policies.Route) {
@@ -57,8 +61,10 @@ func (g *Gateway) serveXpay(ctx *fasthttp.RequestCtx, a *appState, r policies.Ro
 		g.fail(ctx, r.Kind, newError(fasthttp.StatusBadRequest, CodeBodyNotJSON, r.Path+" needs a JSON object body, as WeChat documents it; the body sent is not one"))
 		return
 	}
-	envRaw, ok := topField(body, "env")
-	if !ok {
+	var members [2][]byte // one pass over the body for both members signing needs
+	topFields(body, xpayMembers[:], members[:])
+	envRaw, openidRaw := members[0], members[1]
+	if envRaw == nil {
 		g.fail(ctx, r.Kind, newError(fasthttp.StatusBadRequest, CodeMissingEnv, `the body has no "env"; add "env":0 (production) or "env":1 (sandbox): it selects the AppKey pay_sig is made with`))
 		return
 	}
@@ -77,9 +83,8 @@ func (g *Gateway) serveXpay(ctx *fasthttp.RequestCtx, a *appState, r policies.Ro
 	paySig := key.AppendPaySig(sigs[0][:0], r.Path, body)
 	var userSig []byte
 	if r.UserSignature {
-		openidRaw, ok := topField(body, "openid")
 		openid, plain := plainString(openidRaw)
-		if !ok || !plain || len(openid) == 0 {
+		if openidRaw == nil || !plain || len(openid) == 0 {
 			g.fail(ctx, r.Kind, newError(fasthttp.StatusBadRequest, CodeMissingOpenID, r.Path+` needs the user's "openid" in the body: its session_key makes the user signature`))
 			return
 		}
