@@ -203,6 +203,9 @@ func (h *harness) addedLatency(ctx context.Context, sec *section, apps []*xpayAp
 	dp, gp := d.res.Latency.Quantile(0.99), g.res.Latency.Quantile(0.99)
 	t.value, t.ok = float64(gp-dp)/float64(time.Millisecond), true
 	t.remark = fmt.Sprintf("both paced at %.0f req/s (half of wxgate's %.0f): p99 %s through wxgate, %s direct", rate, peak.rps(), fmtDur(gp), fmtDur(dp))
+	sec.notes = append(sec.notes, fmt.Sprintf("Paced runs: the load generator sent its requests late by p99 %s (direct) and %s (wxgate) "+
+		"after their due time (loadgen Result.Lag: every connection busy, or the generator waiting for a CPU it shares with the "+
+		"emulator and the proxy); that lateness is inside both p99s.", fmtDur(d.res.Lag.Quantile(0.99)), fmtDur(g.res.Lag.Quantile(0.99))))
 }
 
 // defaultBody is the currency_pay body size of the main xpay run.

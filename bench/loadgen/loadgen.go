@@ -64,6 +64,9 @@ type Result struct {
 	Latency  Histogram     // every request's latency, failed ones included
 	// ByStatus is the latency of the answers of each HTTP status; transport errors under 0.
 	ByStatus map[int]*Histogram
+	// Lag, in an open-loop run, is how late each request was sent after its due time: every
+	// connection busy, or the load generator itself waiting for a CPU.
+	Lag Histogram
 }
 
 // RPS returns the completed requests per second.
@@ -113,6 +116,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.Requests += w.requests
 		res.Errors += w.errors
 		res.Latency.Merge(&w.hist)
+		res.Lag.Merge(&w.lag)
 		for code, h := range w.byStatus {
 			if res.ByStatus[code] == nil {
 				res.ByStatus[code] = &Histogram{}
@@ -191,6 +195,7 @@ type worker struct {
 	last     time.Duration // time of the last answer since the run started
 	byStatus map[int]*Histogram
 	sched    *schedule // nil in a closed loop
+	lag      Histogram
 }
 
 // schedule hands out the send times of an open-loop run: the k-th request is due at
@@ -244,6 +249,9 @@ func (w *worker) run(ctx context.Context, start time.Time) {
 		t0 := time.Now()
 		if !scheduled.IsZero() {
 			t0 = scheduled
+		}
+		if !scheduled.IsZero() {
+			w.lag.Record(time.Since(scheduled))
 		}
 		err := w.client.DoTimeout(req, resp, w.timeout)
 		now := time.Now()
