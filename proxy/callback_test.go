@@ -200,7 +200,7 @@ func TestAppDownThenBack(t *testing.T) {
 	for i := 0; i < orders; i++ {
 		e.payJSAPI(t, "pk", fmt.Sprintf("down-%d", i), 100+i)
 	}
-	e.recv.waitDownHits(orders*2, waitTime) // every event failed at least twice
+	e.recv.waitDownHits(orders, 2, waitTime) // every event failed at least twice
 	e.recv.setUp(true)
 	ds, err := e.emu.WaitDeliveries(orders, waitTime)
 	if err != nil {

@@ -27,8 +27,8 @@ type receiver struct {
 	ids map[string]int // deliveries per event id
 	bad int            // requests whose signature failed
 	up  bool
-	// downHits counts requests refused while down.
-	downHits int
+	// downHits counts requests refused while down, per event id.
+	downHits map[string]int
 }
 
 func startReceiver(t *testing.T) *receiver {
@@ -36,7 +36,7 @@ func startReceiver(t *testing.T) *receiver {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &receiver{t: t, url: "http://" + ln.Addr().String() + "/events", ids: map[string]int{}, up: true}
+	r := &receiver{t: t, url: "http://" + ln.Addr().String() + "/events", ids: map[string]int{}, downHits: map[string]int{}, up: true}
 	r.cnd = sync.NewCond(&r.mu)
 	srv := &fasthttp.Server{Handler: r.handle, ReadTimeout: 5 * time.Second}
 	go srv.Serve(ln)
@@ -48,7 +48,7 @@ func (r *receiver) handle(ctx *fasthttp.RequestCtx) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.up {
-		r.downHits++
+		r.downHits[string(ctx.Request.Header.Peek(proxy.HeaderEventID))]++
 		r.cnd.Broadcast()
 		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
 		return
@@ -89,10 +89,19 @@ func (r *receiver) waitEvents(n int, timeout time.Duration) []proxy.Event {
 	return append([]proxy.Event(nil), r.got...)
 }
 
-// waitDownHits waits until n requests were refused while the app was down.
-func (r *receiver) waitDownHits(n int, timeout time.Duration) {
+// waitDownHits waits until each of n events was refused at least times times while the app
+// was down.
+func (r *receiver) waitDownHits(n, times int, timeout time.Duration) {
 	r.t.Helper()
-	r.waitFor(func() bool { return r.downHits >= n }, timeout, fmt.Sprintf("%d refused requests", n))
+	r.waitFor(func() bool {
+		refused := 0
+		for _, c := range r.downHits {
+			if c >= times {
+				refused++
+			}
+		}
+		return refused >= n
+	}, timeout, fmt.Sprintf("%d events refused %d times each", n, times))
 }
 
 // waitFor waits (on the condition variable, woken by every request) until cond holds.
