@@ -151,14 +151,14 @@ const maxApps = 100
 // setUp builds the binaries, generates keys, and starts the app, the main stack, the bare
 // proxies and nginx.
 func (h *harness) setUp(ctx context.Context) error {
-	h.logf("building wxgate, wxemu and bareproxy ...\n")
+	h.logf("building wxgate and bareproxy ...\n")
 	if h.opts.Profile != "" {
 		if err := os.MkdirAll(h.opts.Profile, 0o755); err != nil {
 			return err
 		}
 	}
 	build := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(h.dir, "bin")+string(filepath.Separator),
-		"./cmd/wxgate", "./bench/cmd/wxemu", "./bench/cmd/bareproxy")
+		"./cmd/wxgate", "./bench/cmd/bareproxy")
 	build.Dir = h.opts.Root
 	if out, err := build.CombinedOutput(); err != nil {
 		return fmt.Errorf("go build: %v: %s", err, out)

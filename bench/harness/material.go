@@ -27,7 +27,7 @@ type material struct {
 	merchantSerial string
 	merchantFile   string // PKCS#8 PEM
 	payKey         *rsa.PrivateKey
-	payKeyFile     string // what WeChat Pay signs with (wxemu -pay-key)
+	payKeyFile     string // what WeChat Pay signs with (wxgate emulate -pay-key)
 	payPubFile     string // what wxgate verifies with
 	apiv3Key       string
 	forwardSecret  string

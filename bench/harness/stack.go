@@ -13,7 +13,7 @@ import (
 	"github.com/wxgate/wxgate/policies"
 )
 
-// emuReady is the line wxemu prints once it serves.
+// emuReady is the line `wxgate emulate -json` prints once it serves.
 type emuReady struct {
 	Weixin      string `json:"weixin"`
 	Mch         string `json:"mch"`
@@ -34,7 +34,7 @@ type stack struct {
 	configPath string
 }
 
-// startStack starts wxemu and wxgate for apps in a folder of their own under the harness's.
+// startStack starts the emulator (wxgate emulate) and wxgate for apps in a folder of their own under the harness's.
 func (h *harness) startStack(name string, apps []appCreds) (st *stack, err error) {
 	dir := filepath.Join(h.dir, name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -55,7 +55,8 @@ func (h *harness) startStack(name string, apps []appCreds) (st *stack, err error
 	if err := os.WriteFile(emuCfg, []byte(h.mat.render(base)), 0o600); err != nil {
 		return nil, err
 	}
-	if st.emu, err = startProc(name+" emulator", dir, h.bin("wxemu"), "-config", emuCfg, "-pay-key", h.mat.payKeyFile, "-out", dir); err != nil {
+	if st.emu, err = startProc(name+" emulator", dir, h.bin("wxgate"), "emulate", "-config", emuCfg, "-pay-key", h.mat.payKeyFile, "-out", dir,
+		"-listen", "127.0.0.1:0", "-mch-listen", "127.0.0.1:0", "-json"); err != nil {
 		return nil, err
 	}
 	line, err := st.emu.readLine(30 * time.Second)
@@ -63,7 +64,7 @@ func (h *harness) startStack(name string, apps []appCreds) (st *stack, err error
 		return nil, err
 	}
 	if err := json.Unmarshal([]byte(line), &st.emuInfo); err != nil {
-		return nil, fmt.Errorf("wxemu ready line %q: %w", line, err)
+		return nil, fmt.Errorf("emulator ready line %q: %w", line, err)
 	}
 	ports, err := freePorts(3)
 	if err != nil {
