@@ -49,34 +49,41 @@ func (g *Gateway) serveWeChat(ctx *fasthttp.RequestCtx, r policies.Route) {
 // session_key.
 var xpayMembers = [...]string{"env", "openid"}
 
-// serveXpay signs a virtual-payment server API call: access_token, pay_sig with the AppKey of the
-// body's env, and the user signature with the session_key of the body's openid where required.
+// serveXpay signs a virtual-payment server API call and sends it (signXpay, sendWithToken).
 func (g *Gateway) serveXpay(ctx *fasthttp.RequestCtx, a *appState, r policies.Route) {
-	if !ctx.IsPost() {
-		g.fail(ctx, r.Kind, newError(fasthttp.StatusMethodNotAllowed, CodeMethodNotAllowed, r.Path+" takes POST with a JSON body"))
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	if aerr := g.signXpay(req, ctx, a, r); aerr != nil {
+		g.fail(ctx, r.Kind, aerr)
 		return
+	}
+	g.sendWithToken(ctx, a, r, req)
+}
+
+// signXpay fills req with the app's virtual-payment call for WeChat: pay_sig with the AppKey of
+// the body's env and, where the API needs it, the user signature with the session_key of the
+// body's openid (the access_token is added when sending).
+func (g *Gateway) signXpay(req *fasthttp.Request, ctx *fasthttp.RequestCtx, a *appState, r policies.Route) *apiError {
+	if !ctx.IsPost() {
+		return newError(fasthttp.StatusMethodNotAllowed, CodeMethodNotAllowed, r.Path+" takes POST with a JSON body")
 	}
 	body := ctx.PostBody()
 	if err := jsonObject(body); err != nil {
-		g.fail(ctx, r.Kind, newError(fasthttp.StatusBadRequest, CodeBodyNotJSON, r.Path+" needs a JSON object body, as WeChat documents it; the body sent is not one"))
-		return
+		return newError(fasthttp.StatusBadRequest, CodeBodyNotJSON, r.Path+" needs a JSON object body, as WeChat documents it; the body sent is not one")
 	}
 	var members [2][]byte // one pass over the body for both members signing needs
 	topFields(body, xpayMembers[:], members[:])
 	envRaw, openidRaw := members[0], members[1]
 	if envRaw == nil {
-		g.fail(ctx, r.Kind, newError(fasthttp.StatusBadRequest, CodeMissingEnv, `the body has no "env"; add "env":0 (production) or "env":1 (sandbox): it selects the AppKey pay_sig is made with`))
-		return
+		return newError(fasthttp.StatusBadRequest, CodeMissingEnv, `the body has no "env"; add "env":0 (production) or "env":1 (sandbox): it selects the AppKey pay_sig is made with`)
 	}
 	env, ok := smallInt(envRaw)
 	if !ok {
-		g.fail(ctx, r.Kind, newError(fasthttp.StatusBadRequest, CodeBadEnv, `"env" must be the number 0 (production) or 1 (sandbox)`))
-		return
+		return newError(fasthttp.StatusBadRequest, CodeBadEnv, `"env" must be the number 0 (production) or 1 (sandbox)`)
 	}
 	key, aerr := a.xpayKey(env)
 	if aerr != nil {
-		g.fail(ctx, r.Kind, aerr)
-		return
+		return aerr
 	}
 
 	var sigs [2][64]byte
@@ -85,21 +92,17 @@ func (g *Gateway) serveXpay(ctx *fasthttp.RequestCtx, a *appState, r policies.Ro
 	if r.UserSignature {
 		openid, plain := plainString(openidRaw)
 		if openidRaw == nil || !plain || len(openid) == 0 {
-			g.fail(ctx, r.Kind, newError(fasthttp.StatusBadRequest, CodeMissingOpenID, r.Path+` needs the user's "openid" in the body: its session_key makes the user signature`))
-			return
+			return newError(fasthttp.StatusBadRequest, CodeMissingOpenID, r.Path+` needs the user's "openid" in the body: its session_key makes the user signature`)
 		}
 		var keyBuf [64]byte
 		sk, found := g.sessions.AppendKey(keyBuf[:0], a.appID, string(openid))
 		if !found {
-			g.fail(ctx, r.Kind, newError(fasthttp.StatusConflict, CodeSessionKeyMissing,
-				fmt.Sprintf("no session_key is stored for openid %q of app %q; log the user in through wxgate (GET /sns/jscode2session) or hand wxgate the key with POST /wxgate/session-keys", truncate(openid, 64), a.name)))
-			return
+			return newError(fasthttp.StatusConflict, CodeSessionKeyMissing,
+				fmt.Sprintf("no session_key is stored for openid %q of app %q; log the user in through wxgate (GET /sns/jscode2session) or hand wxgate the key with POST /wxgate/session-keys", truncate(openid, 64), a.name))
 		}
 		userSig = signUser(sigs[1][:0], sk, body)
 	}
 
-	req := fasthttp.AcquireRequest()
-	defer fasthttp.ReleaseRequest(req)
 	g.prepare(req, ctx, r.Path)
 	req.Header.SetMethod(fasthttp.MethodPost)
 	req.Header.SetContentType("application/json")
@@ -109,7 +112,7 @@ func (g *Gateway) serveXpay(ctx *fasthttp.RequestCtx, a *appState, r policies.Ro
 	if userSig != nil {
 		q.SetBytesV(argSignature, userSig)
 	}
-	g.sendWithToken(ctx, a, r, req)
+	return nil
 }
 
 // serveWithToken forwards an allowlisted API with the app's access_token.

@@ -72,8 +72,13 @@ func AppendHMACHex[K string | []byte](dst []byte, key K, msg []byte) []byte {
 	st := rawPool.Get().(*rawState)
 	st.key = [sha256.BlockSize]byte{}
 	if len(key) > sha256.BlockSize {
+		// Hashed through the state's own buffer: key never reaches the hash interface, so a
+		// caller's key on the stack stays there.
 		st.inner.Reset()
-		st.inner.Write([]byte(key))
+		for i := 0; i < len(key); i += len(st.pad) {
+			n := copy(st.pad[:], key[i:])
+			st.inner.Write(st.pad[:n])
+		}
 		st.inner.Sum(st.key[:0])
 	} else {
 		copy(st.key[:], key)

@@ -113,6 +113,9 @@ func TestHMACAgreesWithStdlib(t *testing.T) {
 		if got := string(AppendHMACHex(nil, string(key), msg)); got != want {
 			t.Errorf("AppendHMACHex key len %d = %s, want %s", n, got, want)
 		}
+		if got := string(AppendHMACHex(nil, key, msg)); got != want {
+			t.Errorf("AppendHMACHex []byte key len %d = %s, want %s", n, got, want)
+		}
 		if got := string(NewHMACKey(key).AppendHex(nil, "", "", msg)); got != want {
 			t.Errorf("HMACKey.AppendHex key len %d = %s, want %s", n, got, want)
 		}
