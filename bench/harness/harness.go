@@ -15,10 +15,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/wxgate/wxgate/bench/procstat"
 	"github.com/wxgate/wxgate/emulator"
 )
 
@@ -104,7 +106,15 @@ func Run(ctx context.Context, opts Options) (err error) {
 		}
 		h.logf("scenario %s\n", s)
 		h.scenario = s
-		if err := h.runScenario(ctx, s); err != nil {
+		before, steal0, t0 := len(h.report.sections), machineSteal(), time.Now()
+		err := h.runScenario(ctx, s)
+		if steal1 := machineSteal(); steal0 >= 0 && steal1 >= 0 {
+			note := stealNote(steal1-steal0, time.Since(t0))
+			for _, sec := range h.report.sections[before:] {
+				sec.notes = append(sec.notes, note)
+			}
+		}
+		if err != nil {
 			h.report.failed(s, err)
 			h.logf("scenario %s failed: %v\n", s, err)
 			if ctx.Err() != nil {
@@ -114,6 +124,24 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 	h.report.finish()
 	return h.report.write()
+}
+
+// machineSteal reads the hypervisor's steal time, or -1 where it cannot be read.
+func machineSteal() time.Duration {
+	d, err := procstat.MachineSteal()
+	if err != nil {
+		return -1
+	}
+	return d
+}
+
+// stealNote says how much CPU the hypervisor took from the machine during a scenario that
+// lasted wall: time every process was ready and no CPU was there, inside every latency and rate
+// of the scenario.
+func stealNote(steal, wall time.Duration) string {
+	share := float64(steal) / (float64(wall) * float64(runtime.NumCPU()))
+	return fmt.Sprintf("CPU the hypervisor took from this machine during the scenario (steal, /proc/stat): %s of %s × %d cores (%.1f%%)",
+		fmtDur(steal), fmtDur(wall.Round(time.Millisecond)), runtime.NumCPU(), 100*share)
 }
 
 // runScenario runs one scenario and adds its section to the report.

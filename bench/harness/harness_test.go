@@ -2,10 +2,13 @@ package harness
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -174,5 +177,13 @@ func TestRoundsAddUp(t *testing.T) {
 	a.merge(b)
 	if a.res.Requests != 400 || a.res.Errors != 1 || a.rps() != 200 || a.cpuPerReq() != 100*time.Microsecond || a.peakRSS != 7 || a.allocsReq() != "2.0²" {
 		t.Fatalf("merged %+v %+v rps %v cpu %v allocs %s", a, *a.res, a.rps(), a.cpuPerReq(), a.allocsReq())
+	}
+}
+
+func TestStealNote(t *testing.T) {
+	cores := runtime.NumCPU()
+	note := stealNote(time.Duration(cores)*300*time.Millisecond, 3*time.Second)
+	if !strings.Contains(note, "(10.0%)") || !strings.Contains(note, fmt.Sprintf("× %d cores", cores)) {
+		t.Fatalf("stealNote: %q; want 10.0%% of %d cores", note, cores)
 	}
 }

@@ -148,3 +148,24 @@ func Descendants(pid int) []int {
 	}
 	return out
 }
+
+// MachineSteal returns the CPU time the hypervisor has taken from this machine's CPUs since boot
+// (the steal column of /proc/stat, summed over CPUs): time the benchmark's processes were ready
+// to run and no CPU was theirs. Zero on bare metal.
+func MachineSteal() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := strings.Fields(string(line))
+	// cpu user nice system idle iowait irq softirq steal ...
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, errors.New("procstat: /proc/stat has no cpu line with a steal column")
+	}
+	steal, err := strconv.ParseInt(f[8], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("procstat: steal: %w", err)
+	}
+	return time.Duration(steal) * time.Second / time.Duration(clockTicks), nil
+}

@@ -3,6 +3,9 @@ package procstat
 import (
 	"os"
 	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -45,5 +48,29 @@ func TestReadTreeIncludesChildren(t *testing.T) {
 	}
 	if _, err := Read(1 << 30); err == nil {
 		t.Fatal("a missing process must be an error")
+	}
+}
+
+// TestMachineSteal: the steal time reads, never goes back, and is at most the machine's CPU
+// time since boot.
+func TestMachineSteal(t *testing.T) {
+	s0, err := MachineSteal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1, err := MachineSteal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := strconv.ParseFloat(strings.Fields(string(b))[0], 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if limit := time.Duration(up*float64(runtime.NumCPU())*float64(time.Second)) + time.Second; s0 < 0 || s1 < s0 || s1 > limit {
+		t.Fatalf("steal %v then %v; want 0 <= first <= second <= %v (uptime × CPUs)", s0, s1, limit)
 	}
 }
