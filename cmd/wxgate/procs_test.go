@@ -8,10 +8,11 @@ func TestSchedulerProcs(t *testing.T) {
 		current, signers, want int
 		fromEnv                bool
 	}{
-		{"signers take every core", 2, 2, 3, false},
-		{"more signers than cores", 2, 4, 5, false},
-		{"a core already left over", 8, 2, 8, false},
-		{"one core, one signer", 1, 1, 2, false},
+		{"signers take every core", 2, 2, 4, false},
+		{"more signers than cores", 2, 4, 6, false},
+		{"two cores already left over", 8, 2, 8, false},
+		{"one core left over", 3, 2, 4, false},
+		{"one core, one signer", 1, 1, 3, false},
 		{"the operator's GOMAXPROCS", 2, 2, 2, true},
 	} {
 		if got := schedulerProcs(c.current, c.signers, c.fromEnv); got != c.want {
