@@ -285,8 +285,9 @@ func (h *harness) v3Overload(ctx context.Context, openid string, ceiling float64
 			statusRow(label, "503 wxgate.overloaded", busy, res.Elapsed),
 			fmt.Sprintf("| %s | other (errors) | %d | | | | | |", label, other))
 		sec.notes = append(sec.notes, fmt.Sprintf("%s: wxgate_sign_overloaded_total rose by %.0f; %.0f requests waited for a signing slot, "+
-			"%.0f of them longer than sign_max_wait (wxgate_sign_wait_seconds); the longest wait since wxgate started: %s",
-			label, over1-over0, waits, longer, fmtDur(time.Duration(maxWait*float64(time.Second)))))
+			"%.0f of them longer than sign_max_wait (wxgate_sign_wait_seconds); the longest wait since wxgate started: %s; "+
+			"the load generator sent its requests late by p99 %s (inside every latency above)",
+			label, over1-over0, waits, longer, fmtDur(time.Duration(maxWait*float64(time.Second))), fmtDur(res.Lag.Quantile(0.99))))
 		if other > 0 {
 			sec.notes = append(sec.notes, fmt.Sprintf("**⚠ %s: %d answers were neither 200 nor 503**: %s", label, other, strings.Join(res.Samples, " | ")))
 		}
