@@ -51,6 +51,9 @@ func xpayCall(tb testing.TB) (*Gateway, *appState, policies.Route, *fasthttp.Req
 // TestSignXpayAllocatesNothing: the signatures, the session_key and the JSON members all stay
 // on the stack or in pooled state.
 func TestSignXpayAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under -race (sync.Pool drops items); CI also runs without -race")
+	}
 	g, a, r, ctx := xpayCall(t)
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
