@@ -6,19 +6,28 @@ import (
 	"runtime"
 )
 
-// schedulerProcs returns the GOMAXPROCS wxgate serves with: two more than its RSA signing
-// workers. One is for the goroutines answering requests (503s included), so they find a
-// scheduler slot while every worker signs; the other is for the garbage collector, whose
-// dedicated mark worker takes a whole slot during each mark phase (a quarter of GOMAXPROCS,
-// rounded: one for 3 or 4) and with one spare slot would leave the network unpolled for the
-// whole phase. The lower-priority worker threads then yield the cores to both. A GOMAXPROCS
-// set in the environment is the operator's choice and kept.
+// schedulerProcs returns the GOMAXPROCS wxgate serves with: enough that, with every RSA signing
+// worker busy and the garbage collector marking, one scheduler slot is still free for the
+// goroutines answering requests (503s included). The GC's background mark workers take a
+// quarter of GOMAXPROCS during each mark phase, as whole slots or as one slot most of the time
+// (gcMarkProcs); with no slot left the network goes unpolled for the whole phase. On 2 cores with 2 signers that is 4. The
+// lower-priority worker threads then yield the cores to the rest. A GOMAXPROCS set in the
+// environment is the operator's choice and kept.
 func schedulerProcs(current, signers int, fromEnv bool) int {
-	if fromEnv || current >= signers+2 {
+	if fromEnv {
 		return current
 	}
-	return signers + 2
+	n := max(current, 1)
+	for n-signers-gcMarkProcs(n) < 1 {
+		n++
+	}
+	return n
 }
+
+// gcMarkProcs is how many Ps the Go GC's background mark workers may hold at GOMAXPROCS n: its
+// 25% utilisation goal rounded to the nearest whole P (the runtime makes up the rounding with a
+// fractional worker, which holds a P for most of the phase: counted whole here).
+func gcMarkProcs(n int) int { return int(float64(n)*0.25 + 0.5) }
 
 // reserveSchedulerProc applies schedulerProcs to this process.
 func reserveSchedulerProc(signers int, log *slog.Logger) {
@@ -26,7 +35,7 @@ func reserveSchedulerProc(signers int, log *slog.Logger) {
 	cur := runtime.GOMAXPROCS(0)
 	if n := schedulerProcs(cur, signers, fromEnv); n != cur {
 		runtime.GOMAXPROCS(n)
-		log.Info("GOMAXPROCS raised to two above [server] sign_concurrency, so answers and the GC never wait behind RSA signing",
+		log.Info("GOMAXPROCS raised so that answers find a free scheduler slot while [server] sign_concurrency signatures and the GC run",
 			"gomaxprocs", n, "was", cur, "sign_concurrency", signers)
 	}
 }

@@ -9,8 +9,9 @@ func TestSchedulerProcs(t *testing.T) {
 		fromEnv                bool
 	}{
 		{"signers take every core", 2, 2, 4, false},
-		{"more signers than cores", 2, 4, 6, false},
-		{"two cores already left over", 8, 2, 8, false},
+		{"more signers than cores", 2, 4, 7, false},
+		{"enough slots already", 8, 2, 8, false},
+		{"the GC takes two of eight", 8, 6, 9, false},
 		{"one core left over", 3, 2, 4, false},
 		{"one core, one signer", 1, 1, 3, false},
 		{"the operator's GOMAXPROCS", 2, 2, 2, true},
