@@ -36,31 +36,6 @@ func TestVerifyEventSignature(t *testing.T) {
 	}
 }
 
-func TestSeenSet(t *testing.T) {
-	now := time.Unix(1000, 0)
-	s := newSeenSet(time.Minute, 3)
-	if !s.add("a", now) || s.add("a", now) {
-		t.Fatal("add must report a new key once")
-	}
-	if !s.has("a", now.Add(59*time.Second)) || s.has("a", now.Add(time.Minute)) {
-		t.Fatal("TTL not honoured")
-	}
-	s.add("b", now)
-	s.add("c", now)
-	s.add("d", now) // past max: the oldest ("a") goes
-	if s.has("a", now) || !s.has("d", now) || !s.has("b", now) {
-		t.Fatal("oldest not evicted first")
-	}
-	s.remove("b")
-	if s.has("b", now) || !s.add("b", now) {
-		t.Fatal("remove then add")
-	}
-	// An expired key can be added again.
-	if !s.add("c", now.Add(2*time.Minute)) {
-		t.Fatal("expired key not re-addable")
-	}
-}
-
 func TestPushXMLToJSON(t *testing.T) {
 	tests := []struct {
 		name, in, want string

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"hash/maphash"
 	"sync"
 	"time"
 )
@@ -9,60 +10,75 @@ import (
 // app already accepted are answered without a second forward) and callback nonces (replays). It is
 // deterministic, unlike a best-effort cache: a key added stays until its TTL or until maxEntries
 // newer keys push it out, oldest first. It is safe for concurrent use.
+//
+// Keys are kept as two independent 64-bit hashes (seeded per process) with expiries in Unix
+// nanoseconds, so the set holds no pointers: a million entries cost the garbage collector
+// nothing to scan. Two keys collide with probability about 2^-128 per pair.
 type seenSet struct {
 	mu    sync.Mutex
 	ttl   time.Duration
 	max   int
-	keys  map[string]time.Time // key -> expiry
-	order []seenEntry          // insertion order, for eviction
-	head  int                  // first live index in order
+	seeds [2]maphash.Seed
+	keys  map[seenKey]int64 // key -> expiry (Unix ns)
+	order []seenEntry       // insertion order, for eviction
+	head  int               // first live index in order
 }
 
+// seenKey is a key's two hashes.
+type seenKey [2]uint64
+
 type seenEntry struct {
-	key    string
-	expiry time.Time
+	key    seenKey
+	expiry int64
 }
 
 func newSeenSet(ttl time.Duration, maxEntries int) *seenSet {
-	return &seenSet{ttl: ttl, max: maxEntries, keys: make(map[string]time.Time)}
+	return &seenSet{ttl: ttl, max: maxEntries, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, keys: make(map[seenKey]int64)}
+}
+
+func (s *seenSet) hash(key string) seenKey {
+	return seenKey{maphash.String(s.seeds[0], key), maphash.String(s.seeds[1], key)}
 }
 
 // has reports whether key was added and has not expired.
 func (s *seenSet) has(key string, now time.Time) bool {
+	k, t := s.hash(key), now.UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	exp, ok := s.keys[key]
-	return ok && now.Before(exp)
+	exp, ok := s.keys[k]
+	return ok && t < exp
 }
 
 // add records key; it reports false when key was already present (and unexpired).
 func (s *seenSet) add(key string, now time.Time) bool {
+	k, t := s.hash(key), now.UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if exp, ok := s.keys[key]; ok && now.Before(exp) {
+	if exp, ok := s.keys[k]; ok && t < exp {
 		return false
 	}
-	exp := now.Add(s.ttl)
-	s.keys[key] = exp
-	s.order = append(s.order, seenEntry{key: key, expiry: exp})
-	s.evictLocked(now)
+	exp := t + int64(s.ttl)
+	s.keys[k] = exp
+	s.order = append(s.order, seenEntry{key: k, expiry: exp})
+	s.evictLocked(t)
 	return true
 }
 
 // remove forgets key (a callback whose forward failed may come again).
 func (s *seenSet) remove(key string) {
+	k := s.hash(key)
 	s.mu.Lock()
-	delete(s.keys, key)
+	delete(s.keys, k)
 	s.mu.Unlock()
 }
 
 // evictLocked drops expired entries and, past max, the oldest ones.
-func (s *seenSet) evictLocked(now time.Time) {
+func (s *seenSet) evictLocked(now int64) {
 	for s.head < len(s.order) {
 		e := s.order[s.head]
 		exp, live := s.keys[e.key]
-		current := live && exp.Equal(e.expiry) // not re-added since
-		if current && now.Before(e.expiry) && len(s.keys) <= s.max {
+		current := live && exp == e.expiry // not re-added since
+		if current && now < e.expiry && len(s.keys) <= s.max {
 			break
 		}
 		if current {
