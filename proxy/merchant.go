@@ -87,8 +87,8 @@ func (g *Gateway) merchant(ctx *fasthttp.RequestCtx) (*merchantState, *apiError)
 // signSlots caps concurrent RSA signatures: RSA-2048 costs about a millisecond of CPU, so more
 // signatures at once than cores only queue. A request that finds every slot busy waits only when
 // the signatures queued ahead of it should finish within half of [server] sign_max_wait; otherwise it is
-// answered 503 at once, and a waiter that still gets no slot within sign_max_wait is answered 503
-// then. No request waits longer than sign_max_wait for a slot.
+// answered 503 at once, and a waiter that still gets no slot by nine tenths of sign_max_wait is
+// answered 503 then. No request waits longer than sign_max_wait for a slot.
 type signSlots struct {
 	slots   chan struct{}
 	maxWait time.Duration
@@ -117,7 +117,7 @@ func newSignSlots(n int, maxWait time.Duration) *signSlots {
 // Overload answers: the queue was too long to join, or the wait ran out.
 const (
 	msgSignQueueFull = "every RSA signing slot is busy and the signatures queued ahead would take longer than [server] sign_max_wait; retry shortly"
-	msgSignWaitOver  = "every RSA signing slot stayed busy for [server] sign_max_wait; retry shortly"
+	msgSignWaitOver  = "every RSA signing slot stayed busy for as long as [server] sign_max_wait allows; retry shortly"
 )
 
 // acquire takes a slot or reports overload.
@@ -136,7 +136,7 @@ func (s *signSlots) acquire() *apiError {
 	}
 	start := time.Now()
 	defer func() { s.recordWait(time.Since(start)) }()
-	t := time.NewTimer(s.maxWait)
+	t := time.NewTimer(s.giveUpAfter())
 	defer t.Stop()
 	select {
 	case s.slots <- struct{}{}:
@@ -145,6 +145,11 @@ func (s *signSlots) acquire() *apiError {
 		return newError(fasthttp.StatusServiceUnavailable, CodeOverloaded, msgSignWaitOver)
 	}
 }
+
+// giveUpAfter is how long a waiter waits for a slot before its 503: nine tenths of
+// sign_max_wait, so that the wake-up after the timer fires, which on a saturated machine takes
+// milliseconds, still ends inside the bound (measured: up to 5 ms past a 250 ms timer).
+func (s *signSlots) giveUpAfter() time.Duration { return s.maxWait - s.maxWait/10 }
 
 // recordWait counts a wait for a slot (the /metrics histogram wxgate_sign_wait_seconds) and keeps
 // the longest (the gauge wxgate_sign_wait_max_seconds).

@@ -19,8 +19,11 @@ func TestSignSlotsAnswerOverload(t *testing.T) {
 	if err == nil || err.Status != 503 || err.Code != CodeOverloaded || err.Message != msgSignWaitOver {
 		t.Fatalf("full slots: got %v, want 503 %s after waiting", err, CodeOverloaded)
 	}
-	if w := time.Duration(s.maxSeen.Load()); w < time.Millisecond {
-		t.Fatalf("longest wait recorded %v; the refused request waited its 1ms", w)
+	if g := s.giveUpAfter(); g >= s.maxWait || g < s.maxWait*8/10 {
+		t.Fatalf("a waiter gives up after %v of a %v bound; want shortly before the bound", g, s.maxWait)
+	}
+	if w := time.Duration(s.maxSeen.Load()); w < s.giveUpAfter() {
+		t.Fatalf("longest wait recorded %v; the refused request waited its %v", w, s.giveUpAfter())
 	}
 	var counted uint64
 	for i := range s.waits {
