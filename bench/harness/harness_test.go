@@ -2,6 +2,7 @@ package harness
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -185,5 +187,26 @@ func TestStealNote(t *testing.T) {
 	note := stealNote(time.Duration(cores)*300*time.Millisecond, 3*time.Second)
 	if !strings.Contains(note, "(10.0%)") || !strings.Contains(note, fmt.Sprintf("× %d cores", cores)) {
 		t.Fatalf("stealNote: %q; want 10.0%% of %d cores", note, cores)
+	}
+}
+
+// TestLoopCeilingKeepsTheBestRun: the ceiling is at least the mean rate over all its runs (the
+// best run, not the average), and a failing operation gives no ceiling.
+func TestLoopCeilingKeepsTheBestRun(t *testing.T) {
+	var n int64
+	var mu sync.Mutex
+	start := time.Now()
+	rate := loopCeiling(20*time.Millisecond, func() error {
+		mu.Lock()
+		n++
+		mu.Unlock()
+		return nil
+	})
+	mean := float64(n) / time.Since(start).Seconds()
+	if rate <= 0 || rate < mean {
+		t.Fatalf("ceiling %.0f/s, mean over the %d runs %.0f/s: want the best run, at least the mean", rate, ceilingRuns, mean)
+	}
+	if r := loopCeiling(time.Millisecond, func() error { return errors.New("broken") }); r != 0 {
+		t.Fatalf("failing op: ceiling %.0f, want 0", r)
 	}
 }

@@ -50,7 +50,7 @@ func (h *harness) scenarioPush(ctx context.Context) error {
 			path, len(pool.items), took.Round(time.Millisecond)),
 	}
 	h.runCallbackColumns(ctx, sec, pool, path, pathDirectPush, h.main.cbAddr)
-	sec.notes = append(sec.notes, fmt.Sprintf("msg_signature + AES-CBC-decrypt ceiling of this machine: %.0f/s (%d goroutines, %v)", ceiling, gomaxprocs(), h.opts.CeilingDuration))
+	sec.notes = append(sec.notes, fmt.Sprintf("msg_signature + AES-CBC-decrypt ceiling of this machine: %.0f/s (%d goroutines, best of %d runs of %v)", ceiling, gomaxprocs(), ceilingRuns, h.opts.CeilingDuration))
 	for _, c := range ceilingChecks("push", sec.find(colWxgate), ceiling, 0) {
 		sec.notes = append(sec.notes, c.what+": "+c.value2()+" (no target; the crypto is microseconds, HTTP and the forward dominate)")
 	}

@@ -37,7 +37,7 @@ func run() error {
 	flag.StringVar(&opts.Out, "out", "bench/RESULTS.md", "Markdown report to write")
 	scenarios := flag.String("scenarios", strings.Join(harness.Scenarios, ","), "comma-separated scenarios to run")
 	flag.DurationVar(&opts.GrowthDuration, "growth-duration", 2*time.Second, "load time of each cost-growth step")
-	flag.DurationVar(&opts.CeilingDuration, "ceiling-duration", time.Second, "time of each crypto ceiling loop")
+	flag.DurationVar(&opts.CeilingDuration, "ceiling-duration", time.Second, "time of each crypto ceiling loop (a ceiling is the best of 3)")
 	flag.StringVar(&opts.Nginx, "nginx", "", "nginx binary (default: nginx on PATH, else /usr/sbin/nginx)")
 	flag.IntVar(&opts.MaxSessions, "max-sessions", 1_000_000, "largest stored-session-key step (steps 1k, 10k, ... up to it)")
 	flag.IntVar(&opts.Notifications, "notifications", 0, "APIv3 notifications built before the callback run (an RSA signature each; default 8000 per second of -duration and round, built within 45 s)")
