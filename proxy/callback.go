@@ -49,7 +49,6 @@ func digestID(prefix string, parts ...[]byte) string {
 	return prefix + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// replayKey is the nonce-cache key of a signed callback.
-func replayKey(scope, timestamp, nonce string) string {
-	return scope + "|" + timestamp + "|" + nonce
-}
+// replayKey is the nonce-cache key of a signed callback: its source, the app or merchant, and
+// the signed timestamp and nonce (plus, for pushes, the msg_signature).
+func (g *Gateway) replayKey(parts ...[]byte) seenKey { return g.nonces.keyOf(parts...) }

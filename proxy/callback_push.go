@@ -58,22 +58,22 @@ func (g *Gateway) servePushCallback(ctx *fasthttp.RequestCtx, name string) {
 		reject(fasthttp.StatusUnauthorized, aerr)
 		return
 	}
-	key := replayKey("push|"+a.name, ts, nonce+"|"+string(q.Peek("msg_signature")))
-	if !g.nonces.add(key, g.clock()) {
+	key := g.replayKey([]byte("push"), []byte(a.name), []byte(ts), []byte(nonce), q.Peek("msg_signature"))
+	if !g.nonces.addKey(key, g.clock()) {
 		reject(fasthttp.StatusUnauthorized, "replayed: this timestamp and nonce were already used")
 		return
 	}
 	jsonMsg := msg
 	if bytes.HasPrefix(bytes.TrimSpace(msg), []byte("<")) { // the message's own format, whatever wrapped it
 		if jsonMsg, err = pushXMLToJSON(msg); err != nil {
-			g.nonces.remove(key)
+			g.nonces.removeKey(key)
 			reject(fasthttp.StatusBadRequest, err.Error())
 			return
 		}
 	}
 	f, err := readPushFields(jsonMsg)
 	if err != nil {
-		g.nonces.remove(key)
+		g.nonces.removeKey(key)
 		reject(fasthttp.StatusBadRequest, err.Error())
 		return
 	}
@@ -84,7 +84,7 @@ func (g *Gateway) servePushCallback(ctx *fasthttp.RequestCtx, name string) {
 	ev := &Event{ID: digestID("push_", []byte(a.appID), msg), Source: SourceMessagePush, Type: typ, App: a.name, Data: jsonMsg}
 	switch res, why := g.forwarder.forward(a.forwardURL, ev); res {
 	case forwardFailed:
-		g.nonces.remove(key)
+		g.nonces.removeKey(key)
 		g.countCallback(SourceMessagePush, "forward_failed")
 		writePushAnswer(ctx, isXML, fasthttp.StatusInternalServerError, 1, "not delivered yet: "+why)
 	case forwardDuplicate:

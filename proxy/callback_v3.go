@@ -39,21 +39,20 @@ func (g *Gateway) serveV3Callback(ctx *fasthttp.RequestCtx, name string) {
 		fail(fasthttp.StatusUnauthorized, "signature verification failed: "+err.Error())
 		return
 	}
-	ts, nonce := string(ctx.Request.Header.Peek("Wechatpay-Timestamp")), string(ctx.Request.Header.Peek("Wechatpay-Nonce"))
-	key := replayKey("v3|"+m.name, ts, nonce)
-	if !g.nonces.add(key, g.clock()) {
+	key := g.replayKey([]byte("v3"), []byte(m.name), ctx.Request.Header.Peek("Wechatpay-Timestamp"), ctx.Request.Header.Peek("Wechatpay-Nonce"))
+	if !g.nonces.addKey(key, g.clock()) {
 		fail(fasthttp.StatusUnauthorized, "replayed: this timestamp and nonce were already used")
 		return
 	}
 	ev, err := g.decodeV3Notification(m, body)
 	if err != nil {
-		g.nonces.remove(key)
+		g.nonces.removeKey(key)
 		fail(fasthttp.StatusBadRequest, err.Error())
 		return
 	}
 	switch res, why := g.forwarder.forward(m.forwardURL, ev); res {
 	case forwardFailed:
-		g.nonces.remove(key) // WeChat will retry; the retry must not look like a replay
+		g.nonces.removeKey(key) // WeChat will retry; the retry must not look like a replay
 		g.countCallback(SourceWeChatPayV3, "forward_failed")
 		writeV3CallbackFail(ctx, fasthttp.StatusInternalServerError, "not delivered yet: "+why)
 	case forwardDuplicate:

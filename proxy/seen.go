@@ -40,6 +40,22 @@ func (s *seenSet) hash(key string) seenKey {
 	return seenKey{maphash.String(s.seeds[0], key), maphash.String(s.seeds[1], key)}
 }
 
+// keyOf is the key made of parts, each ended by a zero byte (so ("ab", "c") and ("a", "bc")
+// differ), hashed without building the joined string.
+func (s *seenSet) keyOf(parts ...[]byte) seenKey {
+	var k seenKey
+	for i := range k {
+		var h maphash.Hash
+		h.SetSeed(s.seeds[i])
+		for _, p := range parts {
+			h.Write(p)
+			h.WriteByte(0)
+		}
+		k[i] = h.Sum64()
+	}
+	return k
+}
+
 // has reports whether key was added and has not expired.
 func (s *seenSet) has(key string, now time.Time) bool {
 	k, t := s.hash(key), now.UnixNano()
@@ -50,8 +66,11 @@ func (s *seenSet) has(key string, now time.Time) bool {
 }
 
 // add records key; it reports false when key was already present (and unexpired).
-func (s *seenSet) add(key string, now time.Time) bool {
-	k, t := s.hash(key), now.UnixNano()
+func (s *seenSet) add(key string, now time.Time) bool { return s.addKey(s.hash(key), now) }
+
+// addKey is add for a key already hashed (keyOf).
+func (s *seenSet) addKey(k seenKey, now time.Time) bool {
+	t := now.UnixNano()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if exp, ok := s.keys[k]; ok && t < exp {
@@ -65,8 +84,10 @@ func (s *seenSet) add(key string, now time.Time) bool {
 }
 
 // remove forgets key (a callback whose forward failed may come again).
-func (s *seenSet) remove(key string) {
-	k := s.hash(key)
+func (s *seenSet) remove(key string) { s.removeKey(s.hash(key)) }
+
+// removeKey is remove for a key already hashed (keyOf).
+func (s *seenSet) removeKey(k seenKey) {
 	s.mu.Lock()
 	delete(s.keys, k)
 	s.mu.Unlock()

@@ -65,3 +65,21 @@ func TestSeenSetTellsManyKeysApart(t *testing.T) {
 		t.Fatal("membership wrong after 200k keys")
 	}
 }
+
+// TestSeenSetKeyOf: a key made of parts is one key whatever the call, and the parts' boundaries
+// count.
+func TestSeenSetKeyOf(t *testing.T) {
+	s := newSeenSet(time.Minute, 10)
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	k := s.keyOf([]byte("v3"), []byte("shop"), []byte("1733050000"), []byte("n1"))
+	if !s.addKey(k, now) || s.addKey(s.keyOf([]byte("v3"), []byte("shop"), []byte("1733050000"), []byte("n1")), now) {
+		t.Fatal("the same parts must make the same key")
+	}
+	if !s.addKey(s.keyOf([]byte("v3"), []byte("sho"), []byte("p1733050000"), []byte("n1")), now) {
+		t.Fatal("parts split elsewhere made the same key")
+	}
+	s.removeKey(k)
+	if !s.addKey(k, now) {
+		t.Fatal("a removed key must be addable again")
+	}
+}
