@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"fmt"
+	"slices"
 
 	"github.com/valyala/fasthttp"
 
@@ -45,7 +46,7 @@ func (g *Gateway) serveWeChat(ctx *fasthttp.RequestCtx, r policies.Route) {
 	}
 }
 
-// xpayMembers are the body members serveXpay reads: the env selects the AppKey, the openid the
+// xpayMembers are the body members signXpay reads: the env selects the AppKey, the openid the
 // session_key.
 var xpayMembers = [...]string{"env", "openid"}
 
@@ -159,8 +160,7 @@ func (g *Gateway) sendWithToken(ctx *fasthttp.RequestCtx, a *appState, r policie
 	for attempt := 0; ; attempt++ {
 		req.URI().QueryArgs().Set(argAccessToken, token)
 		if aerr := g.weixin.do(req, resp); aerr != nil {
-			resp.Reset()
-			g.fail(ctx, r.Kind, aerr)
+			g.fail(ctx, r.Kind, aerr) // writeError resets what was read
 			return
 		}
 		code, isErr := errcodeOf(resp)
@@ -170,7 +170,6 @@ func (g *Gateway) sendWithToken(ctx *fasthttp.RequestCtx, a *appState, r policie
 		g.metrics.staleRetries.Add(1)
 		fresh, err := a.tokens.Stale(token)
 		if err != nil {
-			resp.Reset()
 			g.fail(ctx, r.Kind, tokenError(a, err))
 			return
 		}
@@ -181,10 +180,13 @@ func (g *Gateway) sendWithToken(ctx *fasthttp.RequestCtx, a *appState, r policie
 	g.metrics.observe(r.Kind, resp.StatusCode())
 }
 
-// dropHopHeaders removes from an upstream answer read into the app's response the headers that
-// describe WeChat's connection rather than the body; wxgate's server writes its own.
+// hopHeaders describe WeChat's connection rather than its answer's body; wxgate's server
+// writes its own.
+var hopHeaders = [...]string{fasthttp.HeaderConnection, "Keep-Alive", fasthttp.HeaderTransferEncoding, fasthttp.HeaderServer, fasthttp.HeaderDate}
+
+// dropHopHeaders removes the hopHeaders from an upstream answer read into the app's response.
 func dropHopHeaders(h *fasthttp.ResponseHeader) {
-	for _, k := range [...]string{fasthttp.HeaderConnection, "Keep-Alive", fasthttp.HeaderTransferEncoding, fasthttp.HeaderServer, fasthttp.HeaderDate} {
+	for _, k := range hopHeaders {
 		h.Del(k)
 	}
 }
@@ -207,9 +209,8 @@ func errcodeOf(resp *fasthttp.Response) (int64, bool) {
 func relay(ctx *fasthttp.RequestCtx, resp *fasthttp.Response) {
 	ctx.Response.SetStatusCode(resp.StatusCode())
 	for k, v := range resp.Header.All() {
-		switch string(k) {
-		case fasthttp.HeaderConnection, fasthttp.HeaderContentLength, fasthttp.HeaderTransferEncoding, fasthttp.HeaderServer, fasthttp.HeaderDate, "Keep-Alive":
-			continue
+		if string(k) == fasthttp.HeaderContentLength || slices.Contains(hopHeaders[:], string(k)) {
+			continue // the length is the body's, set below
 		}
 		ctx.Response.Header.SetBytesKV(k, v)
 	}

@@ -34,22 +34,21 @@ var signJobPool = sync.Pool{New: func() any { return &signJob{done: make(chan st
 // priority is lowered by signWorkerNice. The signing slots admit at most n signatures at once,
 // so a job never waits for a worker. The workers start with the first signature and end at stop.
 type signWorkers struct {
-	n     int
-	jobs  chan *signJob
+	jobs  chan *signJob // buffered: one place per worker
 	quit  chan struct{}
 	start sync.Once
 	end   sync.Once
 }
 
 func newSignWorkers(n int) *signWorkers {
-	return &signWorkers{n: n, jobs: make(chan *signJob, n), quit: make(chan struct{})}
+	return &signWorkers{jobs: make(chan *signJob, n), quit: make(chan struct{})}
 }
 
 // sign signs message with m's key on a worker and appends the signature to dst; took is the
 // time the signature itself ran (the cost the signing slots' admission estimates).
 func (w *signWorkers) sign(m *merchantState, dst, message []byte) (out []byte, took time.Duration, err error) {
 	w.start.Do(func() {
-		for range w.n {
+		for range cap(w.jobs) {
 			go w.run()
 		}
 	})
