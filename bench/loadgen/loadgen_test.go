@@ -174,6 +174,10 @@ func TestPacedRunKeepsItsRateAndCountsQueueing(t *testing.T) {
 	if cp, pp := closed.Latency.Quantile(0.99), paced.Latency.Quantile(0.99); pp < 3*cp {
 		t.Errorf("paced p99 %v vs closed-loop p99 %v: the wait behind slow answers is not counted", pp, cp)
 	}
+	// That wait is the send lag: requests went out ever later than due; a closed loop has none.
+	if lag := paced.Lag.Quantile(0.99); lag < 20*time.Millisecond || closed.Lag.Count() != 0 {
+		t.Errorf("paced send lag p99 %v (want at least one slow answer, 20ms), closed-loop lag samples %d (want 0)", lag, closed.Lag.Count())
+	}
 }
 
 func TestPacedRunSendsOnAnyFreeConnection(t *testing.T) {
