@@ -128,11 +128,11 @@ func Run(ctx context.Context, opts Options) (err error) {
 
 // machineSteal reads the hypervisor's steal time, or -1 where it cannot be read.
 func machineSteal() time.Duration {
-	d, err := procstat.MachineSteal()
+	m, err := procstat.Machine()
 	if err != nil {
 		return -1
 	}
-	return d
+	return m.Steal
 }
 
 // stealNote says how much CPU the hypervisor took from the machine during a scenario that

@@ -17,6 +17,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/wxgate/wxgate/bench/loadgen"
+	"github.com/wxgate/wxgate/bench/procstat"
 	"github.com/wxgate/wxgate/policies"
 	"github.com/wxgate/wxgate/signer"
 )
@@ -174,11 +175,50 @@ func TestNotificationPoolsSplitFreshOnesBetweenRounds(t *testing.T) {
 }
 
 func TestRoundsAddUp(t *testing.T) {
-	a := row{col: column{name: colWxgate, pid: 1}, res: &loadgen.Result{Requests: 100, Elapsed: time.Second}, cpu: 10 * time.Millisecond, measured: true, mallocs: 200, allocsSrc: "²", peakRSS: 5}
-	b := row{col: a.col, res: &loadgen.Result{Requests: 300, Errors: 1, Samples: []string{"x"}, Elapsed: time.Second}, cpu: 30 * time.Millisecond, measured: true, mallocs: 600, allocsSrc: "²", peakRSS: 7}
+	result := func(requests uint64, lat time.Duration) *loadgen.Result {
+		r := &loadgen.Result{Requests: requests, Elapsed: time.Second, ByStatus: map[int]*loadgen.Histogram{200: {}}}
+		for range requests {
+			r.Latency.Record(lat)
+			r.Lag.Record(lat / 2)
+			r.Service.Record(lat / 2)
+			r.ByStatus[200].Record(lat)
+		}
+		return r
+	}
+	a := row{col: column{name: colWxgate, pid: 1}, res: result(100, time.Millisecond), cpu: 10 * time.Millisecond, measured: true, mallocs: 200, allocsSrc: "²", peakRSS: 5,
+		machine: procstat.MachineTimes{Busy: time.Second, Idle: time.Second}}
+	b := row{col: a.col, res: result(300, 9*time.Millisecond), cpu: 30 * time.Millisecond, measured: true, mallocs: 600, allocsSrc: "²", peakRSS: 7,
+		machine: procstat.MachineTimes{Busy: 2 * time.Second, Steal: time.Second}}
+	b.res.Errors, b.res.Samples = 1, []string{"x"}
 	a.merge(b)
 	if a.res.Requests != 400 || a.res.Errors != 1 || a.rps() != 200 || a.cpuPerReq() != 100*time.Microsecond || a.peakRSS != 7 || a.allocsReq() != "2.0²" {
 		t.Fatalf("merged %+v %+v rps %v cpu %v allocs %s", a, *a.res, a.rps(), a.cpuPerReq(), a.allocsReq())
+	}
+	// Every histogram holds both rounds' samples (the slow round's dominate the p99).
+	for name, h := range map[string]*loadgen.Histogram{"latency": &a.res.Latency, "lag": &a.res.Lag, "service": &a.res.Service, "200": a.res.ByStatus[200]} {
+		if h.Count() != 400 || h.Quantile(0.99) < 4*time.Millisecond {
+			t.Errorf("merged %s histogram: %d samples, p99 %v; want 400, from the second round", name, h.Count(), h.Quantile(0.99))
+		}
+	}
+	if got := a.machine.BusyShare(); got != 0.8 {
+		t.Errorf("merged machine busy share %v, want 0.8 (4 s of 5)", got)
+	}
+}
+
+func TestPacedNote(t *testing.T) {
+	paced := func(lag, service time.Duration, busy float64) *row {
+		r := &row{res: &loadgen.Result{}, machine: procstat.MachineTimes{Busy: time.Duration(busy * float64(time.Second)), Idle: time.Duration((1 - busy) * float64(time.Second))}}
+		for range 100 {
+			r.res.Lag.Record(lag)
+			r.res.Service.Record(service)
+		}
+		return r
+	}
+	note := pacedNote(paced(time.Millisecond, 2*time.Millisecond, 0.5), paced(40*time.Millisecond, 3*time.Millisecond, 0.99))
+	for _, want := range []string{"p99 1.00 ms (direct) and 40.", "p99 is 2.00 ms direct and 3.", "(+1.", "busy 50% of the direct run and 99% of the wxgate run"} {
+		if !strings.Contains(note, want) {
+			t.Errorf("pacedNote lacks %q:\n%s", want, note)
+		}
 	}
 }
 

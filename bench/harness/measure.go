@@ -67,6 +67,9 @@ type row struct {
 	rounds    int
 	upCPU     time.Duration // the upstream's CPU during the run, when col.upstream is set
 	selfCPU   time.Duration // the harness's (load generator's) CPU during the run
+	// machine is the whole machine's CPU time during the run (every process, the kernel, and
+	// the hypervisor's steal), when /proc/stat could be read.
+	machine procstat.MachineTimes
 }
 
 // allocsReq renders allocations per request.
@@ -93,6 +96,14 @@ func (r *row) merge(o row) {
 	r.res.Errors += o.res.Errors
 	r.res.Elapsed += o.res.Elapsed
 	r.res.Latency.Merge(&o.res.Latency)
+	r.res.Lag.Merge(&o.res.Lag)
+	r.res.Service.Merge(&o.res.Service)
+	for code, h := range o.res.ByStatus {
+		if r.res.ByStatus[code] == nil {
+			r.res.ByStatus[code] = &loadgen.Histogram{}
+		}
+		r.res.ByStatus[code].Merge(h)
+	}
 	for _, s := range o.res.Samples {
 		if len(r.res.Samples) < 5 {
 			r.res.Samples = append(r.res.Samples, s)
@@ -101,6 +112,9 @@ func (r *row) merge(o row) {
 	r.cpu += o.cpu
 	r.upCPU += o.upCPU
 	r.selfCPU += o.selfCPU
+	r.machine.Busy += o.machine.Busy
+	r.machine.Idle += o.machine.Idle
+	r.machine.Steal += o.machine.Steal
 	r.measured = r.measured && o.measured
 	r.peakRSS = max(r.peakRSS, o.peakRSS)
 	r.mallocs += o.mallocs
@@ -194,6 +208,7 @@ func (h *harness) measure(ctx context.Context, c column) row {
 		up0, _ = procstat.Read(c.upstream)
 	}
 	self0, _ = procstat.Read(os.Getpid())
+	machine0, machineErr := procstat.Machine()
 	var profiled <-chan error
 	if c.pprof != "" && h.opts.Profile != "" {
 		profiled = cpuProfile(c.pprof, d, h.opts.Profile, fileName(h.scenario+"-"+r.name()))
@@ -232,6 +247,9 @@ func (h *harness) measure(ctx context.Context, c column) row {
 	if self1, err := procstat.Read(os.Getpid()); err == nil {
 		r.selfCPU = self1.CPU - self0.CPU
 	}
+	if machine1, err := procstat.Machine(); err == nil && machineErr == nil {
+		r.machine = machine1.Sub(machine0)
+	}
 	if mallocs1, ok := scrape(c.metrics, metricMallocs); haveMallocs && ok {
 		r.mallocs, r.allocsSrc = mallocs1-mallocs0, "¹"
 	}
@@ -266,5 +284,17 @@ func fmtDur(d time.Duration) string {
 		return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
 	default:
 		return fmt.Sprintf("%.2f s", d.Seconds())
+	}
+}
+
+// fmtSigned prints a latency difference with its sign ("+1.20 ms", "−300 µs").
+func fmtSigned(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "−" + fmtDur(-d)
+	case d == 0:
+		return "0 µs"
+	default:
+		return "+" + fmtDur(d)
 	}
 }

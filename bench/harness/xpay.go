@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -203,9 +204,21 @@ func (h *harness) addedLatency(ctx context.Context, sec *section, apps []*xpayAp
 	dp, gp := d.res.Latency.Quantile(0.99), g.res.Latency.Quantile(0.99)
 	t.value, t.ok = float64(gp-dp)/float64(time.Millisecond), true
 	t.remark = fmt.Sprintf("both paced at %.0f req/s (half of wxgate's %.0f): p99 %s through wxgate, %s direct", rate, peak.rps(), fmtDur(gp), fmtDur(dp))
-	sec.notes = append(sec.notes, fmt.Sprintf("Paced runs: the load generator sent its requests late by p99 %s (direct) and %s (wxgate) "+
-		"after their due time (loadgen Result.Lag: every connection busy, or the generator waiting for a CPU it shares with the "+
-		"emulator and the proxy); that lateness is inside both p99s.", fmtDur(d.res.Lag.Quantile(0.99)), fmtDur(g.res.Lag.Quantile(0.99))))
+	sec.notes = append(sec.notes, pacedNote(d, g))
+}
+
+// pacedNote says what else is inside the paced p99s: how late the load generator sent (every
+// connection busy, or the generator waiting for a CPU), the p99 counted from each request's
+// sending instead, and how busy the whole machine was during each run.
+func pacedNote(d, g *row) string {
+	ds, gs := d.res.Service.Quantile(0.99), g.res.Service.Quantile(0.99)
+	return fmt.Sprintf("Paced runs: the load generator sent its requests late by p99 %s (direct) and %s (wxgate) after their due "+
+		"time (loadgen Result.Lag: every connection busy, or the generator waiting for a CPU it shares with the emulator and the "+
+		"proxy); that lateness is inside both p99s. Counted from each request's sending instead, the p99 is %s direct and %s "+
+		"through wxgate (%s added). The machine's %d cores were busy %.0f%% of the direct run and %.0f%% of the wxgate run "+
+		"(/proc/stat, steal included): near 100%%, every process waits its turn for a CPU.",
+		fmtDur(d.res.Lag.Quantile(0.99)), fmtDur(g.res.Lag.Quantile(0.99)), fmtDur(ds), fmtDur(gs), fmtSigned(gs-ds),
+		runtime.NumCPU(), 100*d.machine.BusyShare(), 100*g.machine.BusyShare())
 }
 
 // defaultBody is the currency_pay body size of the main xpay run.

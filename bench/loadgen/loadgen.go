@@ -67,6 +67,9 @@ type Result struct {
 	// Lag, in an open-loop run, is how late each request was sent after its due time: every
 	// connection busy, or the load generator itself waiting for a CPU.
 	Lag Histogram
+	// Service is each request's time from its sending to its answer: the latency without the
+	// send lag (the same as Latency in a closed loop).
+	Service Histogram
 }
 
 // RPS returns the completed requests per second.
@@ -117,6 +120,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.Errors += w.errors
 		res.Latency.Merge(&w.hist)
 		res.Lag.Merge(&w.lag)
+		res.Service.Merge(&w.service)
 		for code, h := range w.byStatus {
 			if res.ByStatus[code] == nil {
 				res.ByStatus[code] = &Histogram{}
@@ -196,6 +200,7 @@ type worker struct {
 	byStatus map[int]*Histogram
 	sched    *schedule // nil in a closed loop
 	lag      Histogram
+	service  Histogram
 }
 
 // schedule hands out the send times of an open-loop run: the k-th request is due at
@@ -246,16 +251,16 @@ func (w *worker) run(ctx context.Context, start time.Time) {
 			req.URI().SetScheme("https")
 		}
 		resp.Reset()
-		t0 := time.Now()
+		sent := time.Now()
+		t0 := sent
 		if !scheduled.IsZero() {
 			t0 = scheduled
-		}
-		if !scheduled.IsZero() {
-			w.lag.Record(time.Since(scheduled))
+			w.lag.Record(sent.Sub(scheduled))
 		}
 		err := w.client.DoTimeout(req, resp, w.timeout)
 		now := time.Now()
 		w.hist.Record(now.Sub(t0))
+		w.service.Record(now.Sub(sent))
 		code := 0
 		if err == nil {
 			code = resp.StatusCode()

@@ -178,6 +178,15 @@ func TestPacedRunKeepsItsRateAndCountsQueueing(t *testing.T) {
 	if lag := paced.Lag.Quantile(0.99); lag < 20*time.Millisecond || closed.Lag.Count() != 0 {
 		t.Errorf("paced send lag p99 %v (want at least one slow answer, 20ms), closed-loop lag samples %d (want 0)", lag, closed.Lag.Count())
 	}
+	// Without the lag, each request took the server's 20 ms: the service time stays near it
+	// while the latency grows; in the closed loop the two are the same samples.
+	if sp, pp := paced.Service.Quantile(0.99), paced.Latency.Quantile(0.99); sp < 20*time.Millisecond || 3*sp > pp {
+		t.Errorf("paced service p99 %v, latency p99 %v: want at least 20 ms, and under a third of the latency", sp, pp)
+	}
+	if closed.Service.Count() != closed.Latency.Count() || closed.Service.Quantile(0.99) != closed.Latency.Quantile(0.99) {
+		t.Errorf("closed loop: service %d samples p99 %v, latency %d samples p99 %v; want the same", closed.Service.Count(),
+			closed.Service.Quantile(0.99), closed.Latency.Count(), closed.Latency.Quantile(0.99))
+	}
 }
 
 func TestPacedRunSendsOnAnyFreeConnection(t *testing.T) {

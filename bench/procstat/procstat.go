@@ -149,23 +149,48 @@ func Descendants(pid int) []int {
 	return out
 }
 
-// MachineSteal returns the CPU time the hypervisor has taken from this machine's CPUs since boot
-// (the steal column of /proc/stat, summed over CPUs): time the benchmark's processes were ready
-// to run and no CPU was theirs. Zero on bare metal.
-func MachineSteal() (time.Duration, error) {
+// MachineTimes is the machine's CPU time since boot, summed over its CPUs (the cpu line of
+// /proc/stat).
+type MachineTimes struct {
+	Busy  time.Duration // user, nice, system, irq and softirq: some process or the kernel ran
+	Idle  time.Duration // idle and iowait: nothing was ready to run
+	Steal time.Duration // the hypervisor ran something else while this machine had work ready
+}
+
+// Sub returns the times spent between earlier reading o and m.
+func (m MachineTimes) Sub(o MachineTimes) MachineTimes {
+	return MachineTimes{Busy: m.Busy - o.Busy, Idle: m.Idle - o.Idle, Steal: m.Steal - o.Steal}
+}
+
+// BusyShare returns the share of the CPU time the machine was busy, steal included (a stolen
+// tick had work waiting), or 0 for an empty span.
+func (m MachineTimes) BusyShare() float64 {
+	all := m.Busy + m.Idle + m.Steal
+	if all <= 0 {
+		return 0
+	}
+	return float64(m.Busy+m.Steal) / float64(all)
+}
+
+// Machine reads the machine's CPU times. Steal is zero on bare metal.
+func Machine() (MachineTimes, error) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return 0, err
+		return MachineTimes{}, err
 	}
 	line, _, _ := bytes.Cut(b, []byte("\n"))
 	f := strings.Fields(string(line))
 	// cpu user nice system idle iowait irq softirq steal ...
 	if len(f) < 9 || f[0] != "cpu" {
-		return 0, errors.New("procstat: /proc/stat has no cpu line with a steal column")
+		return MachineTimes{}, errors.New("procstat: /proc/stat has no cpu line with a steal column")
 	}
-	steal, err := strconv.ParseInt(f[8], 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("procstat: steal: %w", err)
+	var ticks [8]int64
+	for i := range ticks {
+		if ticks[i], err = strconv.ParseInt(f[i+1], 10, 64); err != nil {
+			return MachineTimes{}, fmt.Errorf("procstat: /proc/stat cpu column %d: %w", i+1, err)
+		}
 	}
-	return time.Duration(steal) * time.Second / time.Duration(clockTicks), nil
+	d := func(t int64) time.Duration { return time.Duration(t) * time.Second / time.Duration(clockTicks) }
+	user, nice, system, idle, iowait, irq, softirq, steal := ticks[0], ticks[1], ticks[2], ticks[3], ticks[4], ticks[5], ticks[6], ticks[7]
+	return MachineTimes{Busy: d(user + nice + system + irq + softirq), Idle: d(idle + iowait), Steal: d(steal)}, nil
 }

@@ -51,14 +51,32 @@ func TestReadTreeIncludesChildren(t *testing.T) {
 	}
 }
 
-// TestMachineSteal: the steal time reads, never goes back, and is at most the machine's CPU
-// time since boot.
-func TestMachineSteal(t *testing.T) {
-	s0, err := MachineSteal()
+// TestMachineTimes: the times read, never go back, add up to at most the machine's CPU time
+// since boot, and Busy grows by at least what this process spends spinning.
+func TestMachineTimes(t *testing.T) {
+	m0, err := Machine()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s1, err := MachineSteal()
+	self0, err := Read(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Spin until this process has used 200 ms of CPU more (read, not timed).
+	x := uint64(1)
+	for {
+		for range 1 << 20 {
+			x = x*6364136223846793005 + 1442695040888963407
+		}
+		s, err := Read(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.CPU-self0.CPU >= 200*time.Millisecond {
+			break
+		}
+	}
+	m1, err := Machine()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +88,34 @@ func TestMachineSteal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if limit := time.Duration(up*float64(runtime.NumCPU())*float64(time.Second)) + time.Second; s0 < 0 || s1 < s0 || s1 > limit {
-		t.Fatalf("steal %v then %v; want 0 <= first <= second <= %v (uptime × CPUs)", s0, s1, limit)
+	limit := time.Duration(up*float64(runtime.NumCPU())*float64(time.Second)) + time.Second
+	if all := m1.Busy + m1.Idle + m1.Steal; m0.Steal < 0 || m0.Busy <= 0 || all > limit {
+		t.Fatalf("machine times %+v (sum %v); want non-negative, some busy time, sum <= %v (uptime × CPUs)", m1, all, limit)
+	}
+	d := m1.Sub(m0)
+	if d.Busy < 0 || d.Idle < 0 || d.Steal < 0 {
+		t.Fatalf("machine times went back: %+v", d)
+	}
+	// Ticks are counted per CPU at USER_HZ, so allow two ticks per CPU of rounding.
+	if slack := 2 * time.Duration(runtime.NumCPU()) * time.Second / time.Duration(clockTicks); d.Busy+d.Steal < 200*time.Millisecond-slack {
+		t.Fatalf("the machine was busy %v (steal %v) while this process spun 200 ms of CPU", d.Busy, d.Steal)
+	}
+	if x == 0 {
+		t.Log(x) // keep the spin
+	}
+}
+
+func TestBusyShare(t *testing.T) {
+	for _, tc := range []struct {
+		m    MachineTimes
+		want float64
+	}{
+		{MachineTimes{}, 0},
+		{MachineTimes{Busy: 3 * time.Second, Idle: time.Second}, 0.75},
+		{MachineTimes{Busy: time.Second, Idle: 2 * time.Second, Steal: time.Second}, 0.5},
+	} {
+		if got := tc.m.BusyShare(); got != tc.want {
+			t.Errorf("%+v: busy share %v, want %v", tc.m, got, tc.want)
+		}
 	}
 }
