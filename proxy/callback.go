@@ -22,20 +22,20 @@ func (g *Gateway) CallbackHandler(ctx *fasthttp.RequestCtx) {
 	path := ctx.Path()
 	switch {
 	case bytes.HasPrefix(path, []byte(callbackV3Prefix)):
-		g.serveV3Callback(ctx, string(path[len(callbackV3Prefix):]))
+		g.serveV3Callback(ctx, path[len(callbackV3Prefix):])
 	case bytes.HasPrefix(path, []byte(callbackV2Prefix)):
-		g.serveV2Callback(ctx, string(path[len(callbackV2Prefix):]))
+		g.serveV2Callback(ctx, path[len(callbackV2Prefix):])
 	case bytes.HasPrefix(path, []byte(callbackPushPrefix)):
-		g.servePushCallback(ctx, string(path[len(callbackPushPrefix):]))
+		g.servePushCallback(ctx, path[len(callbackPushPrefix):])
 	default:
 		writeError(ctx, newError(fasthttp.StatusNotFound, CodeUnknownRoute,
 			"the callback listener serves /callbacks/wechatpay/{merchant}, /callbacks/wechatpay-v2/{merchant} and /callbacks/message/{app}"))
 	}
 }
 
-// callbackOutcome counts what happened to callbacks, by source.
-func (g *Gateway) countCallback(source, outcome string) {
-	g.metrics.callbacks.inc(source + "|" + outcome)
+// countCallback counts what became of a callback, by source.
+func (g *Gateway) countCallback(source callbackSource, outcome callbackOutcome) {
+	g.metrics.callbacks[source][outcome].Add(1)
 }
 
 // digestID is a stable event id for notifications without one: a digest of what WeChat

@@ -15,11 +15,11 @@ import (
 
 // servePushCallback handles GET|POST /callbacks/message/{app}: the echostr handshake, and message
 // pushes (xpay events included) in plaintext, compatible or safe mode, JSON or XML.
-func (g *Gateway) servePushCallback(ctx *fasthttp.RequestCtx, name string) {
-	a, ok := g.apps[name]
+func (g *Gateway) servePushCallback(ctx *fasthttp.RequestCtx, name []byte) {
+	a, ok := g.apps[string(name)]
 	if !ok || a.pushToken == "" {
-		g.countCallback(SourceMessagePush, "rejected")
-		writeError(ctx, newError(fasthttp.StatusNotFound, CodeUnknownRoute, "no app with [app.push] named "+truncate([]byte(name), 40)))
+		g.countCallback(cbMessagePush, outcomeRejected)
+		writeError(ctx, newError(fasthttp.StatusNotFound, CodeUnknownRoute, "no app with [app.push] named "+truncate(name, 40)))
 		return
 	}
 	q := ctx.QueryArgs()
@@ -27,7 +27,7 @@ func (g *Gateway) servePushCallback(ctx *fasthttp.RequestCtx, name string) {
 	sigOK := constantEqual(q.Peek("signature"), signer.PushSignature(a.pushToken, ts, nonce))
 	if ctx.IsGet() {
 		if !sigOK {
-			g.countCallback(SourceMessagePush, "rejected")
+			g.countCallback(cbMessagePush, outcomeRejected)
 			ctx.Error("signature mismatch", fasthttp.StatusUnauthorized)
 			return
 		}
@@ -42,7 +42,7 @@ func (g *Gateway) servePushCallback(ctx *fasthttp.RequestCtx, name string) {
 	body := ctx.PostBody()
 	isXML := bytes.HasPrefix(bytes.TrimSpace(body), []byte("<"))
 	reject := func(status int, msg string) {
-		g.countCallback(SourceMessagePush, "rejected")
+		g.countCallback(cbMessagePush, outcomeRejected)
 		writePushAnswer(ctx, isXML, status, 1, msg)
 	}
 	// The decrypted message lives in plainBuf until this handler returns: everything kept past it
@@ -85,13 +85,13 @@ func (g *Gateway) servePushCallback(ctx *fasthttp.RequestCtx, name string) {
 	switch res, why := g.forwarder.forward(a.forwardURL, ev); res {
 	case forwardFailed:
 		g.nonces.removeKey(key)
-		g.countCallback(SourceMessagePush, "forward_failed")
+		g.countCallback(cbMessagePush, outcomeForwardFailed)
 		writePushAnswer(ctx, isXML, fasthttp.StatusInternalServerError, 1, "not delivered yet: "+why)
 	case forwardDuplicate:
-		g.countCallback(SourceMessagePush, "duplicate")
+		g.countCallback(cbMessagePush, outcomeDuplicate)
 		writePushAnswer(ctx, isXML, fasthttp.StatusOK, 0, "success")
 	default:
-		g.countCallback(SourceMessagePush, "forwarded")
+		g.countCallback(cbMessagePush, outcomeForwarded)
 		writePushAnswer(ctx, isXML, fasthttp.StatusOK, 0, "success")
 	}
 }

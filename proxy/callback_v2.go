@@ -14,14 +14,14 @@ import (
 // authenticated by decrypting req_info (AES-256-ECB, key = md5 of the APIv2 key). Either way
 // appid and mch_id must be the merchant's. WeChat gets the SUCCESS XML only once the app accepted
 // the event.
-func (g *Gateway) serveV2Callback(ctx *fasthttp.RequestCtx, name string) {
+func (g *Gateway) serveV2Callback(ctx *fasthttp.RequestCtx, name []byte) {
 	reject := func(status int, msg string) {
-		g.countCallback(SourceWeChatPayV2, "rejected")
+		g.countCallback(cbWeChatPayV2, outcomeRejected)
 		writeV2Answer(ctx, status, false, msg)
 	}
-	m, ok := g.merchants[name]
+	m, ok := g.merchants[string(name)]
 	if !ok || m.v2 == nil {
-		reject(fasthttp.StatusNotFound, "no merchant with an apiv2_key named "+truncate([]byte(name), 40))
+		reject(fasthttp.StatusNotFound, "no merchant with an apiv2_key named "+truncate(name, 40))
 		return
 	}
 	if !ctx.IsPost() {
@@ -41,13 +41,13 @@ func (g *Gateway) serveV2Callback(ctx *fasthttp.RequestCtx, name string) {
 	ev.App = m.appName
 	switch res, why := g.forwarder.forward(m.forwardURL, ev); res {
 	case forwardFailed:
-		g.countCallback(SourceWeChatPayV2, "forward_failed")
+		g.countCallback(cbWeChatPayV2, outcomeForwardFailed)
 		writeV2Answer(ctx, fasthttp.StatusInternalServerError, false, "not delivered yet: "+why)
 	case forwardDuplicate:
-		g.countCallback(SourceWeChatPayV2, "duplicate")
+		g.countCallback(cbWeChatPayV2, outcomeDuplicate)
 		writeV2Answer(ctx, fasthttp.StatusOK, true, "OK")
 	default:
-		g.countCallback(SourceWeChatPayV2, "forwarded")
+		g.countCallback(cbWeChatPayV2, outcomeForwarded)
 		writeV2Answer(ctx, fasthttp.StatusOK, true, "OK")
 	}
 }

@@ -20,14 +20,14 @@ var (
 // body (key by Wechatpay-Serial, timestamp within 300 s, nonce never seen), decrypt the resource
 // with the APIv3 key, check it belongs to the merchant, forward, and answer 204 only once the app
 // accepted it.
-func (g *Gateway) serveV3Callback(ctx *fasthttp.RequestCtx, name string) {
+func (g *Gateway) serveV3Callback(ctx *fasthttp.RequestCtx, name []byte) {
 	fail := func(status int, msg string) {
-		g.countCallback(SourceWeChatPayV3, "rejected")
+		g.countCallback(cbWeChatPayV3, outcomeRejected)
 		writeV3CallbackFail(ctx, status, msg)
 	}
-	m, ok := g.merchants[name]
+	m, ok := g.merchants[string(name)]
 	if !ok {
-		fail(fasthttp.StatusNotFound, "no merchant named "+truncate([]byte(name), 40))
+		fail(fasthttp.StatusNotFound, "no merchant named "+truncate(name, 40))
 		return
 	}
 	if !ctx.IsPost() {
@@ -53,13 +53,13 @@ func (g *Gateway) serveV3Callback(ctx *fasthttp.RequestCtx, name string) {
 	switch res, why := g.forwarder.forward(m.forwardURL, ev); res {
 	case forwardFailed:
 		g.nonces.removeKey(key) // WeChat will retry; the retry must not look like a replay
-		g.countCallback(SourceWeChatPayV3, "forward_failed")
+		g.countCallback(cbWeChatPayV3, outcomeForwardFailed)
 		writeV3CallbackFail(ctx, fasthttp.StatusInternalServerError, "not delivered yet: "+why)
 	case forwardDuplicate:
-		g.countCallback(SourceWeChatPayV3, "duplicate")
+		g.countCallback(cbWeChatPayV3, outcomeDuplicate)
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
 	default:
-		g.countCallback(SourceWeChatPayV3, "forwarded")
+		g.countCallback(cbWeChatPayV3, outcomeForwarded)
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
 	}
 }

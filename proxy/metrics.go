@@ -5,7 +5,6 @@ import (
 	"io"
 	"runtime"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,8 +21,35 @@ type metrics struct {
 	sessionsCaptured  atomic.Uint64
 	overloaded        atomic.Uint64
 	errors            codeCounter
-	callbacks         codeCounter // "source|outcome"
+	callbacks         [len(callbackSources)][len(callbackOutcomes)]atomic.Uint64
 }
+
+// callbackSource is the source label of wxgate_callbacks_total, an index of callbackSources.
+type callbackSource int
+
+// The callback sources, in the order the metrics list them.
+const (
+	cbMessagePush callbackSource = iota
+	cbWeChatPayV2
+	cbWeChatPayV3
+)
+
+// callbackSources are the label values of the callback sources (the events' Source).
+var callbackSources = [...]string{cbMessagePush: SourceMessagePush, cbWeChatPayV2: SourceWeChatPayV2, cbWeChatPayV3: SourceWeChatPayV3}
+
+// callbackOutcome is what became of a callback, an index of callbackOutcomes.
+type callbackOutcome int
+
+// The callback outcomes, in the order the metrics list them.
+const (
+	outcomeDuplicate callbackOutcome = iota
+	outcomeForwardFailed
+	outcomeForwarded
+	outcomeRejected
+)
+
+// callbackOutcomes are the label values of the outcomes.
+var callbackOutcomes = [...]string{outcomeDuplicate: "duplicate", outcomeForwardFailed: "forward_failed", outcomeForwarded: "forwarded", outcomeRejected: "rejected"}
 
 func newMetrics() *metrics { return &metrics{} }
 
@@ -119,10 +145,12 @@ func (g *Gateway) writeMetrics(w io.Writer) {
 	fmt.Fprintf(w, "wxgate_sign_wait_seconds_count %d\n", cum)
 	fmt.Fprintln(w, "# HELP wxgate_callbacks_total Callbacks from WeChat by source and outcome (forwarded, duplicate, rejected, forward_failed).")
 	fmt.Fprintln(w, "# TYPE wxgate_callbacks_total counter")
-	cbs := m.callbacks.snapshot()
-	for _, k := range sortedKeys(cbs) {
-		source, outcome, _ := strings.Cut(k, "|")
-		fmt.Fprintf(w, "wxgate_callbacks_total{source=%q,outcome=%q} %d\n", source, outcome, cbs[k])
+	for s := range m.callbacks {
+		for o := range m.callbacks[s] {
+			if v := m.callbacks[s][o].Load(); v > 0 {
+				fmt.Fprintf(w, "wxgate_callbacks_total{source=%q,outcome=%q} %d\n", callbackSources[s], callbackOutcomes[o], v)
+			}
+		}
 	}
 	fmt.Fprintln(w, "# HELP wxgate_stale_token_retries_total Calls retried after WeChat called the access_token stale.")
 	fmt.Fprintln(w, "# TYPE wxgate_stale_token_retries_total counter")
