@@ -73,6 +73,24 @@ func TestV3CallbackEndToEnd(t *testing.T) {
 			t.Errorf("WeChat's view of %s: acked %v after %d attempts (%s)", d.Notification.ID, d.Acked, d.Attempts, d.LastError)
 		}
 	}
+	// A notification without WeChat Pay's signature is refused, and both outcomes are counted.
+	forged := e.doURL("POST", e.callbackURL+"/callbacks/wechatpay/pk", []byte(`{"id":"forged"}`),
+		"Wechatpay-Timestamp", fmt.Sprint(time.Now().Unix()), "Wechatpay-Nonce", "n1", "Wechatpay-Serial", "00", "Wechatpay-Signature", "AAAA")
+	if forged.Status != 401 {
+		t.Fatalf("forged notification: %d %s", forged.Status, forged.Body)
+	}
+	metrics := string(e.doURL("GET", e.adminURL+"/metrics", nil).Body)
+	for _, want := range []string{
+		`wxgate_callbacks_total{source="wechatpay.v3",outcome="forwarded"} 4` + "\n",
+		`wxgate_callbacks_total{source="wechatpay.v3",outcome="rejected"} 1` + "\n",
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if strings.Contains(metrics, `outcome="duplicate"`) {
+		t.Error("metrics count a duplicate callback; there was none")
+	}
 }
 
 // TestPushCallbackEndToEnd: xpay events pushed in safe mode (JSON) by the emulator when a user
