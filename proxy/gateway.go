@@ -24,6 +24,9 @@ const (
 type Options struct {
 	Logger *slog.Logger     // default: discard
 	Clock  func() time.Time // default time.Now
+	// SigningProcs, when above the current GOMAXPROCS, is the GOMAXPROCS to run with while RSA
+	// signatures are being computed (and procsIdleAfter beyond); 0 leaves GOMAXPROCS alone.
+	SigningProcs int
 }
 
 // Gateway holds everything the request path needs, built once at start-up: keys parsed, HMAC
@@ -95,7 +98,7 @@ func NewGateway(cfg *policies.Config, opts Options) (*Gateway, error) {
 		clock:     opts.Clock,
 		bills:     bills,
 		signing:   newSignSlots(cfg.Server.SignConcurrency, cfg.Server.SignMaxWait),
-		workers:   newSignWorkers(cfg.Server.SignConcurrency),
+		workers:   newSignWorkers(cfg.Server.SignConcurrency, newProcsGovernor(opts.SigningProcs, opts.Logger)),
 		merchants: make(map[string]*merchantState, len(cfg.Merchants)),
 		forwarder: newForwarder(cfg.Forward.Secret.Value(), cfg.Forward.Timeout, opts.Clock),
 		nonces:    newSeenSet(2*maxClockSkew, 1_000_000),

@@ -2,6 +2,8 @@ package proxy_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -129,7 +131,8 @@ func TestAdminEndpoints(t *testing.T) {
 	}
 	m := e.doURL("GET", e.adminURL+"/metrics", nil)
 	text := string(m.Body)
-	for _, want := range []string{`wxgate_requests_total{route="code2session",code="2xx"} 1`, `wxgate_errors_total{code="wxgate.bad_env"} 1`, "wxgate_session_keys 1", `wxgate_token_fetches_total{app="shop"}`} {
+	for _, want := range []string{`wxgate_requests_total{route="code2session",code="2xx"} 1`, `wxgate_errors_total{code="wxgate.bad_env"} 1`, "wxgate_session_keys 1", `wxgate_token_fetches_total{app="shop"}`,
+		fmt.Sprintf("wxgate_gomaxprocs %d\n", runtime.GOMAXPROCS(0))} {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %q:\n%s", want, text)
 		}

@@ -38,10 +38,11 @@ type signWorkers struct {
 	quit  chan struct{}
 	start sync.Once
 	end   sync.Once
+	procs *procsGovernor // raises GOMAXPROCS while signatures run; nil for none
 }
 
-func newSignWorkers(n int) *signWorkers {
-	return &signWorkers{jobs: make(chan *signJob, n), quit: make(chan struct{})}
+func newSignWorkers(n int, procs *procsGovernor) *signWorkers {
+	return &signWorkers{jobs: make(chan *signJob, n), quit: make(chan struct{}), procs: procs}
 }
 
 // sign signs message with m's key on a worker and appends the signature to dst; took is the
@@ -57,6 +58,8 @@ func (w *signWorkers) sign(m *merchantState, dst, message []byte) (out []byte, t
 		return dst, 0, errSigningStopped
 	default:
 	}
+	w.procs.begin()
+	defer w.procs.end()
 	j := signJobPool.Get().(*signJob)
 	j.m, j.dst, j.message = m, dst, message
 	select {
@@ -94,4 +97,9 @@ func (w *signWorkers) run() {
 }
 
 // stop ends the workers; a signature asked for afterwards fails with errSigningStopped.
-func (w *signWorkers) stop() { w.end.Do(func() { close(w.quit) }) }
+func (w *signWorkers) stop() {
+	w.end.Do(func() {
+		close(w.quit)
+		w.procs.stop()
+	})
+}

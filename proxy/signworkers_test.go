@@ -27,7 +27,7 @@ func testMerchant(t *testing.T) (*merchantState, *rsa.PrivateKey) {
 // each to its own caller, and after stop a signature fails at once instead of hanging.
 func TestSignWorkersSignConcurrentlyAndStop(t *testing.T) {
 	m, key := testMerchant(t)
-	w := newSignWorkers(2)
+	w := newSignWorkers(2, nil)
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Add(1)

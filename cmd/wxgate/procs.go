@@ -6,7 +6,7 @@ import (
 	"runtime"
 )
 
-// schedulerProcs returns the GOMAXPROCS wxgate serves with: enough that, with every RSA signing
+// schedulerProcs returns the GOMAXPROCS wxgate signs with: enough that, with every RSA signing
 // worker busy and the garbage collector marking, one scheduler slot is still free for the
 // goroutines answering requests (503s included). The GC's background mark workers take a
 // quarter of GOMAXPROCS during each mark phase, as whole slots or as one slot most of the time
@@ -29,13 +29,16 @@ func schedulerProcs(current, signers int, fromEnv bool) int {
 // fractional worker, which holds a P for most of the phase: counted whole here).
 func gcMarkProcs(n int) int { return int(float64(n)*0.25 + 0.5) }
 
-// reserveSchedulerProc applies schedulerProcs to this process.
-func reserveSchedulerProc(signers int, log *slog.Logger) {
+// signingProcs returns the GOMAXPROCS wxgate raises to while RSA signatures run (schedulerProcs;
+// the gateway lowers it again when signing is idle), or 0 to leave it alone.
+func signingProcs(signers int, log *slog.Logger) int {
 	_, fromEnv := os.LookupEnv("GOMAXPROCS")
 	cur := runtime.GOMAXPROCS(0)
-	if n := schedulerProcs(cur, signers, fromEnv); n != cur {
-		runtime.GOMAXPROCS(n)
-		log.Info("GOMAXPROCS raised so that answers find a free scheduler slot while [server] sign_concurrency signatures and the GC run",
-			"gomaxprocs", n, "was", cur, "sign_concurrency", signers)
+	n := schedulerProcs(cur, signers, fromEnv)
+	if n == cur {
+		return 0
 	}
+	log.Info("GOMAXPROCS rises while RSA signatures run, so that answers find a free scheduler slot beside [server] sign_concurrency signatures and the GC",
+		"gomaxprocs", cur, "while_signing", n, "sign_concurrency", signers)
+	return n
 }

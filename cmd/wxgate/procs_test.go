@@ -1,6 +1,11 @@
 package main
 
-import "testing"
+import (
+	"log/slog"
+	"os"
+	"runtime"
+	"testing"
+)
 
 func TestSchedulerProcs(t *testing.T) {
 	for _, c := range []struct {
@@ -19,5 +24,27 @@ func TestSchedulerProcs(t *testing.T) {
 		if got := schedulerProcs(c.current, c.signers, c.fromEnv); got != c.want {
 			t.Errorf("%s: schedulerProcs(%d, %d, %v) = %d, want %d", c.name, c.current, c.signers, c.fromEnv, got, c.want)
 		}
+	}
+}
+
+// TestSigningProcs: the raise comes from the cores unless the environment sets GOMAXPROCS; no
+// raise is 0 (the gateway then leaves GOMAXPROCS alone).
+func TestSigningProcs(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	cur := runtime.GOMAXPROCS(0)
+	t.Setenv("GOMAXPROCS", "1")
+	if n := signingProcs(2, log); n != 0 {
+		t.Errorf("with GOMAXPROCS in the environment: %d, want 0", n)
+	}
+	os.Unsetenv("GOMAXPROCS")
+	want := schedulerProcs(cur, 2, false)
+	if want == cur {
+		want = 0
+	}
+	if n := signingProcs(2, log); n != want || n != 0 && n <= cur {
+		t.Errorf("signingProcs(2) at GOMAXPROCS %d: %d, want %d", cur, n, want)
+	}
+	if runtime.GOMAXPROCS(0) != cur {
+		t.Errorf("signingProcs changed GOMAXPROCS itself")
 	}
 }

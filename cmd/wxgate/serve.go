@@ -22,8 +22,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	reserveSchedulerProc(cfg.Server.SignConcurrency, log)
-	g, err := proxy.NewGateway(cfg, proxy.Options{Logger: log})
+	g, err := proxy.NewGateway(cfg, proxy.Options{Logger: log, SigningProcs: signingProcs(cfg.Server.SignConcurrency, log)})
 	if err != nil {
 		return fmt.Errorf("start gateway: %w", err)
 	}
