@@ -18,6 +18,7 @@ const (
 	// the signing slots' overload answers and longest wait
 	metricSignOverloaded = "wxgate_sign_overloaded_total"
 	metricSignWaitMax    = "wxgate_sign_wait_max_seconds"
+	metricGOMAXPROCS     = "wxgate_gomaxprocs"
 	metricSignWaitBucket = "wxgate_sign_wait_seconds_bucket"
 	metricSignWaitCount  = "wxgate_sign_wait_seconds_count"
 )

@@ -268,6 +268,7 @@ func (h *harness) v3Overload(ctx context.Context, openid string, ceiling float64
 		}
 		over1, _ := scrape(h.main.metricsURL(), metricSignOverloaded)
 		maxWait, _ := scrape(h.main.metricsURL(), metricSignWaitMax)
+		procs, _ := scrape(h.main.metricsURL(), metricGOMAXPROCS)
 		waits1, _ := scrape(h.main.metricsURL(), metricSignWaitCount)
 		within1, _ := scrape(h.main.metricsURL(), within)
 		waits, longer := waits1-waits0, (waits1-waits0)-(within1-within0)
@@ -286,8 +287,8 @@ func (h *harness) v3Overload(ctx context.Context, openid string, ceiling float64
 			fmt.Sprintf("| %s | other (errors) | %d | | | | | |", label, other))
 		sec.notes = append(sec.notes, fmt.Sprintf("%s: wxgate_sign_overloaded_total rose by %.0f; %.0f requests waited for a signing slot, "+
 			"%.0f of them longer than sign_max_wait (wxgate_sign_wait_seconds); the longest wait since wxgate started: %s; "+
-			"the load generator sent its requests late by p99 %s (inside every latency above)",
-			label, over1-over0, waits, longer, fmtDur(time.Duration(maxWait*float64(time.Second))), fmtDur(res.Lag.Quantile(0.99))))
+			"the load generator sent its requests late by p99 %s (inside every latency above); wxgate's GOMAXPROCS at the end: %.0f",
+			label, over1-over0, waits, longer, fmtDur(time.Duration(maxWait*float64(time.Second))), fmtDur(res.Lag.Quantile(0.99)), procs))
 		if other > 0 {
 			sec.notes = append(sec.notes, fmt.Sprintf("**⚠ %s: %d answers were neither 200 nor 503**: %s", label, other, strings.Join(res.Samples, " | ")))
 		}
