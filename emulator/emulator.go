@@ -233,10 +233,12 @@ func (e *Emulator) Handler() fasthttp.RequestHandler {
 }
 
 // Serve serves the emulator on ln until Shutdown is called, then returns nil. It may be called
-// for several listeners; all share one fasthttp.Server.
+// for several listeners; all share one fasthttp.Server. Called after Shutdown (a Serve started
+// in a goroutine may lose that race), it closes ln and returns an error wrapping ErrShutdown.
 func (e *Emulator) Serve(ln net.Listener) error {
 	srv, err := e.server()
 	if err != nil {
+		_ = ln.Close()
 		return err
 	}
 	// Close ln on Shutdown even if Shutdown ran before srv.Serve registered the listener, so
@@ -264,7 +266,7 @@ func (e *Emulator) server() (*fasthttp.Server, error) {
 	e.srvMu.Lock()
 	defer e.srvMu.Unlock()
 	if e.stopped {
-		return nil, errors.New("emulator: serve after shutdown")
+		return nil, fmt.Errorf("emulator: serve after shutdown: %w", ErrShutdown)
 	}
 	if e.srv == nil {
 		e.srv = &fasthttp.Server{

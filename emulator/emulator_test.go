@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"errors"
 	"net"
 	"strings"
 	"testing"
@@ -89,7 +90,10 @@ func TestShutdownWithoutServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	if err := e.Serve(ln); err == nil {
-		t.Fatal("Serve after Shutdown returned nil, want an error")
+	if err := e.Serve(ln); !errors.Is(err, ErrShutdown) {
+		t.Fatalf("Serve after Shutdown returned %v, want ErrShutdown", err)
+	}
+	if _, err := ln.Accept(); err == nil {
+		t.Fatal("Serve after Shutdown left its listener open")
 	}
 }

@@ -80,7 +80,7 @@ const maxAttempts = len(retrySchedule)
 var (
 	// ErrWaitTimeout is returned (wrapped) by WaitDeliveries when the deliveries did not finish in time.
 	ErrWaitTimeout = errors.New("deliveries did not finish in time")
-	// ErrShutdown is returned (wrapped) by WaitDeliveries and Deliver once Shutdown was called.
+	// ErrShutdown is returned (wrapped) by Serve, WaitDeliveries and Deliver once Shutdown was called.
 	ErrShutdown = errors.New("emulator shut down")
 )
 
