@@ -98,12 +98,7 @@ func (r *row) merge(o row) {
 	r.res.Latency.Merge(&o.res.Latency)
 	r.res.Lag.Merge(&o.res.Lag)
 	r.res.Service.Merge(&o.res.Service)
-	for code, h := range o.res.ByStatus {
-		if r.res.ByStatus[code] == nil {
-			r.res.ByStatus[code] = &loadgen.Histogram{}
-		}
-		r.res.ByStatus[code].Merge(h)
-	}
+	r.res.MergeByStatus(o.res)
 	for _, s := range o.res.Samples {
 		if len(r.res.Samples) < 5 {
 			r.res.Samples = append(r.res.Samples, s)

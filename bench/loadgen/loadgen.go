@@ -70,6 +70,30 @@ type Result struct {
 	// Service is each request's time from its sending to its answer: the latency without the
 	// send lag (the same as Latency in a closed loop).
 	Service Histogram
+	// ServiceByStatus is Service split like ByStatus.
+	ServiceByStatus map[int]*Histogram
+}
+
+// mergeByStatus adds the histograms of src into dst, creating those dst lacks.
+func mergeByStatus(dst, src map[int]*Histogram) {
+	for code, h := range src {
+		if dst[code] == nil {
+			dst[code] = &Histogram{}
+		}
+		dst[code].Merge(h)
+	}
+}
+
+// MergeByStatus adds another run's per-status histograms to r's.
+func (r *Result) MergeByStatus(o *Result) {
+	if r.ByStatus == nil {
+		r.ByStatus = map[int]*Histogram{}
+	}
+	if r.ServiceByStatus == nil {
+		r.ServiceByStatus = map[int]*Histogram{}
+	}
+	mergeByStatus(r.ByStatus, o.ByStatus)
+	mergeByStatus(r.ServiceByStatus, o.ServiceByStatus)
 }
 
 // RPS returns the completed requests per second.
@@ -112,7 +136,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}()
 	}
 	wg.Wait()
-	res := &Result{ByStatus: map[int]*Histogram{}}
+	res := &Result{ByStatus: map[int]*Histogram{}, ServiceByStatus: map[int]*Histogram{}}
 	seen := map[string]bool{}
 	for _, w := range workers {
 		w.client.CloseIdleConnections()
@@ -121,12 +145,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		res.Latency.Merge(&w.hist)
 		res.Lag.Merge(&w.lag)
 		res.Service.Merge(&w.service)
-		for code, h := range w.byStatus {
-			if res.ByStatus[code] == nil {
-				res.ByStatus[code] = &Histogram{}
-			}
-			res.ByStatus[code].Merge(h)
-		}
+		mergeByStatus(res.ByStatus, w.byStatus)
+		mergeByStatus(res.ServiceByStatus, w.serviceByStatus)
 		res.Elapsed = max(res.Elapsed, w.last)
 		for _, s := range w.samples {
 			if !seen[s] && len(res.Samples) < maxSamples {
@@ -198,9 +218,11 @@ type worker struct {
 	samples  []string
 	last     time.Duration // time of the last answer since the run started
 	byStatus map[int]*Histogram
-	sched    *schedule // nil in a closed loop
-	lag      Histogram
-	service  Histogram
+	// serviceByStatus is byStatus counted from the sending.
+	serviceByStatus map[int]*Histogram
+	sched           *schedule // nil in a closed loop
+	lag             Histogram
+	service         Histogram
 }
 
 // schedule hands out the send times of an open-loop run: the k-th request is due at
@@ -221,7 +243,7 @@ func (w *worker) run(ctx context.Context, start time.Time) {
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	w.byStatus = map[int]*Histogram{}
+	w.byStatus, w.serviceByStatus = map[int]*Histogram{}, map[int]*Histogram{}
 	var pace *time.Timer
 	if w.sched != nil {
 		pace = time.NewTimer(time.Hour)
@@ -266,9 +288,10 @@ func (w *worker) run(ctx context.Context, start time.Time) {
 			code = resp.StatusCode()
 		}
 		if w.byStatus[code] == nil {
-			w.byStatus[code] = &Histogram{}
+			w.byStatus[code], w.serviceByStatus[code] = &Histogram{}, &Histogram{}
 		}
 		w.byStatus[code].Record(now.Sub(t0))
+		w.serviceByStatus[code].Record(now.Sub(sent))
 		w.requests++
 		w.last = now.Sub(start)
 		if err == nil {

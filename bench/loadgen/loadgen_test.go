@@ -213,6 +213,11 @@ func TestPacedRunSendsOnAnyFreeConnection(t *testing.T) {
 	if p99 := fast.Quantile(0.99); p99 > 150*time.Millisecond {
 		t.Errorf("p99 of the instant answers %v: requests waited for the busy connection", p99)
 	}
+	// From its sending, the slow answer took its 300 ms; the instant ones far less.
+	if slow, fastSent := res.ServiceByStatus[fasthttp.StatusAccepted], res.ServiceByStatus[fasthttp.StatusOK]; slow == nil || fastSent == nil ||
+		slow.Count() != 1 || slow.Max() < 300*time.Millisecond || fastSent.Count() != fast.Count() || fastSent.Quantile(0.5) > 150*time.Millisecond {
+		t.Errorf("service by status: slow %v, instant %v; want one answer of at least 300 ms and %d fast ones", slow, fastSent, fast.Count())
+	}
 }
 
 func TestRunSplitsLatencyByStatus(t *testing.T) {
@@ -238,5 +243,11 @@ func TestRunSplitsLatencyByStatus(t *testing.T) {
 	ok, busy := res.ByStatus[200], res.ByStatus[503]
 	if ok == nil || busy == nil || ok.Count() != 20 || busy.Count() != 20 || res.Errors != 20 {
 		t.Fatalf("by status %v, %d errors; want 20 answers of 200 and 20 of 503 (the errors)", res.ByStatus, res.Errors)
+	}
+	// A closed loop sends each request when due: the service times are the same samples.
+	for _, code := range []int{200, 503} {
+		if s, l := res.ServiceByStatus[code], res.ByStatus[code]; s == nil || s.Count() != l.Count() || s.Quantile(0.99) != l.Quantile(0.99) {
+			t.Errorf("status %d: service by status %v, latency %v; want the same samples", code, s, l)
+		}
 	}
 }
