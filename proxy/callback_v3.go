@@ -79,23 +79,24 @@ func (g *Gateway) decodeV3Notification(m *merchantState, body []byte) (*Event, e
 		return nil, errors.New("resource is not an object")
 	}
 	topFields(top[2], v3ResourceMembers, res[:])
-	algorithm, err3 := memberString(res[0], "resource.algorithm")
-	ciphertext, err4 := memberString(res[1], "resource.ciphertext")
-	associatedData, err5 := memberString(res[2], "resource.associated_data")
-	nonce, err6 := memberString(res[3], "resource.nonce")
+	// The resource's strings alias body (and the owner ids below alias plain): read, never kept.
+	algorithm, err3 := memberBytes(res[0], "resource.algorithm")
+	ciphertext, err4 := memberBytes(res[1], "resource.ciphertext")
+	associatedData, err5 := memberBytes(res[2], "resource.associated_data")
+	nonce, err6 := memberBytes(res[3], "resource.nonce")
 	if err := firstError(err1, err2, err3, err4, err5, err6); err != nil {
 		return nil, fmt.Errorf("the body is not an APIv3 notification: %w", err)
 	}
-	if id == "" || eventType == "" || ciphertext == "" {
+	if id == "" || eventType == "" || len(ciphertext) == 0 {
 		return nil, errors.New("the notification lacks id, event_type or resource.ciphertext")
 	}
-	if algorithm != "AEAD_AES_256_GCM" {
-		return nil, fmt.Errorf("resource.algorithm %q is not AEAD_AES_256_GCM", truncate([]byte(algorithm), 30))
+	if string(algorithm) != "AEAD_AES_256_GCM" {
+		return nil, fmt.Errorf("resource.algorithm %q is not AEAD_AES_256_GCM", truncate(algorithm, 30))
 	}
 	if m.aead == nil {
 		return nil, fmt.Errorf("merchant %q has no apiv3_key to decrypt notifications", m.name)
 	}
-	plain, err := m.aead.Open(nil, nonce, associatedData, ciphertext)
+	plain, err := m.aead.OpenBytes(nil, nonce, associatedData, ciphertext)
 	if err != nil {
 		return nil, errors.New("the resource does not decrypt with the APIv3 key")
 	}
@@ -104,20 +105,20 @@ func (g *Gateway) decodeV3Notification(m *merchantState, body []byte) (*Event, e
 	}
 	var owner [5][]byte
 	topFields(plain, v3OwnerMembers, owner[:])
-	var ids [5]string
+	var ids [5][]byte
 	for k, raw := range owner {
-		s, err := memberString(raw, v3OwnerMembers[k])
+		s, err := memberBytes(raw, v3OwnerMembers[k])
 		if err != nil {
 			return nil, fmt.Errorf("the decrypted resource: %w", err)
 		}
 		ids[k] = s
 	}
 	mch := firstNonEmpty(ids[0], ids[1], ids[2])
-	if mch != m.mchID {
-		return nil, fmt.Errorf("the resource belongs to mchid %q, not merchant %q", truncate([]byte(mch), 20), m.name)
+	if string(mch) != m.mchID {
+		return nil, fmt.Errorf("the resource belongs to mchid %q, not merchant %q", truncate(mch, 20), m.name)
 	}
-	if app := firstNonEmpty(ids[3], ids[4]); app != "" && m.appID != "" && app != m.appID {
-		return nil, fmt.Errorf("the resource belongs to appid %q, not merchant %q's", truncate([]byte(app), 24), m.name)
+	if app := firstNonEmpty(ids[3], ids[4]); len(app) != 0 && m.appID != "" && string(app) != m.appID {
+		return nil, fmt.Errorf("the resource belongs to appid %q, not merchant %q's", truncate(app, 24), m.name)
 	}
 	return &Event{ID: id, Source: SourceWeChatPayV3, Type: eventType, App: m.appName, Merchant: m.name, Data: plain}, nil
 }
@@ -132,13 +133,14 @@ func firstError(errs ...error) error {
 	return nil
 }
 
-func firstNonEmpty(v ...string) string {
+// firstNonEmpty returns the first of v that is not empty, or nil.
+func firstNonEmpty(v ...[]byte) []byte {
 	for _, s := range v {
-		if s != "" {
+		if len(s) != 0 {
 			return s
 		}
 	}
-	return ""
+	return nil
 }
 
 // writeV3CallbackFail answers an APIv3 notification so that WeChat retries it.

@@ -52,6 +52,15 @@ var errNoAEADKey = errors.New("signer: AEADKey not initialised (use NewAEADKey)"
 // Open decrypts base64 ciphertext (tag last) with nonce and associated data as raw strings,
 // appending the plaintext to dst. The nonce must be 12 bytes.
 func (k *AEADKey) Open(dst []byte, nonce, associatedData, ciphertextB64 string) ([]byte, error) {
+	return aeadOpen(k, dst, nonce, associatedData, ciphertextB64)
+}
+
+// OpenBytes is Open for arguments held as byte slices (read straight from a JSON body).
+func (k *AEADKey) OpenBytes(dst, nonce, associatedData, ciphertextB64 []byte) ([]byte, error) {
+	return aeadOpen(k, dst, nonce, associatedData, ciphertextB64)
+}
+
+func aeadOpen[T string | []byte](k *AEADKey, dst []byte, nonce, associatedData, ciphertextB64 T) ([]byte, error) {
 	// On error dst is returned unchanged (its spare capacity may have been zeroed).
 	if k == nil || k.aead == nil {
 		return dst, errNoAEADKey

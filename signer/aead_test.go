@@ -20,6 +20,10 @@ func TestAEADVector(t *testing.T) {
 	if string(got) != "dst:"+v.ExpectedPlaintext {
 		t.Fatalf("Open = %q, want %q", got, "dst:"+v.ExpectedPlaintext)
 	}
+	got, err = k.OpenBytes([]byte("dst:"), []byte(v.Nonce), []byte(v.AssociatedData), []byte(v.CiphertextBase64))
+	if err != nil || string(got) != "dst:"+v.ExpectedPlaintext {
+		t.Fatalf("OpenBytes = %q, %v; want %q", got, err, "dst:"+v.ExpectedPlaintext)
+	}
 	sealed, err := k.Seal(v.Nonce, v.AssociatedData, []byte(v.ExpectedPlaintext))
 	if err != nil {
 		t.Fatal(err)
@@ -78,6 +82,9 @@ func TestAEADFailures(t *testing.T) {
 			t.Errorf("%s: opened to %q", c.name, got)
 		} else if string(got) != "keep" {
 			t.Errorf("%s: dst changed to %q on error", c.name, got)
+		}
+		if got, err := k.OpenBytes(nil, []byte(c.nonce), []byte(c.aad), []byte(c.ct)); err == nil {
+			t.Errorf("%s: OpenBytes opened to %q", c.name, got)
 		}
 	}
 	if _, err := k.Seal("short", "", []byte("x")); err == nil {
