@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash"
+	"sync"
 
 	"github.com/valyala/fasthttp"
 )
@@ -41,13 +43,22 @@ func (g *Gateway) countCallback(source callbackSource, outcome callbackOutcome) 
 // digestID is a stable event id for notifications without one: a digest of what WeChat
 // authenticated, identical across WeChat's retries of the same message.
 func digestID(prefix string, parts ...[]byte) string {
-	h := sha256.New()
+	h := digestPool.Get().(hash.Hash)
+	h.Reset()
 	for _, p := range parts {
 		h.Write(p)
 		h.Write([]byte{0})
 	}
-	return prefix + hex.EncodeToString(h.Sum(nil)[:16])
+	var sum [sha256.Size]byte
+	var out [64]byte
+	id := append(out[:0], prefix...)
+	id = hex.AppendEncode(id, h.Sum(sum[:0])[:16])
+	digestPool.Put(h)
+	return string(id)
 }
+
+// digestPool holds the SHA-256 states of digestID.
+var digestPool = sync.Pool{New: func() any { return sha256.New() }}
 
 // replayKey is the nonce-cache key of a signed callback: its source, the app or merchant, and
 // the signed timestamp and nonce (plus, for pushes, the msg_signature).

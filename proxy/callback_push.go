@@ -177,7 +177,16 @@ func writePushAnswer(ctx *fasthttp.RequestCtx, isXML bool, status, code int, msg
 		ctx.SetBody(signer.AppendXML([]byte(nil), []signer.Param{{Key: "ErrCode", Value: strconv.Itoa(code)}, {Key: "ErrMsg", Value: msg}}))
 		return
 	}
-	writeJSON(ctx, status, map[string]any{"ErrCode": code, "ErrMsg": msg})
+	// {"ErrCode":<code>,"ErrMsg":<msg>}, as json.Marshal writes it, without its allocations.
+	var buf [160]byte
+	b := append(buf[:0], `{"ErrCode":`...)
+	b = strconv.AppendInt(b, int64(code), 10)
+	b = append(b, `,"ErrMsg":`...)
+	b = appendJSONString(b, msg)
+	b = append(b, '}')
+	ctx.SetStatusCode(status)
+	ctx.SetContentType("application/json; charset=utf-8")
+	ctx.SetBody(b)
 }
 
 func constantEqual(got []byte, want string) bool {
