@@ -79,17 +79,14 @@ func memberString(raw []byte, name string) (string, error) {
 // memberBytes is memberString without the copy: the raw text of a string without escapes
 // (aliasing raw), or the decoded value of one with escapes.
 func memberBytes(raw []byte, name string) ([]byte, error) {
-	if raw == nil || string(raw) == "null" {
-		return nil, nil
-	}
 	if s, ok := plainString(raw); ok {
 		return s, nil
 	}
-	var out string
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return nil, fmt.Errorf("%s is not a string", name)
+	s, err := memberString(raw, name)
+	if s == "" {
+		return nil, err
 	}
-	return []byte(out), nil
+	return []byte(s), err
 }
 
 // skipSpace returns the index of the first non-space byte at or after i.

@@ -107,9 +107,7 @@ func (r *row) merge(o row) {
 	r.cpu += o.cpu
 	r.upCPU += o.upCPU
 	r.selfCPU += o.selfCPU
-	r.machine.Busy += o.machine.Busy
-	r.machine.Idle += o.machine.Idle
-	r.machine.Steal += o.machine.Steal
+	r.machine = r.machine.Add(o.machine)
 	r.measured = r.measured && o.measured
 	r.peakRSS = max(r.peakRSS, o.peakRSS)
 	r.mallocs += o.mallocs

@@ -162,6 +162,11 @@ func (m MachineTimes) Sub(o MachineTimes) MachineTimes {
 	return MachineTimes{Busy: m.Busy - o.Busy, Idle: m.Idle - o.Idle, Steal: m.Steal - o.Steal}
 }
 
+// Add returns the times of two spans together.
+func (m MachineTimes) Add(o MachineTimes) MachineTimes {
+	return MachineTimes{Busy: m.Busy + o.Busy, Idle: m.Idle + o.Idle, Steal: m.Steal + o.Steal}
+}
+
 // BusyShare returns the share of the CPU time the machine was busy, steal included (a stolen
 // tick had work waiting), or 0 for an empty span.
 func (m MachineTimes) BusyShare() float64 {

@@ -10,9 +10,9 @@ import (
 // worker busy and the garbage collector marking, one scheduler slot is still free for the
 // goroutines answering requests (503s included). The GC's background mark workers take a
 // quarter of GOMAXPROCS during each mark phase, as whole slots or as one slot most of the time
-// (gcMarkProcs); with no slot left the network goes unpolled for the whole phase. On 2 cores with 2 signers that is 4. The
-// lower-priority worker threads then yield the cores to the rest. A GOMAXPROCS set in the
-// environment is the operator's choice and kept.
+// (gcMarkProcs); with no slot left the network goes unpolled for the whole phase. On 2 cores
+// with 2 signers that is 4. The lower-priority worker threads then yield the cores to the rest.
+// A GOMAXPROCS set in the environment is the operator's choice and kept.
 func schedulerProcs(current, signers int, fromEnv bool) int {
 	if fromEnv {
 		return current
