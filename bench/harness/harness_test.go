@@ -214,8 +214,10 @@ func TestPacedNote(t *testing.T) {
 		}
 		return r
 	}
-	note := pacedNote(paced(time.Millisecond, 2*time.Millisecond, 0.5), paced(40*time.Millisecond, 3*time.Millisecond, 0.99))
-	for _, want := range []string{"p99 1.00 ms (direct) and 40.", "p99 is 2.00 ms direct and 3.", "(+1.", "busy 50% of the direct run and 99% of the wxgate run"} {
+	d, g := paced(time.Millisecond, 2*time.Millisecond, 0.5), paced(40*time.Millisecond, 3*time.Millisecond, 0.99)
+	d.col.name, g.col.name = colDirect, colWxgate
+	note := pacedNote([]*row{d, g})
+	for _, want := range []string{"p99 1.00 ms (direct), 40.", "p99 is 2.00 ms direct, 3.", "through wxgate (+1.", "busy 50% of the direct run (steal 0%), 99% of the wxgate run (steal 0%)"} {
 		if !strings.Contains(note, want) {
 			t.Errorf("pacedNote lacks %q:\n%s", want, note)
 		}
@@ -250,5 +252,48 @@ func TestLoopCeilingKeepsTheBestRun(t *testing.T) {
 	}
 	if r := loopCeiling(time.Millisecond, func() error { return errors.New("broken") }); r != 0 {
 		t.Fatalf("failing op: ceiling %.0f, want 0", r)
+	}
+}
+
+// TestRoundsNote: each round's difference to direct is listed per column, a failed round reads
+// n/a, a skipped column is left out, and one round gives no note.
+func TestRoundsNote(t *testing.T) {
+	cols := []column{{name: colDirect}, {name: colBare}, {name: colWxgate}, {name: colNginx, skip: "not installed"}}
+	ms := time.Millisecond
+	rounds := [][]roundP99{
+		{{due: 2 * ms, sent: ms, ok: true}, {due: 3 * ms, sent: ms, ok: true}, {due: ms, sent: 3 * ms, steal: 0.25, ok: true}, {}},
+		{{due: 2 * ms, sent: ms, ok: true}, {}, {due: 5 * ms, sent: 2 * ms, ok: true}, {}},
+	}
+	note := roundsNote(cols, rounds)
+	want := "bare +1.00 ms (0 µs), n/a; wxgate −1.00 ms (+2.00 ms), +3.00 ms (+1.00 ms)."
+	if !strings.Contains(note, want) || strings.Contains(note, colNginx) || !strings.Contains(note, "wxgate 25%, 0%.") {
+		t.Fatalf("roundsNote:\n%s\nwant it to contain %q, wxgate's steal per round and no nginx", note, want)
+	}
+	if note := roundsNote(cols, rounds[:1]); note != "" {
+		t.Fatalf("one round gave a note: %q", note)
+	}
+}
+
+// TestMedianAdded: the median of the clean rounds' differences to direct, odd and even counts;
+// a round where either side failed is left out.
+func TestMedianAdded(t *testing.T) {
+	ms := time.Millisecond
+	r := func(direct, other time.Duration, ok bool) []roundP99 {
+		return []roundP99{{due: direct, ok: true}, {due: other, ok: ok}}
+	}
+	tests := []struct {
+		rounds [][]roundP99
+		want   time.Duration
+		n      int
+	}{
+		{[][]roundP99{r(2*ms, 30*ms, true), r(5*ms, 4*ms, true), r(2*ms, 3*ms, true)}, ms, 3},
+		{[][]roundP99{r(2*ms, 30*ms, true), r(5*ms, 4*ms, true), r(2*ms, 3*ms, true), r(ms, 3*ms, true)}, 1500 * time.Microsecond, 4},
+		{[][]roundP99{r(2*ms, 30*ms, false), r(5*ms, 4*ms, true)}, -ms, 1},
+		{nil, 0, 0},
+	}
+	for i, tt := range tests {
+		if got, n := medianAdded(tt.rounds, 1); got != tt.want || n != tt.n {
+			t.Errorf("case %d: medianAdded = %v over %d rounds, want %v over %d", i, got, n, tt.want, tt.n)
+		}
 	}
 }

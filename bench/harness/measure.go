@@ -120,21 +120,42 @@ func (r *row) merge(o row) {
 // compare measures cols in turn, -rounds times, interleaved so that a change in the machine's
 // load hits every column alike; each column's rounds are added up.
 func (h *harness) compare(ctx context.Context, cols []column) []row {
+	rows, _ := h.compareRounds(ctx, cols, h.opts.Rounds)
+	return rows
+}
+
+// roundP99 is one round's p99 of one column, counted from the due time and from the sending;
+// ok is false when the round failed or was skipped.
+type roundP99 struct {
+	due, sent time.Duration
+	steal     float64 // the share of the machine's CPU time the hypervisor took during the run
+	ok        bool
+}
+
+// compareRounds is compare over n rounds that also returns each round's p99 of each column
+// (indexed [round][column]), read before the rounds are added up.
+func (h *harness) compareRounds(ctx context.Context, cols []column, n int) ([]row, [][]roundP99) {
 	rows := make([]row, len(cols))
-	for round := range max(h.opts.Rounds, 1) {
+	var p99s [][]roundP99
+	for round := range max(n, 1) {
+		this := make([]roundP99, len(cols))
 		for i, c := range cols {
 			if c.perRound != nil {
 				c.build = c.perRound(round)
 			}
 			r := h.measure(ctx, c)
+			if r.res != nil && r.err == nil && r.res.Errors == 0 {
+				this[i] = roundP99{due: r.res.Latency.Quantile(0.99), sent: r.res.Service.Quantile(0.99), steal: r.machine.StealShare(), ok: true}
+			}
 			if round == 0 {
 				rows[i] = r
 			} else {
 				rows[i].merge(r)
 			}
 		}
+		p99s = append(p99s, this)
 	}
-	return rows
+	return rows, p99s
 }
 
 // perReq divides a CPU time by the row's requests, or 0.

@@ -167,6 +167,15 @@ func (m MachineTimes) Add(o MachineTimes) MachineTimes {
 	return MachineTimes{Busy: m.Busy + o.Busy, Idle: m.Idle + o.Idle, Steal: m.Steal + o.Steal}
 }
 
+// StealShare returns the share of the CPU time the hypervisor took, or 0 for an empty span.
+func (m MachineTimes) StealShare() float64 {
+	all := m.Busy + m.Idle + m.Steal
+	if all <= 0 {
+		return 0
+	}
+	return float64(m.Steal) / float64(all)
+}
+
 // BusyShare returns the share of the CPU time the machine was busy, steal included (a stolen
 // tick had work waiting), or 0 for an empty span.
 func (m MachineTimes) BusyShare() float64 {

@@ -107,15 +107,18 @@ func TestMachineTimes(t *testing.T) {
 
 func TestBusyShare(t *testing.T) {
 	for _, tc := range []struct {
-		m    MachineTimes
-		want float64
+		m           MachineTimes
+		busy, steal float64
 	}{
-		{MachineTimes{}, 0},
-		{MachineTimes{Busy: 3 * time.Second, Idle: time.Second}, 0.75},
-		{MachineTimes{Busy: time.Second, Idle: 2 * time.Second, Steal: time.Second}, 0.5},
+		{MachineTimes{}, 0, 0},
+		{MachineTimes{Busy: 3 * time.Second, Idle: time.Second}, 0.75, 0},
+		{MachineTimes{Busy: time.Second, Idle: 2 * time.Second, Steal: time.Second}, 0.5, 0.25},
 	} {
-		if got := tc.m.BusyShare(); got != tc.want {
-			t.Errorf("%+v: busy share %v, want %v", tc.m, got, tc.want)
+		if got := tc.m.BusyShare(); got != tc.busy {
+			t.Errorf("%+v: busy share %v, want %v", tc.m, got, tc.busy)
+		}
+		if got := tc.m.StealShare(); got != tc.steal {
+			t.Errorf("%+v: steal share %v, want %v", tc.m, got, tc.steal)
 		}
 	}
 }

@@ -43,6 +43,7 @@ func run() error {
 	flag.IntVar(&opts.Notifications, "notifications", 0, "APIv3 notifications built before the callback run (an RSA signature each; default 8000 per second of -duration and round, built within 45 s)")
 	flag.BoolVar(&opts.Keep, "keep", false, "keep the temporary folder (configs, keys, logs)")
 	flag.IntVar(&opts.Rounds, "rounds", 1, "measure each comparison's columns this many times in turn (interleaved) and add the rounds up")
+	flag.IntVar(&opts.PacedRounds, "paced-rounds", 5, "rounds of the xpay paced comparison (p99 added at half of the peak; its target reads the median round)")
 	flag.StringVar(&opts.Profile, "profile", "", "write a CPU profile of each wxgate column (from wxgate's /debug/pprof) into this folder")
 	timeout := flag.Duration("timeout", 20*time.Minute, "stop everything after this long")
 	flag.Parse()
@@ -55,8 +56,8 @@ func run() error {
 	if opts.Notifications == 0 {
 		opts.Notifications = int(opts.Duration.Seconds()*float64(max(opts.Rounds, 1))*8000) + 500
 	}
-	if opts.Conns < 1 || opts.Duration <= 0 || opts.GrowthDuration <= 0 || opts.CeilingDuration <= 0 || opts.MaxSessions < 1000 {
-		return errors.New("-conns, -duration, -growth-duration and -ceiling-duration must be positive and -max-sessions at least 1000")
+	if opts.Conns < 1 || opts.Duration <= 0 || opts.GrowthDuration <= 0 || opts.CeilingDuration <= 0 || opts.MaxSessions < 1000 || opts.PacedRounds < 1 {
+		return errors.New("-conns, -duration, -growth-duration, -ceiling-duration and -paced-rounds must be positive and -max-sessions at least 1000")
 	}
 	opts.Command = "go run ./bench/cmd/wxbench " + strings.Join(os.Args[1:], " ")
 	root, err := moduleRoot()
