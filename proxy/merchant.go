@@ -88,12 +88,15 @@ func (g *Gateway) merchant(ctx *fasthttp.RequestCtx) (*merchantState, *apiError)
 // signatures at once than cores only queue. A request that finds every slot busy waits only when
 // the signatures queued ahead of it should finish within half of [server] sign_max_wait; otherwise it is
 // answered 503 at once, and a waiter that still gets no slot by nine tenths of sign_max_wait is
-// answered 503 then. No request waits longer than sign_max_wait for a slot.
+// answered 503 then. No request waits longer than sign_max_wait for a slot. The estimate uses how
+// long a slot is held, from taking it to giving it back: on a saturated machine that is the
+// signature plus the waits for the lower-priority signing thread and for the request's
+// goroutine to run again, and it is what decides how soon the next waiter gets the slot.
 type signSlots struct {
 	slots   chan struct{}
 	maxWait time.Duration
 	waiting atomic.Int64                            // requests waiting for a slot now
-	cost    atomic.Int64                            // moving average of one signature's duration, in nanoseconds
+	cost    atomic.Int64                            // moving average of how long a slot is held, in nanoseconds
 	maxSeen atomic.Int64                            // the longest wait for a slot so far, in nanoseconds
 	waits   [len(signWaitBuckets) + 1]atomic.Uint64 // waits by bucket (the last: longer than all)
 	waitSum atomic.Int64                            // total wait, in nanoseconds
@@ -105,7 +108,7 @@ var signWaitBuckets = [...]time.Duration{
 	100 * time.Millisecond, 250 * time.Millisecond, time.Second,
 }
 
-// initialSignCost is the signature cost assumed before any was measured (RSA-2048, one core).
+// initialSignCost is the slot hold time assumed before any was measured (RSA-2048, one core).
 const initialSignCost = time.Millisecond
 
 func newSignSlots(n int, maxWait time.Duration) *signSlots {
@@ -168,7 +171,7 @@ func (s *signSlots) recordWait(d time.Duration) {
 	}
 }
 
-// release frees a slot after a signature that took d.
+// release frees a slot that was held for d.
 func (s *signSlots) release(d time.Duration) {
 	<-s.slots
 	// An exponentially weighted average (1/8 weight to the newest); a lost update between two
@@ -183,8 +186,9 @@ func (g *Gateway) rsaSign(m *merchantState, dst, message []byte) ([]byte, *apiEr
 		g.metrics.overloaded.Add(1)
 		return nil, aerr
 	}
-	out, took, err := g.workers.sign(m, dst, message)
-	g.signing.release(took)
+	held := time.Now()
+	out, err := g.workers.sign(m, dst, message)
+	g.signing.release(time.Since(held))
 	if err != nil {
 		return nil, newError(fasthttp.StatusInternalServerError, CodeInternal, "RSA signing failed: "+err.Error())
 	}

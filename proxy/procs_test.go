@@ -100,7 +100,7 @@ func TestSignWorkersRaiseProcs(t *testing.T) {
 	p, changes := testGovernor(t, time.Hour)
 	w := newSignWorkers(1, p)
 	defer w.stop()
-	if _, _, err := w.sign(m, nil, []byte("msg")); err != nil {
+	if _, err := w.sign(m, nil, []byte("msg")); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"runtime"
 	"sync"
-	"time"
 )
 
 // signWorkerNice is how much lower than the rest of wxgate the signing threads are scheduled
@@ -24,7 +23,6 @@ type signJob struct {
 	message []byte
 	out     []byte
 	err     error
-	took    time.Duration
 	done    chan struct{}
 }
 
@@ -45,9 +43,8 @@ func newSignWorkers(n int, procs *procsGovernor) *signWorkers {
 	return &signWorkers{jobs: make(chan *signJob, n), quit: make(chan struct{}), procs: procs}
 }
 
-// sign signs message with m's key on a worker and appends the signature to dst; took is the
-// time the signature itself ran (the cost the signing slots' admission estimates).
-func (w *signWorkers) sign(m *merchantState, dst, message []byte) (out []byte, took time.Duration, err error) {
+// sign signs message with m's key on a worker and appends the signature to dst.
+func (w *signWorkers) sign(m *merchantState, dst, message []byte) ([]byte, error) {
 	w.start.Do(func() {
 		for range cap(w.jobs) {
 			go w.run()
@@ -55,7 +52,7 @@ func (w *signWorkers) sign(m *merchantState, dst, message []byte) (out []byte, t
 	})
 	select {
 	case <-w.quit:
-		return dst, 0, errSigningStopped
+		return dst, errSigningStopped
 	default:
 	}
 	w.procs.begin()
@@ -65,17 +62,17 @@ func (w *signWorkers) sign(m *merchantState, dst, message []byte) (out []byte, t
 	select {
 	case w.jobs <- j:
 	case <-w.quit:
-		return dst, 0, errSigningStopped
+		return dst, errSigningStopped
 	}
 	select {
 	case <-j.done:
 	case <-w.quit: // the job may never run; it is left to the garbage collector, not pooled
-		return dst, 0, errSigningStopped
+		return dst, errSigningStopped
 	}
-	out, took, err = j.out, j.took, j.err
+	out, err := j.out, j.err
 	*j = signJob{done: j.done}
 	signJobPool.Put(j)
-	return out, took, err
+	return out, err
 }
 
 // run is one worker. Its goroutine never unlocks its thread, so the lowered priority never
@@ -86,9 +83,7 @@ func (w *signWorkers) run() {
 	for {
 		select {
 		case j := <-w.jobs:
-			start := time.Now()
 			j.out, j.err = j.m.signer.AppendSign(j.dst, j.message)
-			j.took = time.Since(start)
 			j.done <- struct{}{}
 		case <-w.quit:
 			return
