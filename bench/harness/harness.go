@@ -48,8 +48,9 @@ type Options struct {
 	// Rounds is how many times each comparison's columns are measured in turn (interleaved);
 	// each column's rounds are added up. 1 when zero.
 	Rounds int
-	// PacedRounds is how many rounds the xpay paced comparison (the p99 added at half of the
-	// peak) runs; its target reads the median of the rounds. Rounds when zero.
+	// PacedRounds is how many rounds the paced and open-loop runs take: the xpay comparison at
+	// half of the peak (the p99 added) and the v3 overload (the 503 p99); their latency targets
+	// read the median round. Rounds when zero.
 	PacedRounds int
 }
 

@@ -297,3 +297,19 @@ func TestMedianAdded(t *testing.T) {
 		}
 	}
 }
+
+// TestMedianLeavesItsInput: the median of per-round p99s (the overload target) does not reorder
+// the rounds, which the notes list in their order.
+func TestMedianLeavesItsInput(t *testing.T) {
+	ms := time.Millisecond
+	rounds := []time.Duration{24 * ms, 3 * ms, 96 * ms, 2 * ms, 12 * ms}
+	if got := median(rounds); got != 12*ms {
+		t.Fatalf("median %v, want 12ms", got)
+	}
+	if rounds[0] != 24*ms || rounds[4] != 12*ms {
+		t.Fatalf("median reordered its input: %v", rounds)
+	}
+	if got := joinDurs(rounds[:2]); got != "24.00 ms, 3.00 ms" {
+		t.Fatalf("joinDurs = %q", got)
+	}
+}

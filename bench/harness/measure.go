@@ -92,18 +92,7 @@ func (r *row) merge(o row) {
 		r.err = o.err
 		return
 	}
-	r.res.Requests += o.res.Requests
-	r.res.Errors += o.res.Errors
-	r.res.Elapsed += o.res.Elapsed
-	r.res.Latency.Merge(&o.res.Latency)
-	r.res.Lag.Merge(&o.res.Lag)
-	r.res.Service.Merge(&o.res.Service)
-	r.res.MergeByStatus(o.res)
-	for _, s := range o.res.Samples {
-		if len(r.res.Samples) < 5 {
-			r.res.Samples = append(r.res.Samples, s)
-		}
-	}
+	r.res.Merge(o.res)
 	r.cpu += o.cpu
 	r.upCPU += o.upCPU
 	r.selfCPU += o.selfCPU

@@ -197,11 +197,7 @@ func (h *harness) addedLatency(ctx context.Context, sec *section, apps []*xpayAp
 	for i := range cols {
 		cols[i].label, cols[i].rate = cols[i].name+", paced at half", rate
 	}
-	n := h.opts.PacedRounds
-	if n == 0 {
-		n = h.opts.Rounds
-	}
-	rows, rounds := h.compareRounds(ctx, cols, n)
+	rows, rounds := h.compareRounds(ctx, cols, h.pacedRounds())
 	var paced []*row
 	for i := range rows {
 		if rows[i].col.skip == "" {
@@ -252,15 +248,39 @@ func medianAdded(rounds [][]roundP99, i int) (time.Duration, int) {
 			diffs = append(diffs, r[i].due-r[0].due)
 		}
 	}
-	if len(diffs) == 0 {
-		return 0, 0
+	return median(diffs), len(diffs)
+}
+
+// median returns the median of ds (the mean of the middle two for an even count), or 0 for
+// none; ds is left unchanged.
+func median(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
 	}
-	slices.Sort(diffs)
-	k := len(diffs)
+	s := slices.Sorted(slices.Values(ds))
+	k := len(s)
 	if k%2 == 1 {
-		return diffs[k/2], k
+		return s[k/2]
 	}
-	return (diffs[k/2-1] + diffs[k/2]) / 2, k
+	return (s[k/2-1] + s[k/2]) / 2
+}
+
+// joinDurs prints latencies as a comma-separated list.
+func joinDurs(ds []time.Duration) string {
+	parts := make([]string, len(ds))
+	for i, d := range ds {
+		parts[i] = fmtDur(d)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// pacedRounds is how many rounds the paced and open-loop comparisons run (-paced-rounds, else
+// -rounds).
+func (h *harness) pacedRounds() int {
+	if h.opts.PacedRounds > 0 {
+		return h.opts.PacedRounds
+	}
+	return h.opts.Rounds
 }
 
 // pacedNote says what else is inside the paced p99s (rows[0] is direct): how late the load

@@ -84,8 +84,20 @@ func mergeByStatus(dst, src map[int]*Histogram) {
 	}
 }
 
-// MergeByStatus adds another run's per-status histograms to r's.
-func (r *Result) MergeByStatus(o *Result) {
+// Merge adds another run of the same load to r: counts, elapsed time, every histogram, and
+// failure samples while there are fewer than five.
+func (r *Result) Merge(o *Result) {
+	r.Requests += o.Requests
+	r.Errors += o.Errors
+	r.Elapsed += o.Elapsed
+	r.Latency.Merge(&o.Latency)
+	r.Lag.Merge(&o.Lag)
+	r.Service.Merge(&o.Service)
+	for _, s := range o.Samples {
+		if len(r.Samples) < 5 {
+			r.Samples = append(r.Samples, s)
+		}
+	}
 	if r.ByStatus == nil {
 		r.ByStatus = map[int]*Histogram{}
 	}
