@@ -4,6 +4,8 @@ import (
 	"errors"
 	"runtime"
 	"sync"
+
+	"github.com/wxgate/wxgate/internal/threadprio"
 )
 
 // signWorkerNice is how much lower than the rest of wxgate the signing threads are scheduled
@@ -79,7 +81,7 @@ func (w *signWorkers) sign(m *merchantState, dst, message []byte) ([]byte, error
 // reaches other goroutines: the thread ends with the goroutine.
 func (w *signWorkers) run() {
 	runtime.LockOSThread()
-	lowerThreadPriority(signWorkerNice)
+	threadprio.Lower(signWorkerNice)
 	for {
 		select {
 		case j := <-w.jobs:

@@ -1,4 +1,4 @@
-package proxy
+package threadprio
 
 import (
 	"os"
@@ -25,9 +25,10 @@ func threadNice(t *testing.T, tid int) int {
 	return n
 }
 
-// TestLowerThreadPriorityOnlyTheCallingThread: the calling thread's nice value rises by the
-// increment, and the other threads of the process keep theirs.
-func TestLowerThreadPriorityOnlyTheCallingThread(t *testing.T) {
+// TestLowerOnlyTheCallingThread: the calling thread's nice value rises by the increment, and
+// the other threads of the process keep theirs.
+func TestLowerOnlyTheCallingThread(t *testing.T) {
+	const inc = 5
 	runtime.LockOSThread() // the test's goroutine keeps its thread, so the worker gets another
 	defer runtime.UnlockOSThread()
 	main := syscall.Gettid()
@@ -37,15 +38,15 @@ func TestLowerThreadPriorityOnlyTheCallingThread(t *testing.T) {
 		runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
 		tid := syscall.Gettid()
 		was := threadNice(t, tid)
-		lowerThreadPriority(signWorkerNice)
+		Lower(inc)
 		done <- [3]int{tid, was, threadNice(t, tid)}
 	}()
 	got := <-done
 	if got[0] == main {
 		t.Fatal("the locked goroutine ran on the test's own thread")
 	}
-	if got[2] != min(got[1]+signWorkerNice, 19) {
-		t.Fatalf("worker thread nice %d -> %d, want +%d", got[1], got[2], signWorkerNice)
+	if got[2] != min(got[1]+inc, 19) {
+		t.Fatalf("worker thread nice %d -> %d, want +%d", got[1], got[2], inc)
 	}
 	if after := threadNice(t, main); after != before {
 		t.Fatalf("the test's thread went from nice %d to %d", before, after)
