@@ -104,10 +104,13 @@ func (p *Proxy) Handle(ctx *fasthttp.RequestCtx) {
 }
 
 // Server returns a fasthttp server for p with limits like wxgate's app listener.
-func (p *Proxy) Server() *fasthttp.Server {
+func (p *Proxy) Server() *fasthttp.Server { return newServer(p.Handle, "bareproxy") }
+
+// newServer returns a fasthttp server for handler with limits like wxgate's app listener.
+func newServer(handler fasthttp.RequestHandler, name string) *fasthttp.Server {
 	return &fasthttp.Server{
-		Handler:                      p.Handle,
-		Name:                         "bareproxy",
+		Handler:                      handler,
+		Name:                         name,
 		Concurrency:                  10000,
 		MaxRequestBodySize:           1 << 20,
 		ReadTimeout:                  10 * time.Second,

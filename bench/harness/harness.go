@@ -213,19 +213,11 @@ func (h *harness) setUp(ctx context.Context) error {
 	}
 	upstreams := map[string]string{"weixin": h.main.emuInfo.Weixin, "mch": h.main.emuInfo.Mch, "app": h.app.url}
 	for _, name := range []string{"weixin", "mch", "app"} {
-		p, err := startProc("bareproxy "+name, h.dir, h.bin("bareproxy"), "-upstream", upstreams[name], "-ca-file", h.main.emuInfo.CAFile)
+		p, addr, err := h.startBare("bareproxy "+name, "-upstream", upstreams[name], "-ca-file", h.main.emuInfo.CAFile)
 		if err != nil {
 			return err
 		}
 		h.defer_(func() { p.stop(5 * time.Second) })
-		line, err := p.readLine(10 * time.Second)
-		if err != nil {
-			return err
-		}
-		addr, ok := strings.CutPrefix(line, "bareproxy listening on ")
-		if !ok {
-			return fmt.Errorf("bareproxy %s printed %q", name, line)
-		}
 		h.bares[name], h.bareAddr[name] = p, addr
 	}
 	h.nginx, err = h.startNginx(upstreams)
@@ -239,6 +231,26 @@ func (h *harness) setUp(ctx context.Context) error {
 	}
 	_, h.report.memstats = scrape(h.main.metricsURL(), metricMallocs)
 	return nil
+}
+
+// startBare starts the bareproxy command with args and returns it with the address it listens
+// on; the caller stops it.
+func (h *harness) startBare(name string, args ...string) (*proc, string, error) {
+	p, err := startProc(name, h.dir, h.bin("bareproxy"), args...)
+	if err != nil {
+		return nil, "", err
+	}
+	line, err := p.readLine(10 * time.Second)
+	if err != nil {
+		p.stop(5 * time.Second)
+		return nil, "", err
+	}
+	addr, ok := strings.CutPrefix(line, "bareproxy listening on ")
+	if !ok {
+		p.stop(5 * time.Second)
+		return nil, "", fmt.Errorf("%s printed %q", name, line)
+	}
+	return p, addr, nil
 }
 
 // trustFile returns a TLS client config trusting the PEM certificates of path.

@@ -239,8 +239,10 @@ func (h *harness) v3Overload(ctx context.Context, openid string, ceiling float64
 			"signing queue only when the signatures ahead of it should finish within half of sign_max_wait; the others are answered "+
 			"503 wxgate.overloaded at once. Two loads: JSAPI orders (the emulator RSA-signs every answer on the same two cores, so the "+
 			"machine is oversubscribed and every answer, 503s too, waits for a CPU), and POST /wxgate/v3/payment-params (one RSA "+
-			"signature in wxgate, no upstream: what overload of wxgate itself looks like), in turn for %d rounds, added up in the "+
-			"table. The targets are checked on the second.",
+			"signature in wxgate, no upstream: what overload of wxgate itself looks like), then the same load on the overload "+
+			"yardstick (bareproxy answering 503 at once while as many threads at nice +5 sign RSA-2048 without pause: the fastest "+
+			"refusal this machine allows beside that signing), in turn for %d rounds, added up in the table. The targets are "+
+			"checked on payment-params.",
 			overloadFactor*ceiling, overloadFactor, h.opts.Duration, conns, srv.SignConcurrency, srv.SignMaxWait, rounds),
 		table: []string{
 			"| load | answers | count | req/s | p50 | p99 | p99.9 | max | p99 from sending |",
@@ -248,12 +250,14 @@ func (h *harness) v3Overload(ctx context.Context, openid string, ceiling float64
 		},
 	}
 	loads := []struct {
-		label string
-		build loadgen.Builder
-		check loadgen.Checker
+		label     string
+		build     loadgen.Builder
+		check     loadgen.Checker
+		yardstick bool // the overload yardstick, not wxgate
 	}{
-		{"JSAPI orders", h.newV3LoadFor(openid, false, conns).build, checkPrepay},
-		{"payment-params", buildPaymentParams, checkPaySign},
+		{"JSAPI orders", h.newV3LoadFor(openid, false, conns).build, checkPrepay, false},
+		{"payment-params", buildPaymentParams, checkPaySign, false},
+		{yardstickLabel, buildPaymentParams, nil, true},
 	}
 	// What each load measured, its rounds added up.
 	type overloadRun struct {
@@ -261,12 +265,32 @@ func (h *harness) v3Overload(ctx context.Context, openid string, ceiling float64
 		overloaded, waits, longer, lag float64
 		maxWait, procs                 float64
 		busyP99                        []time.Duration // each round's 503 p99, for the median
+		signed                         []string        // the yardstick's "signed N signatures in D" per round
 	}
 	runs := make([]overloadRun, len(loads))
 	within := fmt.Sprintf("%s{le=\"%g\"}", metricSignWaitBucket, srv.SignMaxWait.Seconds())
 	_, okWithin := scrape(h.main.metricsURL(), within)
+	// The yardstick runs with the GOMAXPROCS wxgate raises to while signing (section 2 just signed).
+	yardProcs, _ := scrape(h.main.metricsURL(), metricGOMAXPROCS)
 	for round := range rounds {
 		for i, load := range loads {
+			if load.yardstick {
+				line, res, err := h.runYardstick(ctx, srv.SignConcurrency, int(yardProcs), conns, overloadFactor*ceiling)
+				if err != nil {
+					return err
+				}
+				r := &runs[i]
+				r.signed = append(r.signed, line)
+				if busy := statusHist(res.ByStatus, fasthttp.StatusServiceUnavailable); busy.Count() > 0 {
+					r.busyP99 = append(r.busyP99, busy.Quantile(0.99))
+				}
+				if r.res == nil {
+					r.res = res
+				} else {
+					r.res.Merge(res)
+				}
+				continue
+			}
 			over0, _ := scrape(h.main.metricsURL(), metricSignOverloaded)
 			waits0, _ := scrape(h.main.metricsURL(), metricSignWaitCount)
 			within0, _ := scrape(h.main.metricsURL(), within)
@@ -299,8 +323,20 @@ func (h *harness) v3Overload(ctx context.Context, openid string, ceiling float64
 		}
 	}
 	var fast, bound targetCheck
+	var yard overloadRun
 	for i, load := range loads {
 		label, r, res := load.label, runs[i], runs[i].res
+		if load.yardstick {
+			yard = r
+			busy, busySent := statusHist(res.ByStatus, fasthttp.StatusServiceUnavailable), statusHist(res.ServiceByStatus, fasthttp.StatusServiceUnavailable)
+			sec.table = append(sec.table, statusRow(label, "503 at once", busy, busySent, res.Elapsed))
+			sec.notes = append(sec.notes, fmt.Sprintf("%s: the overload yardstick (bareproxy -refuse-beside-signers %d, GOMAXPROCS %.0f), "+
+				"no wxgate: every request answered 503 at once while %d threads at nice +5 sign RSA-2048 without pause, as wxgate's "+
+				"signing workers do while overloaded; each round's 503 p99: %s; the load generator sent late by p99 %s; per round it %s",
+				label, srv.SignConcurrency, yardProcs, srv.SignConcurrency, joinDurs(r.busyP99), fmtDur(res.Lag.Quantile(0.99)),
+				strings.Join(r.signed, ", ")))
+			continue
+		}
 		ok, busy := statusHist(res.ByStatus, fasthttp.StatusOK), statusHist(res.ByStatus, fasthttp.StatusServiceUnavailable)
 		okSent, busySent := statusHist(res.ServiceByStatus, fasthttp.StatusOK), statusHist(res.ServiceByStatus, fasthttp.StatusServiceUnavailable)
 		other := res.Requests - ok.Count() - busy.Count()
@@ -339,9 +375,44 @@ func (h *harness) v3Overload(ctx context.Context, openid string, ceiling float64
 			bound.why = "n/a (sign_max_wait is not a bucket of wxgate_sign_wait_seconds)"
 		}
 	}
+	if fast.ok && len(yard.busyP99) > 0 {
+		fast.remark += fmt.Sprintf("; the yardstick answering 503 at once beside the same signing threads, no wxgate: median p99 %s (%s)",
+			fmtDur(median(yard.busyP99)), joinDurs(yard.busyP99))
+	}
 	sec.targets = append(sec.targets, fast, bound)
 	h.report.add(sec)
 	return nil
+}
+
+// yardstickLabel is the overload yardstick's row in section 2b.
+const yardstickLabel = "yardstick"
+
+// runYardstick starts the overload yardstick (bareproxy answering 503 at once beside signers
+// low-priority RSA signing threads, at GOMAXPROCS procs when positive), offers it the overload
+// rate for -duration, stops it, and returns what it said it signed with the load's result.
+func (h *harness) runYardstick(ctx context.Context, signers, procs, conns int, rate float64) (string, *loadgen.Result, error) {
+	args := []string{"-refuse-beside-signers", strconv.Itoa(signers)}
+	if procs > 0 {
+		args = append(args, "-gomaxprocs", strconv.Itoa(procs))
+	}
+	p, addr, err := h.startBare("bareproxy refuser", args...)
+	if err != nil {
+		return "", nil, err
+	}
+	h.logf("  yardstick overloaded   %v x %d connections, 503 beside %d signing threads ...", h.opts.Duration, conns, signers)
+	res, err := loadgen.Run(ctx, loadgen.Config{Addr: addr, Conns: conns, Duration: h.opts.Duration, Build: buildPaymentParams, Rate: rate})
+	p.stop(5 * time.Second)
+	if err != nil {
+		return "", nil, err
+	}
+	signed := "printed no signature count"
+	select {
+	case line := <-p.lines:
+		signed, _ = strings.CutPrefix(line, "bareproxy ")
+	default:
+	}
+	h.logf(" %d answered 503\n", statusHist(res.ByStatus, fasthttp.StatusServiceUnavailable).Count())
+	return signed, res, nil
 }
 
 // statusHist returns the histogram of one status, or an empty one.
