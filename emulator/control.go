@@ -2,6 +2,8 @@ package emulator
 
 import (
 	"encoding/json"
+	"fmt"
+	"runtime"
 	"strings"
 	"time"
 
@@ -37,10 +39,13 @@ type faultsConfig struct {
 //	GET  /_emulator/files/<name>   (download URLs handed out by download_bill and friends)
 //	GET  /_emulator/deliveries     (notify_control.go)
 //	POST /_emulator/notify/resend?index=
+//	POST /_emulator/gc   (collect garbage now: a benchmark does it between runs, see serveGC)
 func (e *Emulator) serveControl(ctx *fasthttp.RequestCtx, path string) {
 	switch path {
 	case controlPrefix + "healthz":
 		writeJSON(ctx, fasthttp.StatusOK, &controlAnswer{OK: true, Status: "ok"})
+	case controlPrefix + "gc":
+		serveGC(ctx)
 	case controlPrefix + "tokens/invalidate":
 		e.serveTokenControl(ctx, e.InvalidateTokens)
 	case controlPrefix + "tokens/expire":
@@ -60,6 +65,22 @@ func (e *Emulator) serveControl(ctx *fasthttp.RequestCtx, path string) {
 		}
 		writeControlError(ctx, fasthttp.StatusNotFound, "unknown control path "+path)
 	}
+}
+
+// serveGC runs a full garbage collection and answers with the live heap after it. WeChat's
+// servers do not share the machine of the code calling them; the emulator does, and the
+// collections of its in-memory state (every order it was sent) would otherwise land in the middle
+// of whatever a benchmark measures. The benchmark runs it with GOGC=off (and a memory limit) and
+// asks for a collection here before each measured run.
+func serveGC(ctx *fasthttp.RequestCtx) {
+	if !ctx.IsPost() {
+		writeControlError(ctx, fasthttp.StatusMethodNotAllowed, "use POST")
+		return
+	}
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	writeJSON(ctx, fasthttp.StatusOK, &controlAnswer{OK: true, Status: fmt.Sprintf("collected; %.1f MB of heap live", float64(m.HeapAlloc)/(1<<20))})
 }
 
 // writeControlError answers a control request with {"ok":false,"error":msg}.

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -9,6 +10,10 @@ func TestControlEndpoints(t *testing.T) {
 	h := newHarness(t)
 	if m := h.getJSON("GET", "/_emulator/healthz", nil); m["ok"] != true || m.str("status") != "ok" {
 		t.Errorf("healthz = %v", m)
+	}
+
+	if m := h.getJSON("POST", "/_emulator/gc", nil); m["ok"] != true || !strings.HasPrefix(m.str("status"), "collected; ") {
+		t.Errorf("gc = %v", m)
 	}
 
 	tok := h.token(appA)
@@ -54,6 +59,7 @@ func TestControlEndpoints(t *testing.T) {
 		{"expire unknown app", "POST", "/_emulator/tokens/expire?appid=wxnope", nil, 404},
 		{"invalidate with GET", "GET", "/_emulator/tokens/invalidate?appid=" + appA.AppID, nil, 405},
 		{"faults with DELETE", "DELETE", "/_emulator/faults", nil, 405},
+		{"gc with GET", "GET", "/_emulator/gc", nil, 405},
 		{"faults bad mode", "POST", "/_emulator/faults", []byte(`{"mode":"explode"}`), 400},
 		{"faults negative latency", "POST", "/_emulator/faults", []byte(`{"latency_ms":-1}`), 400},
 		{"faults not JSON", "POST", "/_emulator/faults", []byte(`mode=close`), 400},

@@ -61,6 +61,7 @@ type harness struct {
 	mat      *material
 	app      *appServer
 	main     *stack
+	stacks   []*stack         // every stack started (settle asks their emulators to collect)
 	bares    map[string]*proc // bare proxy per upstream ("weixin", "mch", "app") -> process
 	bareAddr map[string]string
 	nginx    *nginxProc

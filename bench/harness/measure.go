@@ -185,6 +185,7 @@ func (h *harness) measure(ctx context.Context, c column) row {
 	if c.skip != "" {
 		return r
 	}
+	h.settle()
 	d := c.dur
 	if d == 0 {
 		d = h.opts.Duration

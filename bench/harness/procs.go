@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -25,8 +26,16 @@ type proc struct {
 
 // startProc starts path with args in dir. The child gets SIGKILL if the harness dies first.
 func startProc(name, dir, path string, args ...string) (*proc, error) {
+	return startProcEnv(name, dir, nil, path, args...)
+}
+
+// startProcEnv is startProc with env (KEY=value) added to the harness's environment.
+func startProcEnv(name, dir string, env []string, path string, args ...string) (*proc, error) {
 	cmd := exec.Command(path, args...)
 	cmd.Dir = dir
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {

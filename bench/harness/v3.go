@@ -291,6 +291,7 @@ func (h *harness) v3Overload(ctx context.Context, openid string, ceiling float64
 				}
 				continue
 			}
+			h.settle()
 			over0, _ := scrape(h.main.metricsURL(), metricSignOverloaded)
 			waits0, _ := scrape(h.main.metricsURL(), metricSignWaitCount)
 			within0, _ := scrape(h.main.metricsURL(), within)
@@ -399,6 +400,7 @@ func (h *harness) runYardstick(ctx context.Context, signers, procs, conns int, r
 	if err != nil {
 		return "", nil, err
 	}
+	h.settle()
 	h.logf("  yardstick overloaded   %v x %d connections, 503 beside %d signing threads ...", h.opts.Duration, conns, signers)
 	res, err := loadgen.Run(ctx, loadgen.Config{Addr: addr, Conns: conns, Duration: h.opts.Duration, Build: buildPaymentParams, Rate: rate})
 	p.stop(5 * time.Second)
