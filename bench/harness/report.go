@@ -101,7 +101,9 @@ func (r *report) markdown() string {
 	p("\n\n")
 	p("Everything runs on this one machine: the load generator, the emulator (which verifies every signature and, for WeChat Pay, ")
 	p("RSA-signs every answer), the proxy under test and the callback app share its cores. Compare columns within a table; ")
-	p("absolute numbers are this machine's. The load average above shows how busy the machine was with other work.\n\n")
+	p("absolute numbers are this machine's. The load average above shows how busy the machine was with other work. ")
+	p("Before every measured run the emulator (which runs with GOGC=off) and the harness collect their garbage, so that ")
+	p("their collections land between runs, not inside one column's.\n\n")
 	if errs := r.errorSummary(); len(errs) > 0 {
 		p("## ⚠ FAILED REQUESTS\n\n")
 		for _, e := range errs {
