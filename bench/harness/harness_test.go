@@ -313,3 +313,31 @@ func TestMedianLeavesItsInput(t *testing.T) {
 		t.Fatalf("joinDurs = %q", got)
 	}
 }
+
+// TestOverloadRoundsAddUp: each round's 503 p99 is kept apart in order, a round without 503s
+// adds none, and the histograms of every round are added up.
+func TestOverloadRoundsAddUp(t *testing.T) {
+	round := func(busy int, lat time.Duration) *loadgen.Result {
+		r := &loadgen.Result{Requests: uint64(busy) + 10, Elapsed: time.Second, ByStatus: map[int]*loadgen.Histogram{200: {}}}
+		for range 10 {
+			r.ByStatus[200].Record(100 * time.Millisecond)
+		}
+		if busy > 0 {
+			r.ByStatus[503] = &loadgen.Histogram{}
+			for range busy {
+				r.ByStatus[503].Record(lat)
+			}
+		}
+		return r
+	}
+	var r overloadRun
+	r.add(round(100, 7*time.Millisecond))
+	r.add(round(0, 0))
+	r.add(round(100, 2*time.Millisecond))
+	if len(r.busyP99) != 2 || r.busyP99[0] < 6*time.Millisecond || r.busyP99[1] > 3*time.Millisecond {
+		t.Fatalf("per-round 503 p99s %v; want two, the 7 ms round first", r.busyP99)
+	}
+	if r.res.Requests != 230 || r.res.ByStatus[503].Count() != 200 || r.res.ByStatus[200].Count() != 30 || r.res.Elapsed != 3*time.Second {
+		t.Fatalf("added up: %d requests, %d 503s, %d 200s over %v", r.res.Requests, r.res.ByStatus[503].Count(), r.res.ByStatus[200].Count(), r.res.Elapsed)
+	}
+}

@@ -259,14 +259,6 @@ func (h *harness) v3Overload(ctx context.Context, openid string, ceiling float64
 		{"payment-params", buildPaymentParams, checkPaySign, false},
 		{yardstickLabel, buildPaymentParams, nil, true},
 	}
-	// What each load measured, its rounds added up.
-	type overloadRun struct {
-		res                            *loadgen.Result
-		overloaded, waits, longer, lag float64
-		maxWait, procs                 float64
-		busyP99                        []time.Duration // each round's 503 p99, for the median
-		signed                         []string        // the yardstick's "signed N signatures in D" per round
-	}
 	runs := make([]overloadRun, len(loads))
 	within := fmt.Sprintf("%s{le=\"%g\"}", metricSignWaitBucket, srv.SignMaxWait.Seconds())
 	_, okWithin := scrape(h.main.metricsURL(), within)
@@ -279,16 +271,8 @@ func (h *harness) v3Overload(ctx context.Context, openid string, ceiling float64
 				if err != nil {
 					return err
 				}
-				r := &runs[i]
-				r.signed = append(r.signed, line)
-				if busy := statusHist(res.ByStatus, fasthttp.StatusServiceUnavailable); busy.Count() > 0 {
-					r.busyP99 = append(r.busyP99, busy.Quantile(0.99))
-				}
-				if r.res == nil {
-					r.res = res
-				} else {
-					r.res.Merge(res)
-				}
+				runs[i].signed = append(runs[i].signed, line)
+				runs[i].add(res)
 				continue
 			}
 			h.settle()
@@ -311,16 +295,9 @@ func (h *harness) v3Overload(ctx context.Context, openid string, ceiling float64
 			r.longer += (waits1 - waits0) - (within1 - within0)
 			r.maxWait, _ = scrape(h.main.metricsURL(), metricSignWaitMax)
 			r.procs, _ = scrape(h.main.metricsURL(), metricGOMAXPROCS)
-			busy := statusHist(res.ByStatus, fasthttp.StatusServiceUnavailable)
-			if busy.Count() > 0 {
-				r.busyP99 = append(r.busyP99, busy.Quantile(0.99))
-			}
-			h.logf(" %d answered 200, %d answered 503\n", statusHist(res.ByStatus, fasthttp.StatusOK).Count(), busy.Count())
-			if r.res == nil {
-				r.res = res
-			} else {
-				r.res.Merge(res)
-			}
+			h.logf(" %d answered 200, %d answered 503\n", statusHist(res.ByStatus, fasthttp.StatusOK).Count(),
+				statusHist(res.ByStatus, fasthttp.StatusServiceUnavailable).Count())
+			r.add(res)
 		}
 	}
 	var fast, bound targetCheck
@@ -415,6 +392,27 @@ func (h *harness) runYardstick(ctx context.Context, signers, procs, conns int, r
 	}
 	h.logf(" %d answered 503\n", statusHist(res.ByStatus, fasthttp.StatusServiceUnavailable).Count())
 	return signed, res, nil
+}
+
+// overloadRun is what one load of the overload section measured, its rounds added up.
+type overloadRun struct {
+	res                       *loadgen.Result
+	overloaded, waits, longer float64         // rises of wxgate's counters over the rounds
+	maxWait, procs            float64         // wxgate's gauges after the last round
+	busyP99                   []time.Duration // each round's 503 p99, for the median
+	signed                    []string        // the yardstick's "signed N signatures in D" per round
+}
+
+// add adds one round's result: its 503 p99 kept apart, its histograms added up.
+func (r *overloadRun) add(res *loadgen.Result) {
+	if busy := statusHist(res.ByStatus, fasthttp.StatusServiceUnavailable); busy.Count() > 0 {
+		r.busyP99 = append(r.busyP99, busy.Quantile(0.99))
+	}
+	if r.res == nil {
+		r.res = res
+	} else {
+		r.res.Merge(res)
+	}
 }
 
 // statusHist returns the histogram of one status, or an empty one.
