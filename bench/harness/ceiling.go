@@ -2,6 +2,7 @@ package harness
 
 import (
 	"crypto/rsa"
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -74,6 +75,43 @@ func rsaSignCeiling(key *rsa.PrivateKey, d time.Duration) float64 {
 		_, err := s.AppendSign(nil, msg)
 		return err
 	})
+}
+
+// rsaVerifyCeiling measures RSA-2048 verifications per second of a signed JSAPI answer, the check
+// wxgate makes on every answer WeChat Pay signs.
+func rsaVerifyCeiling(key *rsa.PrivateKey, d time.Duration) (float64, error) {
+	msg := signer.AppendResponseMessage(nil, "1700000000", "593BEC0C930BF1AFEB40B4A08C8FB242",
+		[]byte(`{"prepay_id":"wx201410272009395522657a690389285100"}`))
+	sig, err := signer.NewRSASigner(key).AppendSign(nil, msg)
+	if err != nil {
+		return 0, err
+	}
+	v := signer.NewRSAVerifier(&key.PublicKey)
+	rate := loopCeiling(d, func() error { return v.Verify(msg, string(sig)) })
+	if rate == 0 {
+		return 0, errors.New("the ceiling loop failed to verify an answer")
+	}
+	return rate, nil
+}
+
+// signingBound explains what the JSAPI CPU-bound rate can physically reach: besides the signature
+// the ceiling measures, every order costs the RSA verification of WeChat Pay's answer and an HTTP
+// hop over TLS both ways, whose CPU the bare column measures. With signature s, verification v
+// and hop b per order, no proxy's own CPU allows more than s ÷ (s + v + b) of the ceiling.
+func signingBound(gate, bare *row, signCeiling, verifyCeiling, limit float64) []string {
+	if gate == nil || bare == nil || signCeiling <= 0 || verifyCeiling <= 0 || gate.cpuPerReq() == 0 || bare.cpuPerReq() == 0 {
+		return nil
+	}
+	sign, verify, hop := cpuPerOp(signCeiling), cpuPerOp(verifyCeiling), bare.cpuPerReq()
+	floor := sign + verify + hop
+	return []string{
+		fmt.Sprintf("v3 JSAPI, the physical bound of the CPU-bound rate: besides the signature (%s of CPU, cores ÷ ceiling) every order costs "+
+			"the RSA verification of WeChat Pay's answer (%s, best of %d runs) and the bare proxy's TLS hop (%s), so even a proxy adding nothing "+
+			"to these reaches at most %s ÷ %s = **%.2fx** of the ceiling; %.2fx would need the verification and the hop to cost at most %s together. "+
+			"wxgate's CPU per order is **%.2fx** that floor (%s ÷ %s)",
+			fmtDur(sign), fmtDur(verify), ceilingRuns, fmtDur(hop), fmtDur(sign), fmtDur(floor), float64(sign)/float64(floor),
+			limit, fmtDur(time.Duration(float64(sign)*(1/limit-1))), float64(gate.cpuPerReq())/float64(floor), fmtDur(gate.cpuPerReq()), fmtDur(floor)),
+	}
 }
 
 // hopBound explains what a crypto-ceiling target can physically reach end to end: every callback

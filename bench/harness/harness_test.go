@@ -255,6 +255,35 @@ func TestLoopCeilingKeepsTheBestRun(t *testing.T) {
 	}
 }
 
+// TestSigningBound: the JSAPI floor adds the signature, the answer's verification and the bare
+// hop, and reads wxgate's CPU against it; a missing measurement gives no note.
+func TestSigningBound(t *testing.T) {
+	procs := float64(gomaxprocs())
+	perSecond := func(d time.Duration) float64 { return procs / d.Seconds() } // a ceiling whose op costs d
+	res := &loadgen.Result{Requests: 1000, Elapsed: time.Second}
+	gate := &row{col: column{name: colWxgate}, res: res, cpu: 1100 * time.Millisecond, measured: true} // 1.1 ms per order
+	bare := &row{col: column{name: colBare}, res: res, cpu: 160 * time.Millisecond, measured: true}    // 160 µs per order
+	sign, verify := perSecond(800*time.Microsecond), perSecond(40*time.Microsecond)
+	notes := signingBound(gate, bare, sign, verify, 0.85)
+	if len(notes) != 1 {
+		t.Fatalf("notes %q", notes)
+	}
+	for _, want := range []string{"= **0.80x** of the ceiling", "is **1.10x** that floor", "800 µs ÷ 1.00 ms", "at most 141 µs together"} {
+		if !strings.Contains(notes[0], want) {
+			t.Errorf("note lacks %q:\n%s", want, notes[0])
+		}
+	}
+	for name, got := range map[string][]string{
+		"no bare row":         signingBound(gate, nil, sign, verify, 0.85),
+		"no verify ceiling":   signingBound(gate, bare, sign, 0, 0.85),
+		"bare CPU unmeasured": signingBound(gate, &row{col: column{name: colBare}, res: res}, sign, verify, 0.85),
+	} {
+		if got != nil {
+			t.Errorf("%s: got %q, want no note", name, got)
+		}
+	}
+}
+
 // TestRoundsNote: each round's difference to direct is listed per column, a failed round reads
 // n/a, a skipped column is left out, and one round gives no note.
 func TestRoundsNote(t *testing.T) {

@@ -163,6 +163,10 @@ func (h *harness) scenarioV3(ctx context.Context) error {
 	h.logf("  measuring the RSA-2048 signing ceiling (best of %d × %v) ...\n", ceilingRuns, h.opts.CeilingDuration)
 	ceiling := rsaSignCeiling(h.mat.merchantKey, h.opts.CeilingDuration)
 	h.logf("  %.0f signatures/s\n", ceiling)
+	verifyCeiling, err := rsaVerifyCeiling(h.mat.payKey, h.opts.CeilingDuration)
+	if err != nil {
+		return fmt.Errorf("RSA verify ceiling: %w", err)
+	}
 	pre := h.newV3Load(openid, true)
 	if err := pre.presign(presignedOrders); err != nil {
 		return err
@@ -193,6 +197,7 @@ func (h *harness) scenarioV3(ctx context.Context) error {
 	if note := machineBound(sec.find(colWxgate), ceiling); note != "" {
 		sec.notes = append(sec.notes, note)
 	}
+	sec.notes = append(sec.notes, signingBound(sec.find(colWxgate), sec.find(colBare), ceiling, verifyCeiling, 0.85)...)
 	h.report.add(sec)
 	return h.v3Overload(ctx, openid, ceiling)
 }
