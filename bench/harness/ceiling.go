@@ -94,43 +94,58 @@ func rsaVerifyCeiling(key *rsa.PrivateKey, d time.Duration) (float64, error) {
 	return rate, nil
 }
 
+// cpuFloor is the least CPU a request can cost any proxy: the crypto a ceiling measures and the
+// rest of the work no proxy can skip. crypto ÷ (crypto + rest) is the most of the ceiling that any
+// proxy's own CPU allows.
+type cpuFloor struct{ crypto, rest time.Duration }
+
+func (f cpuFloor) total() time.Duration { return f.crypto + f.rest }
+
+// reach is the share of the ceiling a proxy adding nothing to the floor reaches.
+func (f cpuFloor) reach() float64 { return float64(f.crypto) / float64(f.total()) }
+
+// restAllowed is what the rest may cost at most for a proxy to reach limit of the ceiling.
+func (f cpuFloor) restAllowed(limit float64) time.Duration {
+	return time.Duration(float64(f.crypto) * (1/limit - 1))
+}
+
+// of is gate's CPU per request against the floor.
+func (f cpuFloor) of(gate *row) float64 { return float64(gate.cpuPerReq()) / float64(f.total()) }
+
 // signingBound explains what the JSAPI CPU-bound rate can physically reach: besides the signature
 // the ceiling measures, every order costs the RSA verification of WeChat Pay's answer and an HTTP
-// hop over TLS both ways, whose CPU the bare column measures. With signature s, verification v
-// and hop b per order, no proxy's own CPU allows more than s ÷ (s + v + b) of the ceiling.
+// hop over TLS both ways, whose CPU the bare column measures.
 func signingBound(gate, bare *row, signCeiling, verifyCeiling, limit float64) []string {
 	if gate == nil || bare == nil || signCeiling <= 0 || verifyCeiling <= 0 || gate.cpuPerReq() == 0 || bare.cpuPerReq() == 0 {
 		return nil
 	}
-	sign, verify, hop := cpuPerOp(signCeiling), cpuPerOp(verifyCeiling), bare.cpuPerReq()
-	floor := sign + verify + hop
+	verify, hop := cpuPerOp(verifyCeiling), bare.cpuPerReq()
+	f := cpuFloor{crypto: cpuPerOp(signCeiling), rest: verify + hop}
 	return []string{
 		fmt.Sprintf("v3 JSAPI, the physical bound of the CPU-bound rate: besides the signature (%s of CPU, cores ÷ ceiling) every order costs "+
 			"the RSA verification of WeChat Pay's answer (%s, best of %d runs) and the bare proxy's TLS hop (%s), so even a proxy adding nothing "+
 			"to these reaches at most %s ÷ %s = **%.2fx** of the ceiling; %.2fx would need the verification and the hop to cost at most %s together. "+
 			"wxgate's CPU per order is **%.2fx** that floor (%s ÷ %s)",
-			fmtDur(sign), fmtDur(verify), ceilingRuns, fmtDur(hop), fmtDur(sign), fmtDur(floor), float64(sign)/float64(floor),
-			limit, fmtDur(time.Duration(float64(sign)*(1/limit-1))), float64(gate.cpuPerReq())/float64(floor), fmtDur(gate.cpuPerReq()), fmtDur(floor)),
+			fmtDur(f.crypto), fmtDur(verify), ceilingRuns, fmtDur(hop), fmtDur(f.crypto), fmtDur(f.total()), f.reach(),
+			limit, fmtDur(f.restAllowed(limit)), f.of(gate), fmtDur(gate.cpuPerReq()), fmtDur(f.total())),
 	}
 }
 
 // hopBound explains what a crypto-ceiling target can physically reach end to end: every callback
 // also costs an HTTP hop in (WeChat -> proxy) and out (proxy -> app), whose CPU the bare column
-// measures. With crypto c and hop b per request, no proxy can beat c ÷ (c + b) of the ceiling;
-// the notes give that bound, wxgate's CPU against (c + b), and the hop the target would allow.
+// measures. The notes give the bound, wxgate's CPU against the floor, and the hop the target
+// would allow.
 func hopBound(what string, gate, bare *row, ceiling, limit float64) []string {
 	if gate == nil || bare == nil || ceiling <= 0 || gate.cpuPerReq() == 0 || bare.cpuPerReq() == 0 {
 		return nil
 	}
-	crypto := time.Duration(float64(gomaxprocs()) / ceiling * float64(time.Second))
-	hop := bare.cpuPerReq()
-	floor := crypto + hop
+	f := cpuFloor{crypto: cpuPerOp(ceiling), rest: bare.cpuPerReq()}
 	return []string{
 		fmt.Sprintf("%s, the physical bound: the crypto costs %s of CPU per request (cores ÷ ceiling) and the bare proxy's HTTP hop %s, "+
 			"so even a proxy adding nothing to both reaches at most %s ÷ %s = **%.2fx** of the ceiling; %.2fx would need a hop of at most %s. "+
 			"wxgate's CPU per request is **%.2fx** that floor (%s ÷ %s)",
-			what, fmtDur(crypto), fmtDur(hop), fmtDur(crypto), fmtDur(floor), float64(crypto)/float64(floor),
-			limit, fmtDur(time.Duration(float64(crypto)*(1/limit-1))), float64(gate.cpuPerReq())/float64(floor), fmtDur(gate.cpuPerReq()), fmtDur(floor)),
+			what, fmtDur(f.crypto), fmtDur(f.rest), fmtDur(f.crypto), fmtDur(f.total()), f.reach(),
+			limit, fmtDur(f.restAllowed(limit)), f.of(gate), fmtDur(gate.cpuPerReq()), fmtDur(f.total())),
 	}
 }
 
