@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -267,4 +268,21 @@ func (e *testEnv) warmToken() {
 	if a := e.do("POST", "/xpay/query_order", []byte(`{"env":0,"order_id":"warm-000001"}`)); a.Status != 200 || signatureErrors[a.errcode(e.t)] {
 		e.t.Fatalf("warm-up call: %d %s", a.Status, a.Body)
 	}
+}
+
+// metric reads one unlabelled metric from the gateway's admin /metrics.
+func (e *testEnv) metric(t *testing.T, name string) float64 {
+	t.Helper()
+	a := e.doURL("GET", e.adminURL+"/metrics", nil)
+	for line := range strings.Lines(string(a.Body)) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", name, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("metrics lack %s:\n%s", name, a.Body)
+	return 0
 }

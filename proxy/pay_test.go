@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -131,8 +132,16 @@ func TestCertificateRotationMidRun(t *testing.T) {
 func TestV3BillDownload(t *testing.T) {
 	e := startEnv(t, nil)
 	m, _ := e.cfg.Merchant("pk")
+	signed0, cpu0 := e.metric(t, "wxgate_signatures_total"), e.metric(t, "wxgate_sign_cpu_seconds_total")
 	if a := e.do("POST", "/v3/pay/transactions/jsapi", jsapiBody(m.AppID, m.MchID, "bill-order-1", 300)); a.Status != 200 {
 		t.Fatalf("jsapi: %d %s", a.Status, a.Body)
+	}
+	// The order's Authorization is one RSA signature, and the metrics count it and its CPU.
+	if signed := e.metric(t, "wxgate_signatures_total") - signed0; signed != 1 {
+		t.Errorf("wxgate_signatures_total rose by %v over one order, want 1", signed)
+	}
+	if cpu := e.metric(t, "wxgate_sign_cpu_seconds_total") - cpu0; runtime.GOOS == "linux" && (cpu <= 0 || cpu > 0.5) {
+		t.Errorf("wxgate_sign_cpu_seconds_total rose by %v over one RSA-2048 signature", cpu)
 	}
 	if err := e.emu.PayOrder(m.MchID, "bill-order-1"); err != nil {
 		t.Fatal(err)
