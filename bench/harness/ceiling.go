@@ -131,6 +131,47 @@ func signingBound(gate, bare *row, signCeiling, verifyCeiling, limit float64) []
 	}
 }
 
+// inRunSigning compares wxgate's CPU per order with what each of its signatures cost during
+// the same run, read from its signing threads' clocks: the signing ceiling of these cores at
+// that moment, with the emulator and the load generator running beside it. The ceiling measured
+// alone before the run sees a machine doing nothing else, and a signature inside the run may cost
+// more (shared caches, a sibling hyperthread, context switches); the target row reads the
+// ceiling of the very run, and the note says how far the two are apart.
+func inRunSigning(what string, gate *row, alone, limit float64) (targetCheck, string) {
+	t := targetCheck{what: what + " CPU-bound rate ÷ the signing ceiling during the run", limit: limit, unit: "x"}
+	switch {
+	case gate == nil || gate.res == nil || gate.res.Requests == 0:
+		t.why = "n/a (wxgate run failed)"
+		return t, ""
+	case gate.signed == 0 || gate.signCPU <= 0 || gate.cpuPerReq() == 0:
+		t.why = "n/a (wxgate_sign_cpu_seconds_total not read)"
+		return t, ""
+	}
+	perSign := time.Duration(float64(gate.signCPU) / gate.signed)
+	per := gate.cpuPerReq()
+	t.value, t.ok = float64(perSign)/float64(per), true
+	inRun := cpuRate(perSign)
+	t.remark = fmt.Sprintf("wxgate's signing threads took %s of CPU per signature during the run (wxgate_sign_cpu_seconds_total), "+
+		"so these cores signed at most %.0f/s then; wxgate's CPU per order %s", fmtDur(perSign), inRun, fmtDur(per))
+	note := fmt.Sprintf("%s, the signatures inside the run: %.0f of them (%.2f per order) took %s of CPU each on wxgate's signing threads, "+
+		"%.2fx the %s a signature took alone before the run (the ceiling of %.0f/s): with the emulator and the load generator on the same cores "+
+		"the ceiling during the run was %.0f/s. The signatures were %.0f%% of wxgate's CPU per order (%s); cores ÷ that CPU is **%s** of the ceiling during the run",
+		what, gate.signed, gate.signed/float64(gate.res.Requests), fmtDur(perSign), float64(perSign)/float64(cpuPerOp(alone)), fmtDur(cpuPerOp(alone)), alone,
+		inRun, 100*t.value, fmtDur(per), t.value2())
+	if alone <= 0 {
+		note = ""
+	}
+	return t, note
+}
+
+// cpuRate is how many operations per second all cores do when one costs d of CPU.
+func cpuRate(d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(gomaxprocs()) / d.Seconds()
+}
+
 // hopBound explains what a crypto-ceiling target can physically reach end to end: every callback
 // also costs an HTTP hop in (WeChat -> proxy) and out (proxy -> app), whose CPU the bare column
 // measures. The notes give the bound, wxgate's CPU against the floor, and the hop the target

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -186,9 +187,9 @@ func TestRoundsAddUp(t *testing.T) {
 		return r
 	}
 	a := row{col: column{name: colWxgate, pid: 1}, res: result(100, time.Millisecond), cpu: 10 * time.Millisecond, measured: true, mallocs: 200, allocsSrc: "²", peakRSS: 5,
-		machine: procstat.MachineTimes{Busy: time.Second, Idle: time.Second}}
+		signed: 100, signCPU: 70 * time.Millisecond, machine: procstat.MachineTimes{Busy: time.Second, Idle: time.Second}}
 	b := row{col: a.col, res: result(300, 9*time.Millisecond), cpu: 30 * time.Millisecond, measured: true, mallocs: 600, allocsSrc: "²", peakRSS: 7,
-		machine: procstat.MachineTimes{Busy: 2 * time.Second, Steal: time.Second}}
+		signed: 300, signCPU: 250 * time.Millisecond, machine: procstat.MachineTimes{Busy: 2 * time.Second, Steal: time.Second}}
 	b.res.Errors, b.res.Samples = 1, []string{"x"}
 	a.merge(b)
 	if a.res.Requests != 400 || a.res.Errors != 1 || a.rps() != 200 || a.cpuPerReq() != 100*time.Microsecond || a.peakRSS != 7 || a.allocsReq() != "2.0²" {
@@ -199,6 +200,9 @@ func TestRoundsAddUp(t *testing.T) {
 		if h.Count() != 400 || h.Quantile(0.99) < 4*time.Millisecond {
 			t.Errorf("merged %s histogram: %d samples, p99 %v; want 400, from the second round", name, h.Count(), h.Quantile(0.99))
 		}
+	}
+	if a.signed != 400 || a.signCPU != 320*time.Millisecond {
+		t.Errorf("merged signatures %v taking %v, want 400 taking 320ms", a.signed, a.signCPU)
 	}
 	if got := a.machine.BusyShare(); got != 0.8 {
 		t.Errorf("merged machine busy share %v, want 0.8 (4 s of 5)", got)
@@ -368,5 +372,87 @@ func TestOverloadRoundsAddUp(t *testing.T) {
 	}
 	if r.res.Requests != 230 || r.res.ByStatus[503].Count() != 200 || r.res.ByStatus[200].Count() != 30 || r.res.Elapsed != 3*time.Second {
 		t.Fatalf("added up: %d requests, %d 503s, %d 200s over %v", r.res.Requests, r.res.ByStatus[503].Count(), r.res.ByStatus[200].Count(), r.res.Elapsed)
+	}
+}
+
+// TestTargetValueShowsTheDecimalThatDecides: a value that two decimals would print equal to a
+// limit it misses (or only just meets) gets the decimals that tell them apart.
+func TestTargetValueShowsTheDecimalThatDecides(t *testing.T) {
+	for _, c := range []struct {
+		value, limit float64
+		want         string
+	}{
+		{0.846, 0.85, "0.846x"},
+		{0.8504, 0.85, "0.8504x"},
+		{0.85, 0.85, "0.85x"},
+		{0.80, 0.85, "0.80x"},
+		{1.111, 1.2, "1.11x"},
+		{0.84999, 0.85, "0.8500x"}, // four decimals at most; the verdict still says missed
+	} {
+		tc := targetCheck{value: c.value, limit: c.limit, unit: "x", ok: true}
+		if got := tc.value2(); got != c.want {
+			t.Errorf("value %v against %v: %q, want %q", c.value, c.limit, got, c.want)
+		}
+	}
+}
+
+// TestInRunSigning: the target reads the signatures' CPU during the run against wxgate's CPU per
+// order, and the note compares the signature's cost with the one measured alone.
+func TestInRunSigning(t *testing.T) {
+	procs := float64(gomaxprocs())
+	res := &loadgen.Result{Requests: 1000, Elapsed: time.Second}
+	// 1000 orders, 1000 signatures of 900 µs each, 1 ms of wxgate CPU per order; alone a
+	// signature took 750 µs.
+	gate := &row{col: column{name: colWxgate}, res: res, cpu: time.Second, measured: true, signed: 1000, signCPU: 900 * time.Millisecond}
+	check, note := inRunSigning("v3 JSAPI", gate, procs/750e-6, 0.85)
+	if !check.ok || check.value != 0.9 || check.verdict() != "**met**" {
+		t.Errorf("check %+v %s", check, check.verdict())
+	}
+	for _, want := range []string{"1000 of them (1.00 per order)", "took 900 µs of CPU each", "1.20x the 750 µs", "90% of wxgate's CPU per order (1.00 ms)", "**0.90x**"} {
+		if !strings.Contains(note, want) {
+			t.Errorf("note lacks %q:\n%s", want, note)
+		}
+	}
+	for name, g := range map[string]*row{
+		"no signatures counted": {col: column{name: colWxgate}, res: res, cpu: time.Second, measured: true},
+		"failed run":            {col: column{name: colWxgate}},
+	} {
+		if check, note := inRunSigning("v3 JSAPI", g, procs/750e-6, 0.85); check.ok || note != "" || check.verdict() != "n/a" {
+			t.Errorf("%s: %+v %q, want n/a and no note", name, check, note)
+		}
+	}
+}
+
+// TestScrapeAllReadsOneRequest: several metrics come from one request to a real endpoint;
+// labelled lines and prefixes of other names do not match, and a missing one is left out.
+func TestScrapeAllReadsOneRequest(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hits atomic.Int64
+	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		hits.Add(1)
+		ctx.SetBodyString("# HELP wxgate_signatures_total x\nwxgate_signatures_total 12\nwxgate_signatures_total_extra 99\n" +
+			"wxgate_sign_cpu_seconds_total 0.009500\nwxgate_sign_wait_seconds_bucket{le=\"0.001\"} 3\n")
+	}}
+	go srv.Serve(ln)
+	defer srv.Shutdown()
+	endpoint := "http://" + ln.Addr().String() + "/metrics"
+	got := scrapeAll(endpoint, metricSignatures, metricSignCPU, metricMallocs)
+	want := map[string]float64{metricSignatures: 12, metricSignCPU: 0.0095}
+	if len(got) != len(want) || got[metricSignatures] != 12 || got[metricSignCPU] != 0.0095 || hits.Load() != 1 {
+		t.Errorf("scrapeAll = %v after %d requests, want %v after 1", got, hits.Load(), want)
+	}
+	var r row
+	r.readMetrics(map[string]float64{metricMallocs: 10, metricSignatures: 2, metricSignCPU: 0.001},
+		map[string]float64{metricMallocs: 30, metricSignatures: 12, metricSignCPU: 0.0095})
+	if r.mallocs != 20 || r.allocsSrc != "¹" || r.signed != 10 || r.signCPU != 8500*time.Microsecond {
+		t.Errorf("readMetrics: mallocs %v (%q), signed %v, signCPU %v", r.mallocs, r.allocsSrc, r.signed, r.signCPU)
+	}
+	var none row
+	none.readMetrics(map[string]float64{metricMallocs: 10}, map[string]float64{})
+	if none.allocsSrc != "" || none.signed != 0 {
+		t.Errorf("a reading missing after the run must leave the row unmeasured: %+v", none)
 	}
 }

@@ -64,9 +64,13 @@ type row struct {
 	err       error
 	mallocs   float64 // allocations counted during the run(s)
 	allocsSrc string  // "¹" (wxgate's /metrics); "" when unknown
-	rounds    int
-	upCPU     time.Duration // the upstream's CPU during the run, when col.upstream is set
-	selfCPU   time.Duration // the harness's (load generator's) CPU during the run
+	// signed and signCPU are the RSA signatures wxgate computed during the run(s) and the CPU
+	// they took on its signing threads, from its /metrics (0 when it has no such counters).
+	signed  float64
+	signCPU time.Duration
+	rounds  int
+	upCPU   time.Duration // the upstream's CPU during the run, when col.upstream is set
+	selfCPU time.Duration // the harness's (load generator's) CPU during the run
 	// machine is the whole machine's CPU time during the run (every process, the kernel, and
 	// the hypervisor's steal), when /proc/stat could be read.
 	machine procstat.MachineTimes
@@ -78,6 +82,23 @@ func (r *row) allocsReq() string {
 		return allocsUnknown
 	}
 	return fmt.Sprintf("%.1f%s", r.mallocs/float64(r.res.Requests), r.allocsSrc)
+}
+
+// readMetrics sets what wxgate's /metrics counted during the run from its readings before
+// and after.
+func (r *row) readMetrics(before, after map[string]float64) {
+	if m0, ok := before[metricMallocs]; ok {
+		if m1, ok := after[metricMallocs]; ok {
+			r.mallocs, r.allocsSrc = m1-m0, "¹"
+		}
+	}
+	s0, ok0 := before[metricSignatures]
+	s1, ok1 := after[metricSignatures]
+	c0, ok2 := before[metricSignCPU]
+	c1, ok3 := after[metricSignCPU]
+	if ok0 && ok1 && ok2 && ok3 {
+		r.signed, r.signCPU = s1-s0, time.Duration((c1-c0)*float64(time.Second))
+	}
 }
 
 // merge adds another round of the same column to r.
@@ -100,6 +121,8 @@ func (r *row) merge(o row) {
 	r.measured = r.measured && o.measured
 	r.peakRSS = max(r.peakRSS, o.peakRSS)
 	r.mallocs += o.mallocs
+	r.signed += o.signed
+	r.signCPU += o.signCPU
 	if o.allocsSrc != r.allocsSrc {
 		r.allocsSrc = ""
 	}
@@ -203,9 +226,9 @@ func (h *harness) measure(ctx context.Context, c column) row {
 			return r
 		}
 	}
-	mallocs0, haveMallocs := 0.0, false
+	var metrics0 map[string]float64
 	if c.metrics != "" {
-		mallocs0, haveMallocs = scrape(c.metrics, metricMallocs)
+		metrics0 = scrapeAll(c.metrics, metricMallocs, metricSignatures, metricSignCPU)
 	}
 	var up0, self0 procstat.Sample
 	if c.upstream != 0 {
@@ -254,8 +277,8 @@ func (h *harness) measure(ctx context.Context, c column) row {
 	if machine1, err := procstat.Machine(); err == nil && machineErr == nil {
 		r.machine = machine1.Sub(machine0)
 	}
-	if mallocs1, ok := scrape(c.metrics, metricMallocs); haveMallocs && ok {
-		r.mallocs, r.allocsSrc = mallocs1-mallocs0, "¹"
+	if c.metrics != "" {
+		r.readMetrics(metrics0, scrapeAll(c.metrics, metricMallocs, metricSignatures, metricSignCPU))
 	}
 	if profiled != nil {
 		if err := <-profiled; err != nil {

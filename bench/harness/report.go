@@ -160,11 +160,17 @@ func (r *report) targetSummary() string {
 	return b.String()
 }
 
+// value2 renders the measured value with two decimals, or more (up to four) where two would
+// print it equal to a limit it misses or only just meets (0.846 against 0.85).
 func (t targetCheck) value2() string {
 	if !t.ok {
 		return t.why
 	}
-	return fmt.Sprintf("%.2f%s", t.value, t.unit)
+	prec := 2
+	for prec < 4 && t.value != t.limit && fmt.Sprintf("%.*f", prec, t.value) == fmt.Sprintf("%.*f", prec, t.limit) {
+		prec++
+	}
+	return fmt.Sprintf("%.*f%s", prec, t.value, t.unit)
 }
 
 func (s *section) markdown(b *strings.Builder) {

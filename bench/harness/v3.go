@@ -201,6 +201,11 @@ func (h *harness) scenarioV3(ctx context.Context) error {
 		sec.notes = append(sec.notes, note)
 	}
 	sec.notes = append(sec.notes, signingBound(sec.find(colWxgate), sec.find(colBare), ceiling, verifyCeiling, jsapiTarget)...)
+	inRun, note := inRunSigning("v3 JSAPI", sec.find(colWxgate), ceiling, jsapiTarget)
+	sec.targets = append(sec.targets, inRun)
+	if note != "" {
+		sec.notes = append(sec.notes, note)
+	}
 	h.report.add(sec)
 	return h.v3Overload(ctx, openid, ceiling)
 }
