@@ -137,7 +137,7 @@ func signingBound(gate, bare *row, signCeiling, verifyCeiling, limit float64) []
 // alone before the run sees a machine doing nothing else, and a signature inside the run may cost
 // more (shared caches, a sibling hyperthread, context switches); the target row reads the
 // ceiling of the very run, and the note says how far the two are apart.
-func inRunSigning(what string, gate *row, alone, limit float64) (targetCheck, string) {
+func inRunSigning(what string, gate, bare *row, alone, verifyCeiling, limit float64) (targetCheck, string) {
 	t := targetCheck{what: what + " CPU-bound rate ÷ the signing ceiling during the run", limit: limit, unit: "x"}
 	switch {
 	case gate == nil || gate.res == nil || gate.res.Requests == 0:
@@ -153,13 +153,20 @@ func inRunSigning(what string, gate *row, alone, limit float64) (targetCheck, st
 	inRun := cpuRate(perSign)
 	t.remark = fmt.Sprintf("wxgate's signing threads took %s of CPU per signature during the run (wxgate_sign_cpu_seconds_total), "+
 		"so these cores signed at most %.0f/s then; wxgate's CPU per order %s", fmtDur(perSign), inRun, fmtDur(per))
+	if alone <= 0 {
+		return t, ""
+	}
 	note := fmt.Sprintf("%s, the signatures inside the run: %.0f of them (%.2f per order) took %s of CPU each on wxgate's signing threads, "+
 		"%.2fx the %s a signature took alone before the run (the ceiling of %.0f/s): with the emulator and the load generator on the same cores "+
-		"the ceiling during the run was %.0f/s. The signatures were %.0f%% of wxgate's CPU per order (%s); cores ÷ that CPU is **%s** of the ceiling during the run",
+		"the ceiling during the run was %.0f/s, and a proxy doing nothing but sign would have reached **%.2fx** of the ceiling measured alone. "+
+		"The signatures were %.0f%% of wxgate's CPU per order (%s); cores ÷ that CPU is **%s** of the ceiling during the run",
 		what, gate.signed, gate.signed/float64(gate.res.Requests), fmtDur(perSign), float64(perSign)/float64(cpuPerOp(alone)), fmtDur(cpuPerOp(alone)), alone,
-		inRun, 100*t.value, fmtDur(per), t.value2())
-	if alone <= 0 {
-		note = ""
+		inRun, inRun/alone, 100*t.value, fmtDur(per), t.value2())
+	if bare != nil && bare.cpuPerReq() > 0 && verifyCeiling > 0 {
+		verify, hop := cpuPerOp(verifyCeiling), bare.cpuPerReq()
+		f := cpuFloor{crypto: perSign, rest: verify + hop}
+		note += fmt.Sprintf(". With the answer's verification (%s) and the bare proxy's TLS hop (%s), the floor during the run is %s ÷ %s = **%.2fx** "+
+			"of that ceiling; wxgate's CPU per order is **%.2fx** that floor", fmtDur(verify), fmtDur(hop), fmtDur(f.crypto), fmtDur(f.total()), f.reach(), f.of(gate))
 	}
 	return t, note
 }

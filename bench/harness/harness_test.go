@@ -404,11 +404,15 @@ func TestInRunSigning(t *testing.T) {
 	// 1000 orders, 1000 signatures of 900 µs each, 1 ms of wxgate CPU per order; alone a
 	// signature took 750 µs.
 	gate := &row{col: column{name: colWxgate}, res: res, cpu: time.Second, measured: true, signed: 1000, signCPU: 900 * time.Millisecond}
-	check, note := inRunSigning("v3 JSAPI", gate, procs/750e-6, 0.85)
+	// The bare hop costs 60 µs and a verification 40 µs: the floor during the run is
+	// 900 ÷ 1000 µs, and wxgate's 1 ms per order is exactly that floor.
+	bare := &row{col: column{name: colBare}, res: res, cpu: 60 * time.Millisecond, measured: true}
+	check, note := inRunSigning("v3 JSAPI", gate, bare, procs/750e-6, procs/40e-6, 0.85)
 	if !check.ok || check.value != 0.9 || check.verdict() != "**met**" {
 		t.Errorf("check %+v %s", check, check.verdict())
 	}
-	for _, want := range []string{"1000 of them (1.00 per order)", "took 900 µs of CPU each", "1.20x the 750 µs", "90% of wxgate's CPU per order (1.00 ms)", "**0.90x**"} {
+	for _, want := range []string{"1000 of them (1.00 per order)", "took 900 µs of CPU each", "1.20x the 750 µs", "would have reached **0.83x** of the ceiling measured alone",
+		"90% of wxgate's CPU per order (1.00 ms)", "is **0.90x** of the ceiling during the run", "900 µs ÷ 1.00 ms = **0.90x**", "is **1.00x** that floor"} {
 		if !strings.Contains(note, want) {
 			t.Errorf("note lacks %q:\n%s", want, note)
 		}
@@ -417,9 +421,12 @@ func TestInRunSigning(t *testing.T) {
 		"no signatures counted": {col: column{name: colWxgate}, res: res, cpu: time.Second, measured: true},
 		"failed run":            {col: column{name: colWxgate}},
 	} {
-		if check, note := inRunSigning("v3 JSAPI", g, procs/750e-6, 0.85); check.ok || note != "" || check.verdict() != "n/a" {
+		if check, note := inRunSigning("v3 JSAPI", g, bare, procs/750e-6, procs/40e-6, 0.85); check.ok || note != "" || check.verdict() != "n/a" {
 			t.Errorf("%s: %+v %q, want n/a and no note", name, check, note)
 		}
+	}
+	if _, note := inRunSigning("v3 JSAPI", gate, nil, procs/750e-6, procs/40e-6, 0.85); note == "" || strings.Contains(note, "floor") {
+		t.Errorf("without a bare row the note keeps the in-run ceiling and leaves out the floor:\n%s", note)
 	}
 }
 

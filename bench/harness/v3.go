@@ -201,7 +201,7 @@ func (h *harness) scenarioV3(ctx context.Context) error {
 		sec.notes = append(sec.notes, note)
 	}
 	sec.notes = append(sec.notes, signingBound(sec.find(colWxgate), sec.find(colBare), ceiling, verifyCeiling, jsapiTarget)...)
-	inRun, note := inRunSigning("v3 JSAPI", sec.find(colWxgate), ceiling, jsapiTarget)
+	inRun, note := inRunSigning("v3 JSAPI", sec.find(colWxgate), sec.find(colBare), ceiling, verifyCeiling, jsapiTarget)
 	sec.targets = append(sec.targets, inRun)
 	if note != "" {
 		sec.notes = append(sec.notes, note)
