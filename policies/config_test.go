@@ -31,7 +31,7 @@ func TestExampleConfigLoads(t *testing.T) {
 	if !ok || a.Secret.Value() != "example-app-secret" || a.Xpay == nil || a.Xpay.OfferID != "1450000000" {
 		t.Fatalf("example app not decoded as documented: %+v", a)
 	}
-	if c.Upstream.Timeout != 5*time.Second || c.Sessions.TTL != 72*time.Hour || c.Routes.Allow[0] != "/wxa/img_sec_check" {
+	if c.Upstream.Timeout != 5*time.Second || c.Server.SignPriority != SignPriorityLow || c.Sessions.TTL != 72*time.Hour || c.Routes.Allow[0] != "/wxa/img_sec_check" {
 		t.Fatalf("example values not decoded: %+v %+v", c.Upstream, c.Sessions)
 	}
 }
@@ -42,7 +42,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Server.AppListen != DefaultAppListen || c.Upstream.Weixin != DefaultWeixin || c.Sessions.TTL != DefaultSessionTTL ||
-		c.Store.Kind != "memory" || c.Upstream.MaxConnsPerHost != DefaultMaxConnsPerHost {
+		c.Store.Kind != "memory" || c.Upstream.MaxConnsPerHost != DefaultMaxConnsPerHost || c.Server.SignPriority != SignPriorityLow {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
 }
@@ -52,6 +52,7 @@ func TestEveryProblemAtOnce(t *testing.T) {
 	bad := `
 [server]
 app_listen = "localhost"
+sign_priority = "high"
 [upstream]
 weixin = "ftp://x"
 timeout = "-1s"
@@ -85,7 +86,7 @@ secret = "x"
 		t.Fatalf("want *ValidationError, got %v", err)
 	}
 	want := []string{
-		"server.app_listen", "upstream.weixin", "upstream.timeout", "store.kind", "routes.allow[0]", "routes.allow[1]",
+		"server.app_listen", "server.sign_priority", "upstream.weixin", "upstream.timeout", "store.kind", "routes.allow[0]", "routes.allow[1]",
 		"app[0].name", "app[0].appid", "app[0].secret", "app.colour", "app[0].xpay.app_key", "app[0].push.encoding_aes_key",
 		"app[1].forward_url", "app[2].name", "app[2].appid",
 	}

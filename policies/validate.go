@@ -138,6 +138,9 @@ func (c *Config) validateServer(v *validator) {
 	if s.SignConcurrency < 1 {
 		v.add("server.sign_concurrency", "must be positive")
 	}
+	if s.SignPriority != SignPriorityLow && s.SignPriority != SignPriorityNormal {
+		v.add("server.sign_priority", "must be %q or %q, got %q", SignPriorityLow, SignPriorityNormal, s.SignPriority)
+	}
 }
 
 func (c *Config) validateUpstream(v *validator) {

@@ -98,7 +98,7 @@ func NewGateway(cfg *policies.Config, opts Options) (*Gateway, error) {
 		clock:     opts.Clock,
 		bills:     bills,
 		signing:   newSignSlots(cfg.Server.SignConcurrency, cfg.Server.SignMaxWait),
-		workers:   newSignWorkers(cfg.Server.SignConcurrency, newProcsGovernor(opts.SigningProcs, opts.Logger)),
+		workers:   newSignWorkers(cfg.Server.SignConcurrency, newProcsGovernor(opts.SigningProcs, opts.Logger), cfg.Server.SignPriority == policies.SignPriorityNormal),
 		merchants: make(map[string]*merchantState, len(cfg.Merchants)),
 		forwarder: newForwarder(cfg.Forward.Secret.Value(), cfg.Forward.Timeout, opts.Clock),
 		nonces:    newSeenSet(2*maxClockSkew, 1_000_000),

@@ -167,6 +167,35 @@ func TestV3BillDownload(t *testing.T) {
 	}
 }
 
+// TestV3SignsInlineWhenAsked: with [server] sign_priority = "normal" the signatures run on the
+// requests' own goroutines, and WeChat Pay (the emulator, which checks every Authorization) and
+// the metrics see them as with the signing threads.
+func TestV3SignsInlineWhenAsked(t *testing.T) {
+	e := startEnv(t, func(s string) string {
+		return strings.Replace(s, "[server]\n", "[server]\nsign_priority = \"normal\"\n", 1)
+	})
+	m, _ := e.cfg.Merchant("pk")
+	if e.cfg.Server.SignPriority != "normal" {
+		t.Fatalf("the edited config has sign_priority %q", e.cfg.Server.SignPriority)
+	}
+	signed0 := e.metric(t, "wxgate_signatures_total")
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a := e.do("POST", "/v3/pay/transactions/jsapi", jsapiBody(m.AppID, m.MchID, fmt.Sprintf("inline-%d", i), 100))
+			if prepay, _ := a.json(t)["prepay_id"].(string); a.Status != 200 || prepay == "" {
+				t.Errorf("jsapi %d: %d %s", i, a.Status, a.Body)
+			}
+		}()
+	}
+	wg.Wait()
+	if signed := e.metric(t, "wxgate_signatures_total") - signed0; signed != 4 {
+		t.Errorf("wxgate_signatures_total rose by %v over four orders, want 4", signed)
+	}
+}
+
 // v2Call posts an APIv2 document through wxgate and returns the parsed answer.
 func (e *testEnv) v2Call(t *testing.T, path, xml string, headers ...string) (answer, map[string]string) {
 	t.Helper()

@@ -98,7 +98,7 @@ func TestProcsGovernorOnlyRaises(t *testing.T) {
 func TestSignWorkersRaiseProcs(t *testing.T) {
 	m, _ := testMerchant(t)
 	p, changes := testGovernor(t, time.Hour)
-	w := newSignWorkers(1, p)
+	w := newSignWorkers(1, p, false)
 	defer w.stop()
 	if _, err := w.sign(m, nil, []byte("msg")); err != nil {
 		t.Fatal(err)

@@ -42,6 +42,8 @@ type signWorkers struct {
 	start sync.Once
 	end   sync.Once
 	procs *procsGovernor // raises GOMAXPROCS while signatures run; nil for none
+	// inline signs on the caller's goroutine at normal priority: no worker, no handoff.
+	inline bool
 	// signed counts the signatures computed; cpu is the CPU time they took on the workers'
 	// threads, in nanoseconds (0 where a thread's CPU time cannot be read). The two clock
 	// readings around a signature cost about 1 µs of its 700 (BenchmarkNow in threadcpu).
@@ -49,12 +51,18 @@ type signWorkers struct {
 	cpu    atomic.Int64
 }
 
-func newSignWorkers(n int, procs *procsGovernor) *signWorkers {
-	return &signWorkers{jobs: make(chan *signJob, n), quit: make(chan struct{}), procs: procs}
+// newSignWorkers makes n workers; inline makes none and signs on the caller's goroutine
+// ([server] sign_priority = "normal").
+func newSignWorkers(n int, procs *procsGovernor, inline bool) *signWorkers {
+	return &signWorkers{jobs: make(chan *signJob, n), quit: make(chan struct{}), procs: procs, inline: inline}
 }
 
-// sign signs message with m's key on a worker and appends the signature to dst.
+// sign signs message with m's key on a worker (or, inline, on the caller's goroutine) and
+// appends the signature to dst.
 func (w *signWorkers) sign(m *merchantState, dst, message []byte) ([]byte, error) {
+	if w.inline {
+		return w.signHere(m, dst, message)
+	}
 	w.start.Do(func() {
 		for range cap(w.jobs) {
 			go w.run()
@@ -93,17 +101,38 @@ func (w *signWorkers) run() {
 	for {
 		select {
 		case j := <-w.jobs:
-			before, ok := threadcpu.Now()
-			j.out, j.err = j.m.signer.AppendSign(j.dst, j.message)
-			if after, ok2 := threadcpu.Now(); ok && ok2 {
-				w.cpu.Add(int64(after - before))
-			}
-			w.signed.Add(1)
+			j.out, j.err = w.timed(j.m, j.dst, j.message)
 			j.done <- struct{}{}
 		case <-w.quit:
 			return
 		}
 	}
+}
+
+// signHere signs on the caller's goroutine, held to its thread for the signature so that the
+// thread's clock measures it.
+func (w *signWorkers) signHere(m *merchantState, dst, message []byte) ([]byte, error) {
+	select {
+	case <-w.quit:
+		return dst, errSigningStopped
+	default:
+	}
+	w.procs.begin()
+	defer w.procs.end()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	return w.timed(m, dst, message)
+}
+
+// timed signs on the calling thread and counts the signature and its CPU time.
+func (w *signWorkers) timed(m *merchantState, dst, message []byte) ([]byte, error) {
+	before, ok := threadcpu.Now()
+	out, err := m.signer.AppendSign(dst, message)
+	if after, ok2 := threadcpu.Now(); ok && ok2 {
+		w.cpu.Add(int64(after - before))
+	}
+	w.signed.Add(1)
+	return out, err
 }
 
 // signingCPU returns how many signatures the workers computed and the CPU time those took

@@ -10,22 +10,24 @@ import (
 // their threads, which is more than nothing and no more than the whole process used meanwhile.
 func TestSignWorkersCountTheirCPU(t *testing.T) {
 	m, _ := testMerchant(t)
-	w := newSignWorkers(2, nil)
-	defer w.stop()
-	proc0 := processCPU(t)
-	const n = 20
-	for i := range n {
-		if _, err := w.sign(m, nil, []byte{'c', byte(i)}); err != nil {
-			t.Fatal(err)
+	for _, inline := range []bool{false, true} {
+		w := newSignWorkers(2, nil, inline)
+		proc0 := processCPU(t)
+		const n = 20
+		for i := range n {
+			if _, err := w.sign(m, nil, []byte{'c', byte(i)}); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	proc := processCPU(t) - proc0
-	signed, cpu := w.signingCPU()
-	if signed != n {
-		t.Errorf("signed %d, want %d", signed, n)
-	}
-	if cpu <= 0 || cpu > proc {
-		t.Errorf("the signatures took %v of CPU on the workers' threads while the process used %v", cpu, proc)
+		proc := processCPU(t) - proc0
+		w.stop()
+		signed, cpu := w.signingCPU()
+		if signed != n {
+			t.Errorf("inline %v: signed %d, want %d", inline, signed, n)
+		}
+		if cpu <= 0 || cpu > proc {
+			t.Errorf("inline %v: the signatures took %v of CPU on the signing threads while the process used %v", inline, cpu, proc)
+		}
 	}
 }
 

@@ -45,6 +45,9 @@ type Options struct {
 	// Profile, when set, is a folder for a CPU profile of every wxgate column, fetched from
 	// wxgate's /debug/pprof/profile during the run.
 	Profile string
+	// SignPriority, when set, is the generated configs' [server] sign_priority ("low", the
+	// default, or "normal"), to compare where wxgate computes its RSA signatures.
+	SignPriority string
 	// Rounds is how many times each comparison's columns are measured in turn (interleaved);
 	// each column's rounds are added up. 1 when zero.
 	Rounds int
@@ -200,6 +203,7 @@ func (h *harness) setUp(ctx context.Context) error {
 	if h.mat, err = newMaterial(h.dir, maxApps); err != nil {
 		return err
 	}
+	h.mat.signPriority = h.opts.SignPriority
 	if h.app, err = startApp(h.mat); err != nil {
 		return err
 	}

@@ -45,6 +45,16 @@ func TestGeneratedConfigLoads(t *testing.T) {
 	if len(cfg.Apps) != 3 || len(cfg.Merchants) != 1 || cfg.Merchants[0].MchID != mchID || cfg.Apps[2].Name != "app2" {
 		t.Fatalf("apps %d merchants %d", len(cfg.Apps), len(cfg.Merchants))
 	}
+	if cfg.Server.SignPriority != policies.SignPriorityLow {
+		t.Errorf("without -sign-priority the config keeps wxgate's default, got %q", cfg.Server.SignPriority)
+	}
+	m.signPriority = policies.SignPriorityNormal
+	if err := os.WriteFile(path, []byte(m.render(gc)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err = policies.Load(path); err != nil || cfg.Server.SignPriority != policies.SignPriorityNormal {
+		t.Fatalf("-sign-priority normal: %v, sign_priority %q", err, cfg.Server.SignPriority)
+	}
 }
 
 func TestXpayBodiesHaveTheSizeAndSignatures(t *testing.T) {

@@ -32,6 +32,7 @@ type material struct {
 	apiv3Key       string
 	forwardSecret  string
 	apps           []appCreds
+	signPriority   string // [server] sign_priority of the configs; "" leaves wxgate's default
 }
 
 // Merchant facts of the generated config.
@@ -114,6 +115,9 @@ func (m *material) render(c gateConfig) string {
 	// 32 connections of RSA orders queue about 40 ms of signatures on two cores: a wait bound of
 	// 250 ms keeps the comparison free of 503s, and the overload run (4× the connections) past it.
 	b.WriteString("sign_max_wait = \"250ms\"\n")
+	if m.signPriority != "" {
+		fmt.Fprintf(&b, "sign_priority = %s\n", q(m.signPriority))
+	}
 	fmt.Fprintf(&b, "\n[upstream]\nweixin = %s\nmch = %s\ntimeout = \"5s\"\n", q(c.Weixin), q(c.Mch))
 	if c.CAFile != "" {
 		fmt.Fprintf(&b, "ca_file = %s\n", q(c.CAFile))

@@ -87,8 +87,12 @@ func (r *report) markdown() string {
 	p("## Machine\n\n| | |\n|---|---|\n")
 	p("| CPU | %s |\n| cores | %d (GOMAXPROCS %d) |\n| Go | %s %s/%s |\n| kernel | %s |\n", cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH, kernel())
 	p("| nginx | %s |\n| load average | %s at the start, %s at the end |\n", orDash(r.nginx), r.load0, orDash(r.load1))
-	p("| settings | %v per column × %d round(s), interleaved; %d connections; growth steps %v; ceilings %v |\n\n",
-		r.opts.Duration, max(r.opts.Rounds, 1), r.opts.Conns, r.opts.GrowthDuration, r.opts.CeilingDuration)
+	signing := "wxgate's default"
+	if r.opts.SignPriority != "" {
+		signing = fmt.Sprintf("%q (-sign-priority)", r.opts.SignPriority)
+	}
+	p("| settings | %v per column × %d round(s), interleaved; %d connections; growth steps %v; ceilings %v; wxgate's sign_priority %s |\n\n",
+		r.opts.Duration, max(r.opts.Rounds, 1), r.opts.Conns, r.opts.GrowthDuration, r.opts.CeilingDuration, signing)
 	p("¹ allocs/req: the change of `%s` on wxgate's /metrics over a run, divided by its requests (the harness's own "+
 		"two scrapes included). ", metricMallocs)
 	if !r.memstats {

@@ -43,6 +43,7 @@ func run() error {
 	flag.IntVar(&opts.Notifications, "notifications", 0, "APIv3 notifications built before the callback run (an RSA signature each; default 8000 per second of -duration and round, built within 45 s)")
 	flag.BoolVar(&opts.Keep, "keep", false, "keep the temporary folder (configs, keys, logs)")
 	flag.IntVar(&opts.Rounds, "rounds", 1, "measure each comparison's columns this many times in turn (interleaved) and add the rounds up")
+	flag.StringVar(&opts.SignPriority, "sign-priority", "", `[server] sign_priority of the generated wxgate configs: "low" (wxgate's default) or "normal" (sign on the request's goroutine)`)
 	flag.IntVar(&opts.PacedRounds, "paced-rounds", 5, "rounds of the paced and open-loop runs (xpay at half of the peak, v3 overload); their latency targets read the median round")
 	flag.StringVar(&opts.Profile, "profile", "", "write a CPU profile of each wxgate column (from wxgate's /debug/pprof) into this folder")
 	timeout := flag.Duration("timeout", 20*time.Minute, "stop everything after this long")
