@@ -60,6 +60,13 @@ func newSignWorkers(n int, procs *procsGovernor, inline bool) *signWorkers {
 // sign signs message with m's key on a worker (or, inline, on the caller's goroutine) and
 // appends the signature to dst.
 func (w *signWorkers) sign(m *merchantState, dst, message []byte) ([]byte, error) {
+	select {
+	case <-w.quit:
+		return dst, errSigningStopped
+	default:
+	}
+	w.procs.begin()
+	defer w.procs.end()
 	if w.inline {
 		return w.signHere(m, dst, message)
 	}
@@ -68,13 +75,6 @@ func (w *signWorkers) sign(m *merchantState, dst, message []byte) ([]byte, error
 			go w.run()
 		}
 	})
-	select {
-	case <-w.quit:
-		return dst, errSigningStopped
-	default:
-	}
-	w.procs.begin()
-	defer w.procs.end()
 	j := signJobPool.Get().(*signJob)
 	j.m, j.dst, j.message = m, dst, message
 	select {
@@ -112,13 +112,6 @@ func (w *signWorkers) run() {
 // signHere signs on the caller's goroutine, held to its thread for the signature so that the
 // thread's clock measures it.
 func (w *signWorkers) signHere(m *merchantState, dst, message []byte) ([]byte, error) {
-	select {
-	case <-w.quit:
-		return dst, errSigningStopped
-	default:
-	}
-	w.procs.begin()
-	defer w.procs.end()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	return w.timed(m, dst, message)
