@@ -87,7 +87,7 @@ func (r *report) markdown() string {
 	p("## Machine\n\n| | |\n|---|---|\n")
 	p("| CPU | %s |\n| cores | %d (GOMAXPROCS %d) |\n| Go | %s %s/%s |\n| kernel | %s |\n", cpuModel(), runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH, kernel())
 	p("| nginx | %s |\n| load average | %s at the start, %s at the end |\n", orDash(r.nginx), r.load0, orDash(r.load1))
-	signing := "wxgate's default"
+	signing := "low (wxgate's default)"
 	if r.opts.SignPriority != "" {
 		signing = fmt.Sprintf("%q (-sign-priority)", r.opts.SignPriority)
 	}
