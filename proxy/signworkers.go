@@ -36,6 +36,8 @@ var signJobPool = sync.Pool{New: func() any { return &signJob{done: make(chan st
 // signWorkers compute RSA signatures on n goroutines, each locked to its own OS thread whose
 // priority is lowered by signWorkerNice. The signing slots admit at most n signatures at once,
 // so a job never waits for a worker. The workers start with the first signature and end at stop.
+// Inline ([server] sign_priority = "normal"), no worker starts: each signature runs on its
+// caller's goroutine. Either way every signature and its CPU time are counted.
 type signWorkers struct {
 	jobs  chan *signJob // buffered: one place per worker
 	quit  chan struct{}
@@ -68,7 +70,9 @@ func (w *signWorkers) sign(m *merchantState, dst, message []byte) ([]byte, error
 	w.procs.begin()
 	defer w.procs.end()
 	if w.inline {
-		return w.signHere(m, dst, message)
+		runtime.LockOSThread() // for the signature, so that the thread's clock measures it
+		defer runtime.UnlockOSThread()
+		return w.timed(m, dst, message)
 	}
 	w.start.Do(func() {
 		for range cap(w.jobs) {
@@ -107,14 +111,6 @@ func (w *signWorkers) run() {
 			return
 		}
 	}
-}
-
-// signHere signs on the caller's goroutine, held to its thread for the signature so that the
-// thread's clock measures it.
-func (w *signWorkers) signHere(m *merchantState, dst, message []byte) ([]byte, error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	return w.timed(m, dst, message)
 }
 
 // timed signs on the calling thread and counts the signature and its CPU time.

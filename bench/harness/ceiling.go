@@ -112,6 +112,13 @@ func (f cpuFloor) restAllowed(limit float64) time.Duration {
 // of is gate's CPU per request against the floor.
 func (f cpuFloor) of(gate *row) float64 { return float64(gate.cpuPerReq()) / float64(f.total()) }
 
+// jsapiFloor is the floor of a JSAPI order whose signature costs sign: the signature, the RSA
+// verification of the answer (cores ÷ verifyCeiling) and the bare column's TLS hop.
+func jsapiFloor(sign time.Duration, bare *row, verifyCeiling float64) (f cpuFloor, verify, hop time.Duration) {
+	verify, hop = cpuPerOp(verifyCeiling), bare.cpuPerReq()
+	return cpuFloor{crypto: sign, rest: verify + hop}, verify, hop
+}
+
 // signingBound explains what the JSAPI CPU-bound rate can physically reach: besides the signature
 // the ceiling measures, every order costs the RSA verification of WeChat Pay's answer and an HTTP
 // hop over TLS both ways, whose CPU the bare column measures.
@@ -119,8 +126,7 @@ func signingBound(gate, bare *row, signCeiling, verifyCeiling, limit float64) []
 	if gate == nil || bare == nil || signCeiling <= 0 || verifyCeiling <= 0 || gate.cpuPerReq() == 0 || bare.cpuPerReq() == 0 {
 		return nil
 	}
-	verify, hop := cpuPerOp(verifyCeiling), bare.cpuPerReq()
-	f := cpuFloor{crypto: cpuPerOp(signCeiling), rest: verify + hop}
+	f, verify, hop := jsapiFloor(cpuPerOp(signCeiling), bare, verifyCeiling)
 	return []string{
 		fmt.Sprintf("v3 JSAPI, the physical bound of the CPU-bound rate: besides the signature (%s of CPU, cores ÷ ceiling) every order costs "+
 			"the RSA verification of WeChat Pay's answer (%s, best of %d runs) and the bare proxy's TLS hop (%s), so even a proxy adding nothing "+
@@ -163,8 +169,7 @@ func inRunSigning(what string, gate, bare *row, alone, verifyCeiling, limit floa
 		what, gate.signed, gate.signed/float64(gate.res.Requests), fmtDur(perSign), float64(perSign)/float64(cpuPerOp(alone)), fmtDur(cpuPerOp(alone)), alone,
 		inRun, inRun/alone, 100*t.value, fmtDur(per), t.value2())
 	if bare != nil && bare.cpuPerReq() > 0 && verifyCeiling > 0 {
-		verify, hop := cpuPerOp(verifyCeiling), bare.cpuPerReq()
-		f := cpuFloor{crypto: perSign, rest: verify + hop}
+		f, verify, hop := jsapiFloor(perSign, bare, verifyCeiling)
 		note += fmt.Sprintf(". With the answer's verification (%s) and the bare proxy's TLS hop (%s), the floor during the run is %s ÷ %s = **%.2fx** "+
 			"of that ceiling; wxgate's CPU per order is **%.2fx** that floor", fmtDur(verify), fmtDur(hop), fmtDur(f.crypto), fmtDur(f.total()), f.reach(), f.of(gate))
 	}

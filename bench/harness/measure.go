@@ -228,7 +228,7 @@ func (h *harness) measure(ctx context.Context, c column) row {
 	}
 	var metrics0 map[string]float64
 	if c.metrics != "" {
-		metrics0 = scrapeAll(c.metrics, metricMallocs, metricSignatures, metricSignCPU)
+		metrics0 = scrapeAll(c.metrics, runMetrics...)
 	}
 	var up0, self0 procstat.Sample
 	if c.upstream != 0 {
@@ -278,7 +278,7 @@ func (h *harness) measure(ctx context.Context, c column) row {
 		r.machine = machine1.Sub(machine0)
 	}
 	if c.metrics != "" {
-		r.readMetrics(metrics0, scrapeAll(c.metrics, metricMallocs, metricSignatures, metricSignCPU))
+		r.readMetrics(metrics0, scrapeAll(c.metrics, runMetrics...))
 	}
 	if profiled != nil {
 		if err := <-profiled; err != nil {

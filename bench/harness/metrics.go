@@ -26,6 +26,9 @@ const (
 	metricSignCPU    = "wxgate_sign_cpu_seconds_total"
 )
 
+// runMetrics are the counters read from wxgate's /metrics before and after every run (row.readMetrics).
+var runMetrics = []string{metricMallocs, metricSignatures, metricSignCPU}
+
 // scrape returns the value of a metric from a Prometheus text endpoint; name is the metric's name,
 // with its labels as wxgate writes them when it has any (name{le="0.05"}).
 func scrape(url, name string) (float64, bool) {
