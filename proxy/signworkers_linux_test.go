@@ -1,9 +1,12 @@
 package proxy
 
 import (
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wxgate/wxgate/internal/threadcpu"
 )
 
 // TestSignWorkersCountTheirCPU: the workers count every signature and the CPU time it took on
@@ -39,4 +42,27 @@ func processCPU(t *testing.T) time.Duration {
 		t.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestSignInlineRunsOnTheCallersThread: inline, the caller's own thread spends the signature's
+// CPU; through the workers it spends next to none of it.
+func TestSignInlineRunsOnTheCallersThread(t *testing.T) {
+	m, _ := testMerchant(t)
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	for _, inline := range []bool{false, true} {
+		w := newSignWorkers(1, nil, inline)
+		mine0, _ := threadcpu.Now()
+		for i := range 10 {
+			if _, err := w.sign(m, nil, []byte{'t', byte(i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		mine1, _ := threadcpu.Now()
+		w.stop()
+		_, cpu := w.signingCPU()
+		if mine := mine1 - mine0; inline && mine < cpu || !inline && mine > cpu/4 {
+			t.Errorf("inline %v: the caller's thread used %v while the signatures took %v", inline, mine, cpu)
+		}
+	}
 }
