@@ -275,15 +275,17 @@ func (h *harness) v3Overload(ctx context.Context, openid string, ceiling float64
 	runs := make([]overloadRun, len(loads))
 	within := fmt.Sprintf("%s{le=\"%g\"}", metricSignWaitBucket, srv.SignMaxWait.Seconds())
 	_, okWithin := scrape(h.main.metricsURL(), within)
-	// The yardstick runs with the GOMAXPROCS wxgate raises to while signing (section 2 just signed).
-	yardProcs, _ := scrape(h.main.metricsURL(), metricGOMAXPROCS)
+	// The yardstick runs with the GOMAXPROCS wxgate had when its overloaded run before it ended:
+	// wxgate raises it at its first 503 beside the signatures.
+	var wxgateProcs float64
 	for round := range rounds {
 		for i, load := range loads {
 			if load.yardstick {
-				line, res, err := h.runYardstick(ctx, srv.SignConcurrency, int(yardProcs), conns, overloadFactor*ceiling)
+				line, res, err := h.runYardstick(ctx, srv.SignConcurrency, int(wxgateProcs), conns, overloadFactor*ceiling)
 				if err != nil {
 					return err
 				}
+				runs[i].procs = wxgateProcs
 				runs[i].signed = append(runs[i].signed, line)
 				runs[i].add(res)
 				continue
@@ -308,6 +310,7 @@ func (h *harness) v3Overload(ctx context.Context, openid string, ceiling float64
 			r.longer += (waits1 - waits0) - (within1 - within0)
 			r.maxWait, _ = scrape(h.main.metricsURL(), metricSignWaitMax)
 			r.procs, _ = scrape(h.main.metricsURL(), metricGOMAXPROCS)
+			wxgateProcs = r.procs
 			h.logf(" %d answered 200, %d answered 503\n", statusHist(res.ByStatus, fasthttp.StatusOK).Count(),
 				statusHist(res.ByStatus, fasthttp.StatusServiceUnavailable).Count())
 			r.add(res)
@@ -324,7 +327,7 @@ func (h *harness) v3Overload(ctx context.Context, openid string, ceiling float64
 			sec.notes = append(sec.notes, fmt.Sprintf("%s: the overload yardstick (bareproxy -refuse-beside-signers %d, GOMAXPROCS %.0f), "+
 				"no wxgate: every request answered 503 at once while %d threads at nice +5 sign RSA-2048 without pause, as wxgate's "+
 				"signing workers do while overloaded; each round's 503 p99: %s; the load generator sent late by p99 %s; per round it %s",
-				label, srv.SignConcurrency, yardProcs, srv.SignConcurrency, joinDurs(r.busyP99), fmtDur(res.Lag.Quantile(0.99)),
+				label, srv.SignConcurrency, r.procs, srv.SignConcurrency, joinDurs(r.busyP99), fmtDur(res.Lag.Quantile(0.99)),
 				strings.Join(r.signed, ", ")))
 			continue
 		}
