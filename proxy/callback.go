@@ -21,7 +21,6 @@ const (
 // decrypted and forwarded to the app, and WeChat is acknowledged only once the app accepted it.
 // Nothing else is served there.
 func (g *Gateway) CallbackHandler(ctx *fasthttp.RequestCtx) {
-	g.workers.procs.demand() // no callback signs with RSA; none should wait behind signatures
 	path := ctx.Path()
 	switch {
 	case bytes.HasPrefix(path, []byte(callbackV3Prefix)):

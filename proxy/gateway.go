@@ -25,8 +25,7 @@ type Options struct {
 	Logger *slog.Logger     // default: discard
 	Clock  func() time.Time // default time.Now
 	// SigningProcs, when above the current GOMAXPROCS, is the GOMAXPROCS to run with while RSA
-	// signatures are being computed beside requests that sign nothing or are refused 503 (and
-	// procsIdleAfter beyond; procsGovernor); 0 leaves GOMAXPROCS alone.
+	// signatures are being computed (and procsIdleAfter beyond); 0 leaves GOMAXPROCS alone.
 	SigningProcs int
 }
 

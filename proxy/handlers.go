@@ -8,30 +8,20 @@ import (
 
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/pprofhandler"
-
-	"github.com/wxgate/wxgate/policies"
 )
 
 // AppHandler serves the app listener: routed WeChat paths and the /wxgate/* helpers. Anything
-// else is 404: wxgate is never an open proxy. A request that signs nothing with RSA tells the
-// procsGovernor it must not wait behind the signatures.
+// else is 404: wxgate is never an open proxy.
 func (g *Gateway) AppHandler(ctx *fasthttp.RequestCtx) {
 	path := ctx.Path()
 	if bytes.HasPrefix(path, []byte("/wxgate/")) {
-		if string(path) != PathV3PaymentParams {
-			g.workers.procs.demand()
-		}
 		g.serveHelper(ctx)
 		return
 	}
 	if r, ok := g.routes.Lookup(path); ok {
-		if r.Kind != policies.RoutePayV3 {
-			g.workers.procs.demand()
-		}
 		g.serveWeChat(ctx, r)
 		return
 	}
-	g.workers.procs.demand()
 	g.fail(ctx, 0, newError(fasthttp.StatusNotFound, CodeUnknownRoute,
 		fmt.Sprintf("wxgate does not route %s; it forwards the xpay APIs, /sns/jscode2session and the allowlisted WeChat APIs (add others under [routes] allow)", truncate(path, 80))))
 }

@@ -184,7 +184,6 @@ func (s *signSlots) release(d time.Duration) {
 func (g *Gateway) rsaSign(m *merchantState, dst, message []byte) ([]byte, *apiError) {
 	if aerr := g.signing.acquire(); aerr != nil {
 		g.metrics.overloaded.Add(1)
-		g.workers.procs.demand() // the 503s of an overload must not wait behind the signatures
 		return nil, aerr
 	}
 	held := time.Now()

@@ -136,7 +136,7 @@ func (g *Gateway) writeMetrics(w io.Writer) {
 	fmt.Fprintln(w, "# HELP wxgate_sign_cpu_seconds_total CPU time those RSA signatures took on the signing threads (Linux; 0 where a thread's CPU time cannot be read).")
 	fmt.Fprintln(w, "# TYPE wxgate_sign_cpu_seconds_total counter")
 	fmt.Fprintf(w, "wxgate_sign_cpu_seconds_total %.6f\n", signCPU.Seconds())
-	fmt.Fprintln(w, "# HELP wxgate_gomaxprocs GOMAXPROCS now (raised when requests that sign nothing come while RSA signatures run, when wxgate serve chose it).")
+	fmt.Fprintln(w, "# HELP wxgate_gomaxprocs GOMAXPROCS now (raised while RSA signatures run, when wxgate serve chose it).")
 	fmt.Fprintln(w, "# TYPE wxgate_gomaxprocs gauge")
 	fmt.Fprintf(w, "wxgate_gomaxprocs %d\n", runtime.GOMAXPROCS(0))
 	fmt.Fprintln(w, "# HELP wxgate_sign_wait_max_seconds The longest any request waited for an RSA signing slot since start (bounded by sign_max_wait).")

@@ -4,34 +4,27 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
-// procsIdleAfter is how long GOMAXPROCS stays raised after the last work that needed it: long
-// enough that a steady trickle keeps it up (each change stops the world for a moment), short
-// enough that a load that no longer needs the extra Ps soon stops paying for them.
+// procsIdleAfter is how long signing must have been idle before GOMAXPROCS goes back down: long
+// enough that a steady trickle of orders keeps it up (each change stops the world for a moment),
+// short enough that an HMAC-only load soon stops paying for the extra Ps.
 const procsIdleAfter = 10 * time.Second
 
-// procsGovernor raises GOMAXPROCS while RSA signatures run beside work that must not wait for
-// them, and lowers it again once no such work came for idleAfter. RSA signatures on every P leave
-// no P to poll the network and answer: a request that needs no signature (xpay, callbacks, the
-// other WeChat APIs) or a 503 refusing one would wait for a signature to end, or for the
-// scheduler to preempt it. Extra Ps beyond the cores fix that, but they cost scheduler wake-ups
-// on every request: about 8% more CPU per xpay request at half load, and 5–7% more per JSAPI
-// order when signing saturates the cores (bench/optimisations.md). So signatures alone keep
-// GOMAXPROCS where it is; it rises when such work arrives while signatures run (demand). A nil
-// governor does nothing.
+// procsGovernor raises GOMAXPROCS while RSA signatures run and lowers it again once signing has
+// been idle for idleAfter. Signatures on every P would leave no P to poll the network and
+// answer (503s included), so they need Ps beyond the cores; without signatures those extra Ps
+// only add scheduler wake-ups, measured at about 8% more CPU per xpay request at half load
+// (bench/optimisations.md). A nil governor does nothing.
 type procsGovernor struct {
 	base, raised int
 	idleAfter    time.Duration
 	log          *slog.Logger
 
-	active     atomic.Int64 // signatures running
-	up         atomic.Bool  // GOMAXPROCS is raised
-	lastDemand atomic.Int64 // when work last needed the extra Ps, in Unix nanoseconds
-
-	mu      sync.Mutex // serialises changes of GOMAXPROCS, stopped and timer
+	mu      sync.Mutex
+	active  int  // signatures running
+	up      bool // GOMAXPROCS is raised
 	stopped bool
 	timer   *time.Timer
 	// changed, when set, is called (under mu) after each change of GOMAXPROCS; for tests.
@@ -39,7 +32,7 @@ type procsGovernor struct {
 }
 
 // newProcsGovernor returns a governor that raises GOMAXPROCS from its current value to raised
-// when needed, or nil when raised is no more than the current value.
+// while signatures run, or nil when raised is no more than the current value.
 func newProcsGovernor(raised int, log *slog.Logger) *procsGovernor {
 	base := runtime.GOMAXPROCS(0)
 	if raised <= base {
@@ -48,39 +41,34 @@ func newProcsGovernor(raised int, log *slog.Logger) *procsGovernor {
 	return &procsGovernor{base: base, raised: raised, idleAfter: procsIdleAfter, log: log}
 }
 
-// begin marks a signature starting.
+// begin marks a signature starting, raising GOMAXPROCS first if it is down.
 func (p *procsGovernor) begin() {
-	if p != nil {
-		p.active.Add(1)
-	}
-}
-
-// end marks a signature finished.
-func (p *procsGovernor) end() {
-	if p != nil {
-		p.active.Add(-1)
-	}
-}
-
-// demand reports work that must not wait behind the signatures: a request that needs no RSA
-// signature, or a 503 refusing one. While signatures run, GOMAXPROCS rises (if it is down) and
-// stays up for idleAfter from the last demand. Without signatures running it costs one atomic
-// load.
-func (p *procsGovernor) demand() {
-	if p == nil || p.active.Load() < 1 {
-		return
-	}
-	p.lastDemand.Store(time.Now().UnixNano())
-	if p.up.Load() {
+	if p == nil {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.up.Load() || p.stopped {
+	p.active++
+	if p.timer != nil {
+		p.timer.Stop()
+	}
+	if !p.up && !p.stopped {
+		p.set(p.raised)
+		p.up = true
+	}
+}
+
+// end marks a signature finished; the last one running starts the idle countdown.
+func (p *procsGovernor) end() {
+	if p == nil {
 		return
 	}
-	p.set(p.raised)
-	p.up.Store(true)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.active--
+	if p.active > 0 || p.stopped {
+		return
+	}
 	if p.timer == nil {
 		p.timer = time.AfterFunc(p.idleAfter, p.settle)
 	} else {
@@ -88,19 +76,15 @@ func (p *procsGovernor) demand() {
 	}
 }
 
-// settle lowers GOMAXPROCS once no demand came for idleAfter, or looks again when that will be.
+// settle lowers GOMAXPROCS if no signature is running. A signature that began after the timer
+// fired holds it up: settle then finds it active and leaves GOMAXPROCS as it is.
 func (p *procsGovernor) settle() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.stopped || !p.up.Load() {
-		return
+	if p.active == 0 && p.up {
+		p.set(p.base)
+		p.up = false
 	}
-	if since := time.Duration(time.Now().UnixNano() - p.lastDemand.Load()); since < p.idleAfter {
-		p.timer.Reset(p.idleAfter - since)
-		return
-	}
-	p.set(p.base)
-	p.up.Store(false)
 }
 
 // stop ends the countdown and leaves GOMAXPROCS where it is.
@@ -118,7 +102,7 @@ func (p *procsGovernor) stop() {
 
 func (p *procsGovernor) set(n int) {
 	runtime.GOMAXPROCS(n)
-	p.log.Debug("GOMAXPROCS changed: work that needs no signature came while RSA signatures run, or that work stopped", "gomaxprocs", n, "signing", p.active.Load())
+	p.log.Debug("GOMAXPROCS changed with the RSA signing load", "gomaxprocs", n, "signing", p.active > 0)
 	if p.changed != nil {
 		p.changed(n)
 	}

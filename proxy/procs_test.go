@@ -23,32 +23,25 @@ func testGovernor(t *testing.T, idleAfter time.Duration) (*procsGovernor, chan i
 	return p, changes
 }
 
-// TestProcsGovernorRaisesOnDemandBesideSigning: signatures alone leave GOMAXPROCS as it is;
-// work that must not wait behind them raises it, but only while a signature runs, and it comes
-// down only once no such work came for idleAfter.
-func TestProcsGovernorRaisesOnDemandBesideSigning(t *testing.T) {
+// TestProcsGovernorFollowsSigning: GOMAXPROCS is raised while any signature runs and lowered
+// only once none does.
+func TestProcsGovernorFollowsSigning(t *testing.T) {
 	p, _ := testGovernor(t, time.Hour)
 	base := p.base
-	longAgo := func() { p.lastDemand.Store(time.Now().Add(-2 * p.idleAfter).UnixNano()) }
 	steps := []struct {
 		do   func()
 		what string
 		want int
 	}{
-		{p.demand, "demand with no signature running", base},
-		{p.begin, "a signature begins", base},
-		{p.begin, "a second one begins", base},
-		{p.demand, "demand beside them", base + 2},
-		{p.end, "one of them ends", base + 2},
-		{p.settle, "idle check right after the demand", base + 2},
-		{p.end, "the other ends", base + 2},
-		{p.settle, "idle check, demand still recent", base + 2},
-		{longAgo, "the demand is idleAfter old", base + 2},
-		{p.settle, "idle check after idleAfter", base},
-		{p.demand, "demand with no signature running again", base},
-		{p.begin, "signing again", base},
-		{p.demand, "and demand beside it", base + 2},
-		{p.end, "it ends", base + 2},
+		{p.begin, "first signature begins", base + 2},
+		{p.begin, "second signature begins", base + 2},
+		{p.end, "one of two ends", base + 2},
+		{p.settle, "idle check with one running", base + 2},
+		{p.end, "the last ends (countdown started)", base + 2},
+		{p.settle, "idle check with none running", base},
+		{p.settle, "idle check again", base},
+		{p.begin, "signing again", base + 2},
+		{p.end, "and ends", base + 2},
 	}
 	for _, s := range steps {
 		s.do()
@@ -58,28 +51,28 @@ func TestProcsGovernorRaisesOnDemandBesideSigning(t *testing.T) {
 	}
 }
 
-// TestProcsGovernorLowersWhenIdle: the countdown a demand starts lowers GOMAXPROCS by itself;
-// after stop nothing raises it again.
+// TestProcsGovernorLowersWhenIdle: the countdown the last signature starts lowers GOMAXPROCS by
+// itself; after stop nothing raises it again.
 func TestProcsGovernorLowersWhenIdle(t *testing.T) {
 	p, changes := testGovernor(t, time.Millisecond)
 	p.begin()
-	p.demand()
 	if n := <-changes; n != p.base+2 {
 		t.Fatalf("raised to %d, want %d", n, p.base+2)
 	}
+	p.end()
 	select {
 	case n := <-changes:
 		if n != p.base {
 			t.Fatalf("lowered to %d, want %d", n, p.base)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("GOMAXPROCS was not lowered after the demand went idle")
+		t.Fatal("GOMAXPROCS was not lowered after signing went idle")
 	}
 	p.stop()
-	p.demand()
+	p.begin()
 	p.end()
 	if got := runtime.GOMAXPROCS(0); got != p.base {
-		t.Fatalf("after stop a demand raised GOMAXPROCS to %d", got)
+		t.Fatalf("after stop a signature raised GOMAXPROCS to %d", got)
 	}
 }
 
@@ -94,7 +87,6 @@ func TestProcsGovernorOnlyRaises(t *testing.T) {
 	}
 	var p *procsGovernor
 	p.begin()
-	p.demand()
 	p.end()
 	p.stop()
 	if got := runtime.GOMAXPROCS(0); got != cur {
@@ -102,63 +94,24 @@ func TestProcsGovernorOnlyRaises(t *testing.T) {
 	}
 }
 
-// TestSignWorkersCountSignaturesForTheGovernor: a signature through the workers is no longer
-// counted running once it returned, and by itself it leaves GOMAXPROCS alone.
-func TestSignWorkersCountSignaturesForTheGovernor(t *testing.T) {
+// TestSignWorkersRaiseProcs: a signature through the workers runs with GOMAXPROCS raised.
+func TestSignWorkersRaiseProcs(t *testing.T) {
 	m, _ := testMerchant(t)
 	p, changes := testGovernor(t, time.Hour)
-	for _, inline := range []bool{false, true} {
-		w := newSignWorkers(1, p, inline)
-		if _, err := w.sign(m, nil, []byte("msg")); err != nil {
-			t.Fatal(err)
-		}
-		if n := p.active.Load(); n != 0 {
-			t.Fatalf("inline %v: %d signatures still counted running after it returned", inline, n)
-		}
-		select {
-		case n := <-changes:
-			t.Fatalf("inline %v: a signature alone set GOMAXPROCS %d", inline, n)
-		default:
-		}
-		w.stop()
+	w := newSignWorkers(1, p, false)
+	defer w.stop()
+	if _, err := w.sign(m, nil, []byte("msg")); err != nil {
+		t.Fatal(err)
 	}
-}
-
-// TestDemandDuringASignatureRaises: a signature through the workers is counted running while it
-// runs, so that demand beside it raises GOMAXPROCS. Demand is reported in a loop while
-// signatures run, until one lands during a signature (each takes about a millisecond).
-func TestDemandDuringASignatureRaises(t *testing.T) {
-	m, _ := testMerchant(t)
-	for _, inline := range []bool{false, true} {
-		p, changes := testGovernor(t, time.Hour)
-		w := newSignWorkers(1, p, inline)
-		raised := false
-		for try := 0; try < 100 && !raised; try++ {
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				if _, err := w.sign(m, nil, []byte("msg")); err != nil {
-					t.Error(err)
-				}
-			}()
-			for waiting := true; waiting; {
-				select {
-				case <-done:
-					waiting = false
-				default:
-					p.demand()
-				}
-			}
-			select {
-			case n := <-changes:
-				raised = n == p.base+2
-			default:
-			}
+	select {
+	case n := <-changes:
+		if n != p.base+2 {
+			t.Fatalf("signing set GOMAXPROCS %d, want %d", n, p.base+2)
 		}
-		w.stop()
-		if !raised {
-			t.Fatalf("inline %v: demand during 100 signatures never raised GOMAXPROCS", inline)
-		}
-		runtime.GOMAXPROCS(p.base)
+	default:
+		t.Fatal("a signature did not raise GOMAXPROCS")
+	}
+	if p.active != 0 {
+		t.Fatalf("%d signatures still counted running after it returned", p.active)
 	}
 }

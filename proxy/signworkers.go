@@ -43,7 +43,7 @@ type signWorkers struct {
 	quit  chan struct{}
 	start sync.Once
 	end   sync.Once
-	procs *procsGovernor // counts the signatures running, for its GOMAXPROCS raise; nil for none
+	procs *procsGovernor // raises GOMAXPROCS while signatures run; nil for none
 	// inline signs on the caller's goroutine at normal priority: no worker, no handoff.
 	inline bool
 	// signed counts the signatures computed; cpu is the CPU time they took on the workers'

@@ -275,8 +275,8 @@ func (h *harness) v3Overload(ctx context.Context, openid string, ceiling float64
 	runs := make([]overloadRun, len(loads))
 	within := fmt.Sprintf("%s{le=\"%g\"}", metricSignWaitBucket, srv.SignMaxWait.Seconds())
 	_, okWithin := scrape(h.main.metricsURL(), within)
-	// The yardstick runs with the GOMAXPROCS wxgate had when its overloaded run before it ended:
-	// wxgate raises it at its first 503 beside the signatures.
+	// The yardstick runs with the GOMAXPROCS wxgate had when its overloaded run before it ended
+	// (raised while it signs), read then rather than assumed.
 	var wxgateProcs float64
 	for round := range rounds {
 		for i, load := range loads {

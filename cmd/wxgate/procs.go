@@ -29,9 +29,8 @@ func schedulerProcs(current, signers int, fromEnv bool) int {
 // fractional worker, which holds a P for most of the phase: counted whole here).
 func gcMarkProcs(n int) int { return int(float64(n)*0.25 + 0.5) }
 
-// signingProcs returns the GOMAXPROCS wxgate raises to when requests that sign nothing (or 503s)
-// come while RSA signatures run (schedulerProcs; the gateway lowers it again 10 s after the last
-// of them), or 0 to leave it alone.
+// signingProcs returns the GOMAXPROCS wxgate raises to while RSA signatures run (schedulerProcs;
+// the gateway lowers it again when signing is idle), or 0 to leave it alone.
 func signingProcs(signers int, log *slog.Logger) int {
 	_, fromEnv := os.LookupEnv("GOMAXPROCS")
 	cur := runtime.GOMAXPROCS(0)
@@ -39,7 +38,7 @@ func signingProcs(signers int, log *slog.Logger) int {
 	if n == cur {
 		return 0
 	}
-	log.Info("GOMAXPROCS rises when requests that sign nothing (or 503s) come while RSA signatures run, so that they find a free scheduler slot beside [server] sign_concurrency signatures and the GC",
+	log.Info("GOMAXPROCS rises while RSA signatures run, so that answers find a free scheduler slot beside [server] sign_concurrency signatures and the GC",
 		"gomaxprocs", cur, "while_signing", n, "sign_concurrency", signers)
 	return n
 }
