@@ -107,6 +107,7 @@ func startReceiver(t *testing.T) *receiver {
 	t.Cleanup(func() {
 		r.unblock()
 		_ = r.srv.Shutdown()
+		_ = ln.Close() // Shutdown closes only a listener Serve has taken; this ends one not there yet
 		<-done
 	})
 	return r

@@ -21,6 +21,7 @@ type Server struct {
 	wg       sync.WaitGroup
 	mu       sync.Mutex
 	errs     []error
+	lns      []net.Listener // what Start serves on, closed again by Shutdown
 }
 
 // NewServer builds the fasthttp servers for g with the config's limits.
@@ -108,6 +109,7 @@ func (s *Server) serve(srv *fasthttp.Server, ln net.Listener) {
 	if ln == nil {
 		return
 	}
+	s.lns = append(s.lns, ln)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -124,6 +126,12 @@ func (s *Server) Shutdown() error {
 	err1 := s.app.Shutdown()
 	err2 := s.callback.Shutdown()
 	err3 := s.admin.Shutdown()
+	// fasthttp's Shutdown closes only the listeners its Serve has taken already; a serving
+	// goroutine that had not got that far would take its listener afterwards and accept forever.
+	// Closing them here ends that Serve too (the ones already closed answer net.ErrClosed).
+	for _, ln := range s.lns {
+		_ = ln.Close()
+	}
 	s.wg.Wait()
 	s.Gateway.workers.stop()
 	s.mu.Lock()

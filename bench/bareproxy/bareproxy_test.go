@@ -16,7 +16,8 @@ func serve(t *testing.T, srv *fasthttp.Server) string {
 	}
 	done := make(chan struct{})
 	go func() { srv.Serve(ln); close(done) }()
-	t.Cleanup(func() { srv.Shutdown(); <-done })
+	// Shutdown closes only a listener Serve has taken; closing ln too ends a Serve not there yet.
+	t.Cleanup(func() { srv.Shutdown(); ln.Close(); <-done })
 	return ln.Addr().String()
 }
 

@@ -22,6 +22,7 @@ import (
 //     nothing.
 type appServer struct {
 	srv      *fasthttp.Server
+	ln       net.Listener // closed by stop too: Shutdown misses a listener Serve has not taken yet
 	url      string
 	done     chan struct{}
 	secret   string
@@ -48,7 +49,7 @@ func startApp(m *material) (*appServer, error) {
 		return nil, err
 	}
 	a := &appServer{
-		url: "http://" + ln.Addr().String(), done: make(chan struct{}), secret: m.forwardSecret,
+		url: "http://" + ln.Addr().String(), ln: ln, done: make(chan struct{}), secret: m.forwardSecret,
 		v3: signer.NewRSAVerifier(&m.payKey.PublicKey), aead: aead, push: m.apps[0], crypter: crypter,
 	}
 	a.srv = &fasthttp.Server{
@@ -61,6 +62,7 @@ func startApp(m *material) (*appServer, error) {
 
 func (a *appServer) stop() {
 	a.srv.Shutdown()
+	a.ln.Close() // Shutdown closes only a listener Serve has taken; this ends a Serve not there yet
 	<-a.done
 }
 

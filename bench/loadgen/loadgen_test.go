@@ -22,7 +22,8 @@ func startServer(t *testing.T, h fasthttp.RequestHandler) string {
 	srv := &fasthttp.Server{Handler: h, CloseOnShutdown: true}
 	done := make(chan struct{})
 	go func() { srv.Serve(ln); close(done) }()
-	t.Cleanup(func() { srv.Shutdown(); <-done })
+	// Shutdown closes only a listener Serve has taken; closing ln too ends a Serve not there yet.
+	t.Cleanup(func() { srv.Shutdown(); ln.Close(); <-done })
 	return ln.Addr().String()
 }
 
