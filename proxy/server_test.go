@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"net"
 	"testing"
 	"time"
 )
@@ -28,7 +29,7 @@ func TestShutdownRightAfterStart(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("round %d: Shutdown right after Start did not return", i)
 		}
-		for name, ln := range map[string]interface{ Close() error }{"app": ls.App, "callback": ls.Callback, "admin": ls.Admin} {
+		for name, ln := range map[string]net.Listener{"app": ls.App, "callback": ls.Callback, "admin": ls.Admin} {
 			if err := ln.Close(); err == nil {
 				t.Fatalf("round %d: the %s listener was still open after Shutdown", i, name)
 			}

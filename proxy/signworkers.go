@@ -46,8 +46,8 @@ type signWorkers struct {
 	procs *procsGovernor // raises GOMAXPROCS while signatures run; nil for none
 	// inline signs on the caller's goroutine at normal priority: no worker, no handoff.
 	inline bool
-	// signed counts the signatures computed; cpu is the CPU time they took on the workers'
-	// threads, in nanoseconds (0 where a thread's CPU time cannot be read). The two clock
+	// signed counts the signatures computed; cpu is the CPU time they took on the threads
+	// that computed them, in nanoseconds (0 where a thread's CPU time cannot be read). The two clock
 	// readings around a signature cost about 1 µs of its 700 (BenchmarkNow in threadcpu).
 	signed atomic.Uint64
 	cpu    atomic.Int64
@@ -124,8 +124,9 @@ func (w *signWorkers) timed(m *merchantState, dst, message []byte) ([]byte, erro
 	return out, err
 }
 
-// signingCPU returns how many signatures the workers computed and the CPU time those took
-// on their threads (0 where a thread's CPU time cannot be read).
+// signingCPU returns how many signatures were computed and the CPU time those took on the
+// threads that computed them, the workers' or, inline, the callers' (0 where a thread's CPU
+// time cannot be read).
 func (w *signWorkers) signingCPU() (signed uint64, cpu time.Duration) {
 	return w.signed.Load(), time.Duration(w.cpu.Load())
 }
