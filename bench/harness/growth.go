@@ -3,6 +3,7 @@ package harness
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/wxgate/wxgate/bench/procstat"
 )
@@ -104,4 +105,76 @@ func errCell(errs, total uint64, samples []string) string {
 		return "0"
 	}
 	return fmt.Sprintf("**%d of %d FAILED ⚠** %v", errs, total, samples)
+}
+
+// merchantCounts are the steps of the merchants-growth run.
+var merchantCounts = []int{1, 10, 100}
+
+// scenarioMerchants measures wxgate with 1, 10 and 100 configured WeChat Pay merchants, each
+// with its own RSA-2048 key (a fresh emulator and wxgate each), JSAPI orders spread over every
+// merchant.
+func (h *harness) scenarioMerchants(ctx context.Context) error {
+	most := merchantCounts[len(merchantCounts)-1]
+	h.logf("  generating %d merchant keys ...", most-1)
+	began := time.Now()
+	more, err := h.mat.moreMerchants(most - 1)
+	if err != nil {
+		return fmt.Errorf("merchant keys: %w", err)
+	}
+	keysIn := time.Since(began)
+	h.logf(" %v\n", keysIn.Round(time.Millisecond))
+	all := append([]merchantCreds{h.mat.mainMerchant()}, more...)
+	sec := &section{
+		title: "7. Cost growth: configured merchants",
+		intro: fmt.Sprintf("A fresh emulator and wxgate per step with a generated config of N merchants, each with its own RSA-2048 "+
+			"private key, API certificate serial and APIv3 key (bound to one app); JSAPI orders (section 2) through wxgate only, "+
+			"each request for the next merchant (X-Wxgate-Merchant, its mchid in the body), %v per step. wxgate signs each "+
+			"order with that merchant's key and verifies WeChat Pay's answer; the emulator checks the signature against that "+
+			"merchant's public key and RSA-signs its answer on the same cores.", h.opts.GrowthDuration),
+		table: []string{
+			"| merchants | wxgate start (to /healthz) | RSS after start | req/s | p50 | p99 | errors | CPU/req | peak RSS |",
+			"|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+		},
+	}
+	for _, n := range merchantCounts {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		line, err := h.merchantsStep(ctx, all[:n])
+		if err != nil {
+			line = fmt.Sprintf("| %d | failed: %v | | | | | | | |", n, err)
+		}
+		sec.table = append(sec.table, line)
+	}
+	sec.notes = append(sec.notes, fmt.Sprintf("the %d keys besides the main merchant's were generated before the first step in %s (not measured)",
+		most-1, fmtDur(keysIn)))
+	h.report.add(sec)
+	return nil
+}
+
+// merchantsStep runs one step of the merchants-growth run and returns its table line.
+func (h *harness) merchantsStep(ctx context.Context, merchants []merchantCreds) (string, error) {
+	n := len(merchants)
+	h.logf("  %d merchants: starting a fresh emulator and wxgate ...\n", n)
+	st, err := h.startStackFor(fmt.Sprintf("merchants%d", n), h.mat.apps[:1], merchants)
+	if err != nil {
+		return "", err
+	}
+	defer st.stop()
+	startRSS, _ := procstat.Read(st.gate.pid())
+	apps, err := prepareXpay(st, st.apps, 1) // a logged-in user as the payer
+	if err != nil {
+		return "", err
+	}
+	load := h.newV3Load(apps[0].users[0].openid, false)
+	load.merchants = merchants
+	c := column{name: colWxgate, label: fmt.Sprintf("wxgate, %d merchants", n), addr: st.appAddr, pid: st.gate.pid(), dur: h.opts.GrowthDuration,
+		metrics: st.metricsURL(), upstream: st.emu.pid(), build: load.build, check: checkPrepay}
+	r := h.measure(ctx, c)
+	if r.res == nil {
+		return "", r.err
+	}
+	l := &r.res.Latency
+	return fmt.Sprintf("| %d | %s | %s | %.0f | %s | %s | %s | %s | %s |", n, fmtDur(st.startedIn), fmtMB(startRSS.RSS), r.rps(),
+		fmtDur(l.Quantile(0.5)), fmtDur(l.Quantile(0.99)), errCell(r.res.Errors, r.res.Requests, r.res.Samples), fmtDur(r.cpuPerReq()), fmtMB(r.peakRSS)), nil
 }

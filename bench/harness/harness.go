@@ -25,7 +25,7 @@ import (
 )
 
 // Scenario names, in the order they run.
-var Scenarios = []string{"xpay", "v3", "callbacks", "push", "body", "apps", "sessions"}
+var Scenarios = []string{"xpay", "v3", "callbacks", "push", "body", "apps", "merchants", "sessions"}
 
 // Options configure a benchmark run.
 type Options struct {
@@ -148,8 +148,12 @@ func machineSteal() time.Duration {
 // of the scenario.
 func stealNote(steal, wall time.Duration) string {
 	share := float64(steal) / (float64(wall) * float64(runtime.NumCPU()))
+	took := fmtDur(steal)
+	if steal == 0 {
+		took = "none" // fmtDur writes 0 as "-", an empty cell
+	}
 	return fmt.Sprintf("CPU the hypervisor took from this machine during the scenario (steal, /proc/stat): %s of %s × %d cores (%.1f%%)",
-		fmtDur(steal), fmtDur(wall.Round(time.Millisecond)), runtime.NumCPU(), 100*share)
+		took, fmtDur(wall.Round(time.Millisecond)), runtime.NumCPU(), 100*share)
 }
 
 // runScenario runs one scenario and adds its section to the report.
@@ -167,6 +171,8 @@ func (h *harness) runScenario(ctx context.Context, name string) error {
 		return h.scenarioBody(ctx)
 	case "apps":
 		return h.scenarioApps(ctx)
+	case "merchants":
+		return h.scenarioMerchants(ctx)
 	case "sessions":
 		return h.scenarioSessions(ctx)
 	}

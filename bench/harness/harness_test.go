@@ -19,7 +19,9 @@ import (
 
 	"github.com/wxgate/wxgate/bench/loadgen"
 	"github.com/wxgate/wxgate/bench/procstat"
+	"github.com/wxgate/wxgate/emulator"
 	"github.com/wxgate/wxgate/policies"
+	"github.com/wxgate/wxgate/proxy"
 	"github.com/wxgate/wxgate/signer"
 )
 
@@ -243,6 +245,95 @@ func TestStealNote(t *testing.T) {
 	note := stealNote(time.Duration(cores)*300*time.Millisecond, 3*time.Second)
 	if !strings.Contains(note, "(10.0%)") || !strings.Contains(note, fmt.Sprintf("× %d cores", cores)) {
 		t.Fatalf("stealNote: %q; want 10.0%% of %d cores", note, cores)
+	}
+	if note := stealNote(0, 3*time.Second); !strings.Contains(note, ": none of 3.00 s") {
+		t.Fatalf("stealNote without steal: %q", note)
+	}
+}
+
+// TestGeneratedMerchantsLoad: a config of several generated merchants loads in wxgate and in
+// the emulator, each merchant with its own key, and the JSAPI load cycles through all of them,
+// naming each in X-Wxgate-Merchant with its own mchid in the body.
+func TestGeneratedMerchantsLoad(t *testing.T) {
+	dir := t.TempDir()
+	m, err := newMaterial(dir, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	more, err := m.moreMerchants(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	merchants := append([]merchantCreds{m.mainMerchant()}, more...)
+	gc := gateConfig{
+		AppListen: "127.0.0.1:0", CallbackListen: "127.0.0.1:0", AdminListen: "127.0.0.1:0",
+		Weixin: "http://127.0.0.1:1", Mch: "https://127.0.0.1:2", PublicKeyID: placeholderKeyID,
+		ForwardURL: "http://127.0.0.1:3/events", Apps: m.apps, Merchants: merchants,
+	}
+	path := filepath.Join(dir, "wxgate.toml")
+	if err := os.WriteFile(path, []byte(m.render(gc)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := policies.Load(path)
+	if err != nil {
+		t.Fatalf("the generated config does not load: %v", err)
+	}
+	if len(cfg.Merchants) != len(merchants) {
+		t.Fatalf("%d merchants loaded, want %d", len(cfg.Merchants), len(merchants))
+	}
+	keys := map[string]bool{}
+	for i, mc := range cfg.Merchants {
+		if mc.Name != merchants[i].Name || mc.MchID != merchants[i].MchID || mc.SerialNo != merchants[i].Serial {
+			t.Errorf("merchant %d: %s %s %s, want %+v", i, mc.Name, mc.MchID, mc.SerialNo, merchants[i])
+		}
+		keys[mc.Keys().PrivateKey.N.String()] = true
+	}
+	if len(keys) != len(merchants) {
+		t.Errorf("%d distinct private keys among %d merchants", len(keys), len(merchants))
+	}
+	ec, err := emulator.ConfigFromPolicies(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec.PayKey = m.payKey
+	if _, err := emulator.New(ec); err != nil {
+		t.Fatalf("the emulator refuses the generated merchants: %v", err)
+	}
+
+	const conns = 2
+	l := &v3Load{appID: m.apps[0].AppID, openid: "oPayer", tag: "t", seq: make([]uint64, conns), next: make([]int, conns), merchants: merchants}
+	seen := map[string]int{}
+	for i := range 2 * len(merchants) {
+		req := fasthttp.AcquireRequest()
+		if !l.build(i%conns, req) {
+			t.Fatal("build refused")
+		}
+		name := string(req.Header.Peek(proxy.HeaderMerchant))
+		var body struct {
+			MchID string `json:"mchid"`
+		}
+		if err := json.Unmarshal(req.Body(), &body); err != nil {
+			t.Fatalf("order %d: %v: %s", i, err, req.Body())
+		}
+		found := false
+		for _, mc := range merchants {
+			if mc.Name == name {
+				found = true
+				if body.MchID != mc.MchID {
+					t.Errorf("order for %s carries mchid %s, want %s", name, body.MchID, mc.MchID)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("order %d names merchant %q", i, name)
+		}
+		seen[name]++
+		fasthttp.ReleaseRequest(req)
+	}
+	for _, mc := range merchants {
+		if seen[mc.Name] != 2 {
+			t.Errorf("merchant %s got %d of %d orders, want 2 each: %v", mc.Name, seen[mc.Name], 2*len(merchants), seen)
+		}
 	}
 }
 

@@ -7,11 +7,14 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 )
 
 // appCreds are one generated mini program's credentials.
@@ -40,6 +43,51 @@ const (
 	mchID        = "1900000109"
 	merchantName = "bench"
 )
+
+// merchantCreds are one generated WeChat Pay merchant's credentials.
+type merchantCreds struct {
+	Name, MchID, Serial string
+	KeyFile             string // PKCS#8 PEM of the merchant API private key
+	APIv3Key            string
+}
+
+// mainMerchant is the merchant every scenario but the merchants growth run uses.
+func (m *material) mainMerchant() merchantCreds {
+	return merchantCreds{Name: merchantName, MchID: mchID, Serial: m.merchantSerial, KeyFile: m.merchantFile, APIv3Key: m.apiv3Key}
+}
+
+// moreMerchants returns n merchants besides the main one, each with an RSA-2048 key of its own
+// (generated on every core, about 60 ms a key here), an API certificate serial and an APIv3
+// key, their key files written under the material's folder.
+func (m *material) moreMerchants(n int) ([]merchantCreds, error) {
+	out := make([]merchantCreds, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for i := range next {
+				key, err := rsa.GenerateKey(rand.Reader, 2048)
+				if err != nil {
+					errs[i] = err
+					continue
+				}
+				c := merchantCreds{
+					Name: fmt.Sprintf("mch%d", i+1), MchID: fmt.Sprintf("18%08d", i+1), Serial: strings.ToUpper(randomHex(20)),
+					KeyFile: filepath.Join(m.dir, fmt.Sprintf("merchant%d_key.pem", i+1)), APIv3Key: randomHex(16),
+				}
+				errs[i] = writePrivateKey(c.KeyFile, key)
+				out[i] = c
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
 
 // newMaterial generates keys and nApps app credentials into dir.
 func newMaterial(dir string, nApps int) (*material, error) {
@@ -103,6 +151,7 @@ type gateConfig struct {
 	Weixin, Mch, CAFile, PublicKeyID       string
 	ForwardURL                             string // the harness app's event endpoint
 	Apps                                   []appCreds
+	Merchants                              []merchantCreds // nil: the main merchant alone
 }
 
 // render writes the config as TOML.
@@ -128,9 +177,17 @@ func (m *material) render(c gateConfig) string {
 		fmt.Fprintf(&b, "[app.push]\ntoken = %s\nencoding_aes_key = %s\n", q(a.PushToken), q(a.AESKey))
 		fmt.Fprintf(&b, "[app.xpay]\noffer_id = \"1450000001\"\napp_key = %s\n", q(a.AppKey))
 	}
-	fmt.Fprintf(&b, "\n[[merchant]]\nname = %s\nmchid = %s\nappid = %s\nserial_no = %s\nprivate_key_file = %s\n",
-		q(merchantName), q(mchID), q(c.Apps[0].AppID), q(m.merchantSerial), q(m.merchantFile))
-	fmt.Fprintf(&b, "apiv3_key = %s\npublic_key_id = %s\npublic_key_file = %s\nforward_url = %s\n",
-		q(m.apiv3Key), q(c.PublicKeyID), q(m.payPubFile), q(c.ForwardURL))
+	merchants := c.Merchants
+	if merchants == nil {
+		merchants = []merchantCreds{m.mainMerchant()}
+	}
+	// Every merchant is bound to the first app and verifies answers with the one WeChat Pay public
+	// key the emulator signs with.
+	for _, mc := range merchants {
+		fmt.Fprintf(&b, "\n[[merchant]]\nname = %s\nmchid = %s\nappid = %s\nserial_no = %s\nprivate_key_file = %s\n",
+			q(mc.Name), q(mc.MchID), q(c.Apps[0].AppID), q(mc.Serial), q(mc.KeyFile))
+		fmt.Fprintf(&b, "apiv3_key = %s\npublic_key_id = %s\npublic_key_file = %s\nforward_url = %s\n",
+			q(mc.APIv3Key), q(c.PublicKeyID), q(m.payPubFile), q(c.ForwardURL))
+	}
 	return b.String()
 }

@@ -66,7 +66,7 @@ func (h *harness) scenarioSessions(ctx context.Context) error {
 		return err
 	}
 	sec := &section{
-		title: "7. Cost growth: stored session keys",
+		title: "8. Cost growth: stored session keys",
 		intro: fmt.Sprintf("A fresh emulator and wxgate (so no other scenario's state counts); its session store filled through POST "+
 			"/wxgate/session-keys (distinct openids, 24-character keys) up to each step; at each step wxgate's RSS and heap, then "+
 			"currency_pay through wxgate for %v. %s", h.opts.GrowthDuration, heapSource()),

@@ -43,8 +43,14 @@ type stack struct {
 // decided which proxy's paced p99 looked worst. WeChat's own servers pause on other machines.
 var emulatorEnv = []string{"GOGC=off", "GOMEMLIMIT=3GiB"}
 
-// startStack starts the emulator (wxgate emulate) and wxgate for apps in a folder of their own under the harness's.
-func (h *harness) startStack(name string, apps []appCreds) (st *stack, err error) {
+// startStack starts the emulator (wxgate emulate) and wxgate for apps and the main merchant in a
+// folder of their own under the harness's.
+func (h *harness) startStack(name string, apps []appCreds) (*stack, error) {
+	return h.startStackFor(name, apps, nil)
+}
+
+// startStackFor is startStack for the given merchants (nil: the main merchant).
+func (h *harness) startStackFor(name string, apps []appCreds, merchants []merchantCreds) (st *stack, err error) {
 	dir := filepath.Join(h.dir, name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -61,7 +67,7 @@ func (h *harness) startStack(name string, apps []appCreds) (st *stack, err error
 	base := gateConfig{
 		AppListen: "127.0.0.1:0", CallbackListen: "127.0.0.1:0", AdminListen: "127.0.0.1:0",
 		Weixin: "http://127.0.0.1:1", Mch: "https://127.0.0.1:1", PublicKeyID: placeholderKeyID,
-		ForwardURL: h.app.url + "/events", Apps: apps,
+		ForwardURL: h.app.url + "/events", Apps: apps, Merchants: merchants,
 	}
 	if err := os.WriteFile(emuCfg, []byte(h.mat.render(base)), 0o600); err != nil {
 		return nil, err
@@ -113,10 +119,16 @@ func (st *stack) stop() {
 	}
 }
 
-// waitHealthy polls url until it answers 200, p exits, or timeout passes.
+// waitHealthy polls url until it answers 200, p exits, or timeout passes. It polls every 2 ms for
+// the first second, so that the start times the growth sections report are not rounded up to
+// a backoff step, then backs off.
 func waitHealthy(p *proc, url string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for delay := 5 * time.Millisecond; ; delay = min(2*delay, 200*time.Millisecond) {
+	start := time.Now()
+	deadline := start.Add(timeout)
+	for delay := 2 * time.Millisecond; ; {
+		if time.Since(start) > time.Second {
+			delay = min(2*delay, 200*time.Millisecond)
+		}
 		if err := p.alive(); err != nil {
 			return err
 		}

@@ -14,7 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/wxgate/wxgate/bench/loadgen"
-
+	"github.com/wxgate/wxgate/proxy"
 	"github.com/wxgate/wxgate/signer"
 )
 
@@ -31,6 +31,9 @@ type v3Load struct {
 	serial        string
 	presigned     []v3Signed // cycled through (bare, nginx): the emulator accepts a repeated order
 	next          []int
+	// merchants, when set, are cycled through request by request, each named in
+	// X-Wxgate-Merchant (wxgate only); nil orders for the main merchant.
+	merchants []merchantCreds
 }
 
 // v3Signed is one order the load generator signed before the run.
@@ -53,14 +56,21 @@ func (h *harness) newV3LoadFor(openid string, sign bool, conns int) *v3Load {
 	return l
 }
 
-// body returns a JSAPI order with a unique out_trade_no.
+// body returns a JSAPI order for the main merchant with a unique out_trade_no.
 func (l *v3Load) body(conn int) []byte {
+	return l.bodyFor(conn, mchID)
+}
+
+// bodyFor returns a JSAPI order for merchant mchid with a unique out_trade_no.
+func (l *v3Load) bodyFor(conn int, mchid string) []byte {
 	n := l.seq[conn]
 	l.seq[conn]++
 	b := make([]byte, 0, 320)
 	b = append(b, `{"appid":"`...)
 	b = append(b, l.appID...)
-	b = append(b, `","mchid":"`+mchID+`","description":"bench","out_trade_no":"`...)
+	b = append(b, `","mchid":"`...)
+	b = append(b, mchid...)
+	b = append(b, `","description":"bench","out_trade_no":"`...)
 	b = append(b, l.tag...)
 	b = strconv.AppendInt(append(b, 'c'), int64(conn), 10)
 	b = strconv.AppendUint(append(b, 'n'), n, 10)
@@ -116,6 +126,13 @@ func (l *v3Load) build(conn int, req *fasthttp.Request) bool {
 		}
 		req.SetBody(b)
 		req.Header.Set("Authorization", auth)
+	case l.merchants != nil:
+		// Connection conn's n-th order goes to merchant (conn + n × conns) mod N, so the
+		// connections together cycle through every merchant.
+		mc := l.merchants[(uint64(conn)+l.seq[conn]*uint64(len(l.seq)))%uint64(len(l.merchants))]
+		req.SetBody(l.bodyFor(conn, mc.MchID))
+		req.Header.Set(proxy.HeaderMerchant, mc.Name)
+		return true
 	default:
 		req.SetBody(l.body(conn))
 		return true
