@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"hash"
 	"sync"
 
 	"github.com/valyala/fasthttp"
@@ -43,22 +42,26 @@ func (g *Gateway) countCallback(source callbackSource, outcome callbackOutcome) 
 // digestID is a stable event id for notifications without one: a digest of what WeChat
 // authenticated, identical across WeChat's retries of the same message.
 func digestID(prefix string, parts ...[]byte) string {
-	h := digestPool.Get().(hash.Hash)
-	h.Reset()
+	// The parts, each followed by a zero byte, are joined in a pooled buffer and hashed with
+	// sha256.Sum256: writing them to a hash.Hash would make them escape to the heap.
+	joined := digestPool.Get().(*[]byte)
+	b := (*joined)[:0]
 	for _, p := range parts {
-		h.Write(p)
-		h.Write([]byte{0})
+		b = append(append(b, p...), 0)
 	}
-	var sum [sha256.Size]byte
+	sum := sha256.Sum256(b)
+	if cap(b) <= 64<<10 {
+		*joined = b[:0]
+		digestPool.Put(joined)
+	}
 	var out [64]byte
 	id := append(out[:0], prefix...)
-	id = hex.AppendEncode(id, h.Sum(sum[:0])[:16])
-	digestPool.Put(h)
+	id = hex.AppendEncode(id, sum[:16])
 	return string(id)
 }
 
-// digestPool holds the SHA-256 states of digestID.
-var digestPool = sync.Pool{New: func() any { return sha256.New() }}
+// digestPool holds the buffers digestID joins its parts in.
+var digestPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
 
 // replayKey is the nonce-cache key of a signed callback: its source, the app or merchant, and
 // the signed timestamp and nonce (plus, for pushes, the msg_signature).

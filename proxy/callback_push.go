@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"crypto/subtle"
 	"fmt"
 	"strconv"
 	"sync"
@@ -24,9 +23,8 @@ func (g *Gateway) servePushCallback(ctx *fasthttp.RequestCtx, name []byte) {
 	}
 	q := ctx.QueryArgs()
 	ts, nonce := string(q.Peek("timestamp")), string(q.Peek("nonce"))
-	sigOK := constantEqual(q.Peek("signature"), signer.PushSignature(a.pushToken, ts, nonce))
 	if ctx.IsGet() {
-		if !sigOK {
+		if !signer.VerifyPushSignature(q.Peek("signature"), a.pushToken, ts, nonce) {
 			g.countCallback(cbMessagePush, outcomeRejected)
 			ctx.Error("signature mismatch", fasthttp.StatusUnauthorized)
 			return
@@ -49,7 +47,7 @@ func (g *Gateway) servePushCallback(ctx *fasthttp.RequestCtx, name []byte) {
 	// (the event id, the envelope sent, the nonce key) is a copy.
 	plainBuf := pushPlainPool.Get().(*[]byte)
 	defer putPushPlain(plainBuf)
-	msg, err := a.openPush(ctx, body, isXML, sigOK, plainBuf)
+	msg, err := a.openPush(ctx, body, isXML, ts, nonce, plainBuf)
 	if err != nil {
 		reject(fasthttp.StatusUnauthorized, err.Error())
 		return
@@ -108,15 +106,16 @@ func putPushPlain(b *[]byte) {
 
 // openPush verifies a push and returns the plaintext message. Encrypted pushes (safe and
 // compatible mode) are checked with msg_signature over the Encrypt field and the appid inside,
-// and decrypted into *plainBuf (the message aliases it); an app configured with an
-// EncodingAESKey refuses plaintext pushes, whose body no signature covers.
-func (a *appState) openPush(ctx *fasthttp.RequestCtx, body []byte, isXML, sigOK bool, plainBuf *[]byte) ([]byte, error) {
+// and decrypted into *plainBuf (the message aliases it); plaintext pushes with signature (over
+// the token, ts and nonce only); an app configured with an EncodingAESKey refuses plaintext
+// pushes, whose body no signature covers.
+func (a *appState) openPush(ctx *fasthttp.RequestCtx, body []byte, isXML bool, ts, nonce string, plainBuf *[]byte) ([]byte, error) {
 	q := ctx.QueryArgs()
 	if string(q.Peek("encrypt_type")) != "aes" {
 		if a.crypter != nil {
 			return nil, fmt.Errorf("plaintext push refused: app %q has an encoding_aes_key, so pushes must use safe mode", a.name)
 		}
-		if !sigOK {
+		if !signer.VerifyPushSignature(q.Peek("signature"), a.pushToken, ts, nonce) {
 			return nil, fmt.Errorf("signature mismatch")
 		}
 		return body, nil
@@ -141,8 +140,7 @@ func (a *appState) openPush(ctx *fasthttp.RequestCtx, body []byte, isXML, sigOK 
 	if encrypt == "" {
 		return nil, fmt.Errorf("encrypt_type=aes but the body has no Encrypt")
 	}
-	want := signer.PushSignature(a.pushToken, string(q.Peek("timestamp")), string(q.Peek("nonce")), encrypt)
-	if !constantEqual(q.Peek("msg_signature"), want) {
+	if !signer.VerifyPushSignature(q.Peek("msg_signature"), a.pushToken, ts, nonce, encrypt) {
 		return nil, fmt.Errorf("msg_signature mismatch")
 	}
 	buf, msg, appID, err := a.crypter.AppendDecrypt((*plainBuf)[:0], encrypt)
@@ -187,8 +185,4 @@ func writePushAnswer(ctx *fasthttp.RequestCtx, isXML bool, status, code int, msg
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json; charset=utf-8")
 	ctx.SetBody(b)
-}
-
-func constantEqual(got []byte, want string) bool {
-	return len(got) == len(want) && subtle.ConstantTimeCompare(got, []byte(want)) == 1
 }

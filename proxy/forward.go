@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -47,6 +48,26 @@ type forwarder struct {
 
 	mu       sync.Mutex
 	inFlight map[string]bool // event ids being forwarded right now
+
+	stamp atomic.Pointer[receivedStamp] // the last second formatted (receivedAt)
+}
+
+// receivedStamp is a unix second and its RFC 3339 text.
+type receivedStamp struct {
+	sec  int64
+	text string
+}
+
+// receivedAt returns now as an event's received_at (RFC 3339, UTC, whole seconds). It formats
+// once per second: the events of one second share the text.
+func (f *forwarder) receivedAt(now time.Time) string {
+	sec := now.Unix()
+	if st := f.stamp.Load(); st != nil && st.sec == sec {
+		return st.text
+	}
+	st := &receivedStamp{sec: sec, text: now.UTC().Format(time.RFC3339)}
+	f.stamp.Store(st)
+	return st.text
 }
 
 // hmacSigner signs forwarded events with the forward secret (HMAC state pooled by signer).
@@ -104,7 +125,7 @@ func (f *forwarder) forward(url string, ev *Event) (forwardResult, string) {
 		delete(f.inFlight, ev.ID)
 		f.mu.Unlock()
 	}()
-	ev.ReceivedAt = now.UTC().Format(time.RFC3339)
+	ev.ReceivedAt = f.receivedAt(now)
 	if !validJSON(ev.Data) {
 		return forwardFailed, "cannot encode the event: its data is not JSON"
 	}

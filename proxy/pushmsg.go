@@ -102,14 +102,13 @@ func pushXMLToJSON(body []byte) ([]byte, error) {
 
 // pushFields are the members of a push message wxgate reads.
 type pushFields struct {
-	ToUserName string
-	Encrypt    string
-	MsgType    string
-	Event      string
+	Encrypt string
+	MsgType string
+	Event   string
 }
 
 // pushMembers are the names of pushFields' members, in its order.
-var pushMembers = []string{"ToUserName", "Encrypt", "MsgType", "Event"}
+var pushMembers = []string{"Encrypt", "MsgType", "Event"}
 
 // readPushFields reads the members wxgate needs from a JSON push message (names as WeChat writes
 // them), in one pass after checking that it is a JSON object.
@@ -118,13 +117,12 @@ func readPushFields(msg []byte) (pushFields, error) {
 	if jsonObject(msg) != nil {
 		return f, errors.New("the message is not a JSON object")
 	}
-	var raw [4][]byte
+	var raw [3][]byte
 	topFields(msg, pushMembers, raw[:])
-	var err [4]error
-	f.ToUserName, err[0] = memberString(raw[0], pushMembers[0])
-	f.Encrypt, err[1] = memberString(raw[1], pushMembers[1])
-	f.MsgType, err[2] = memberString(raw[2], pushMembers[2])
-	f.Event, err[3] = memberString(raw[3], pushMembers[3])
+	var err [3]error
+	f.Encrypt, err[0] = memberString(raw[0], pushMembers[0])
+	f.MsgType, err[1] = memberString(raw[1], pushMembers[1])
+	f.Event, err[2] = memberString(raw[2], pushMembers[2])
 	if e := firstError(err[:]...); e != nil {
 		return f, fmt.Errorf("the message has unexpected member types: %v", e)
 	}

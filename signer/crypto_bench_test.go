@@ -336,3 +336,57 @@ func within(buf, sub []byte) bool {
 	}
 	return false
 }
+
+// BenchmarkPushSignature is the safe-mode msg_signature of the spec vector (SHA-1 over token,
+// timestamp, nonce and Encrypt, sorted), verified as the callback front door does.
+func BenchmarkPushSignature(b *testing.B) {
+	d := loadMsgpushVectors(b).SafeModeDecrypt
+	sig := []byte(d.ExpectedMsgSignature)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(d.Token) + len(d.Timestamp) + len(d.Nonce) + len(d.Encrypt)))
+	for b.Loop() {
+		if !VerifyPushSignature(sig, d.Token, d.Timestamp, d.Nonce, d.Encrypt) {
+			b.Fatal("msg_signature does not verify")
+		}
+	}
+}
+
+// BenchmarkRefundInfoDecrypt opens a real APIv2 refund notification's req_info (AES-256-ECB).
+func BenchmarkRefundInfoDecrypt(b *testing.B) {
+	k := NewV2Key("ziR0QKsTUfMOuochC9RfCdmfHECorQAP")
+	b.ReportAllocs()
+	b.SetBytes(int64(len(refundReqInfo)))
+	for b.Loop() {
+		if _, err := k.DecryptRefundInfo(refundReqInfo); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAppendAuthorization builds the APIv3 request message and the Authorization header
+// around a signature (the signing itself is BenchmarkRSASign).
+func BenchmarkAppendAuthorization(b *testing.B) {
+	v := loadV3Vectors(b).RequestSignature
+	body := []byte(v.Body)
+	msg := make([]byte, 0, 512)
+	hdr := make([]byte, 0, 512)
+	sig := strings.Repeat("A", 344)
+	b.ReportAllocs()
+	for b.Loop() {
+		msg = AppendRequestMessage(msg[:0], v.Method, v.URL, v.Timestamp, v.Nonce, body)
+		hdr = AppendAuthorization(hdr[:0], "1900009191", v.Nonce, sig, v.Timestamp, "1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C")
+	}
+}
+
+// BenchmarkParseAuthorization parses an APIv3 Authorization header, as the emulator does for
+// every request.
+func BenchmarkParseAuthorization(b *testing.B) {
+	v := loadV3Vectors(b).RequestSignature
+	hdr := string(AppendAuthorization(nil, "1900009191", v.Nonce, strings.Repeat("A", 344), v.Timestamp, "1DDE55AD98ED71D6EDD4A4A16996DE7B47773A8C"))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseAuthorization(hdr); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

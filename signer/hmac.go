@@ -113,10 +113,8 @@ func writeString(h hash.Hash, s string) {
 	if s == "" {
 		return
 	}
-	if sw, ok := h.(interface{ WriteString(string) (int, error) }); ok {
-		sw.WriteString(s)
-		return
-	}
+	// Copied into a pooled buffer rather than handed to a WriteString method: passing s to an
+	// interface's method would make it, and the caller's conversions to it, escape to the heap.
 	sc := scratchPool.Get().(*scratch)
 	sc.b = append(sc.b[:0], s...)
 	h.Write(sc.b)

@@ -14,6 +14,16 @@ func BenchmarkPaySig(b *testing.B) {
 	}
 }
 
+func BenchmarkClientPaySig(b *testing.B) {
+	k := NewXpayKey("app-key-0123456789abcdef")
+	dst := make([]byte, 0, 64)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(benchBody)))
+	for b.Loop() {
+		dst = k.AppendClientPaySig(dst[:0], benchBody)
+	}
+}
+
 func BenchmarkUserSignature(b *testing.B) {
 	dst := make([]byte, 0, 64)
 	b.ReportAllocs()
