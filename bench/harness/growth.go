@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/wxgate/wxgate/bench/loadgen"
 	"github.com/wxgate/wxgate/bench/procstat"
 )
 
@@ -56,47 +57,17 @@ func (h *harness) scenarioApps(ctx context.Context) error {
 		title: "6. Cost growth: configured apps",
 		intro: fmt.Sprintf("A fresh emulator and wxgate per step with a generated config of N apps (each with xpay and push keys); one user "+
 			"per app logged in through wxgate; currency_pay through wxgate only, each request for the next app (X-Wxgate-App), %v per step.", h.opts.GrowthDuration),
-		table: []string{
-			"| apps | wxgate start (to /healthz) | RSS after start | req/s | p50 | p99 | errors | CPU/req | peak RSS |",
-			"|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-		},
+		table: growthHead("apps"),
 	}
-	for _, n := range appCounts {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		line, err := h.appsStep(ctx, n)
-		if err != nil {
-			line = fmt.Sprintf("| %d | failed: %v | | | | | | | |", n, err)
-		}
-		sec.table = append(sec.table, line)
-	}
+	lines, err := h.growthSteps(ctx, appCounts, func(n int) growthStep {
+		return growthStep{name: fmt.Sprintf("apps%d", n), what: fmt.Sprintf("%d apps", n), apps: h.mat.apps[:n],
+			load: func(apps []*xpayApp) (loadgen.Builder, loadgen.Checker) {
+				return newXpayLoad(apps, defaultBody, false, h.opts.Conns).build, checkErrcode0
+			}}
+	})
+	sec.table = append(sec.table, lines...)
 	h.report.add(sec)
-	return nil
-}
-
-// appsStep runs one step of the apps-growth run and returns its table line.
-func (h *harness) appsStep(ctx context.Context, n int) (string, error) {
-	h.logf("  %d apps: starting a fresh emulator and wxgate ...\n", n)
-	st, err := h.startStack(fmt.Sprintf("apps%d", n), h.mat.apps[:n])
-	if err != nil {
-		return "", err
-	}
-	defer st.stop()
-	startRSS, _ := procstat.Read(st.gate.pid())
-	apps, err := prepareXpay(st, st.apps, 1)
-	if err != nil {
-		return "", err
-	}
-	c := column{name: colWxgate, label: fmt.Sprintf("wxgate, %d apps", n), addr: st.appAddr, pid: st.gate.pid(), dur: h.opts.GrowthDuration,
-		metrics: st.metricsURL(), build: newXpayLoad(apps, defaultBody, false, h.opts.Conns).build, check: checkErrcode0}
-	r := h.measure(ctx, c)
-	if r.res == nil {
-		return "", r.err
-	}
-	l := &r.res.Latency
-	return fmt.Sprintf("| %d | %s | %s | %.0f | %s | %s | %s | %s | %s |", n, fmtDur(st.startedIn), fmtMB(startRSS.RSS), r.rps(),
-		fmtDur(l.Quantile(0.5)), fmtDur(l.Quantile(0.99)), errCell(r.res.Errors, r.res.Requests, r.res.Samples), fmtDur(r.cpuPerReq()), fmtMB(r.peakRSS)), nil
+	return err
 }
 
 // errCell renders an error count, loudly when not zero.
@@ -131,45 +102,73 @@ func (h *harness) scenarioMerchants(ctx context.Context) error {
 			"each request for the next merchant (X-Wxgate-Merchant, its mchid in the body), %v per step. wxgate signs each "+
 			"order with that merchant's key and verifies WeChat Pay's answer; the emulator checks the signature against that "+
 			"merchant's public key and RSA-signs its answer on the same cores.", h.opts.GrowthDuration),
-		table: []string{
-			"| merchants | wxgate start (to /healthz) | RSS after start | req/s | p50 | p99 | errors | CPU/req | peak RSS |",
-			"|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-		},
+		table: growthHead("merchants"),
 	}
-	for _, n := range merchantCounts {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		line, err := h.merchantsStep(ctx, all[:n])
-		if err != nil {
-			line = fmt.Sprintf("| %d | failed: %v | | | | | | | |", n, err)
-		}
-		sec.table = append(sec.table, line)
-	}
+	lines, err := h.growthSteps(ctx, merchantCounts, func(n int) growthStep {
+		return growthStep{name: fmt.Sprintf("merchants%d", n), what: fmt.Sprintf("%d merchants", n), apps: h.mat.apps[:1], merchants: all[:n],
+			load: func(apps []*xpayApp) (loadgen.Builder, loadgen.Checker) {
+				load := h.newV3Load(apps[0].users[0].openid, false) // a logged-in user as the payer
+				load.merchants = all[:n]
+				return load.build, checkPrepay
+			}}
+	})
+	sec.table = append(sec.table, lines...)
 	sec.notes = append(sec.notes, fmt.Sprintf("the %d keys besides the main merchant's were generated before the first step in %s (not measured)",
 		most-1, fmtDur(keysIn)))
 	h.report.add(sec)
-	return nil
+	return err
 }
 
-// merchantsStep runs one step of the merchants-growth run and returns its table line.
-func (h *harness) merchantsStep(ctx context.Context, merchants []merchantCreds) (string, error) {
-	n := len(merchants)
-	h.logf("  %d merchants: starting a fresh emulator and wxgate ...\n", n)
-	st, err := h.startStackFor(fmt.Sprintf("merchants%d", n), h.mat.apps[:1], merchants)
+// growthHead is the table head of a configuration-growth run over what.
+func growthHead(what string) []string {
+	return []string{
+		"| " + what + " | wxgate start (to /healthz) | RSS after start | req/s | p50 | p99 | errors | CPU/req | peak RSS |",
+		"|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+	}
+}
+
+// growthStep is one step of a configuration-growth run: a fresh emulator and wxgate for apps and
+// merchants (nil: the main one), one user per app logged in through wxgate, and the load.
+type growthStep struct {
+	name, what string // the stack's folder; what is configured, for the log and the column
+	apps       []appCreds
+	merchants  []merchantCreds
+	load       func(apps []*xpayApp) (loadgen.Builder, loadgen.Checker) // given the logged-in users
+}
+
+// growthSteps runs the step of each count and returns their table lines; a failed step says
+// why in its line and the run goes on.
+func (h *harness) growthSteps(ctx context.Context, counts []int, step func(n int) growthStep) ([]string, error) {
+	var lines []string
+	for _, n := range counts {
+		if err := ctx.Err(); err != nil {
+			return lines, err
+		}
+		line, err := h.runGrowthStep(ctx, n, step(n))
+		if err != nil {
+			line = fmt.Sprintf("| %d | failed: %v | | | | | | | |", n, err)
+		}
+		lines = append(lines, line)
+	}
+	return lines, nil
+}
+
+// runGrowthStep runs one step and returns its table line.
+func (h *harness) runGrowthStep(ctx context.Context, n int, s growthStep) (string, error) {
+	h.logf("  %s: starting a fresh emulator and wxgate ...\n", s.what)
+	st, err := h.startStackFor(s.name, s.apps, s.merchants)
 	if err != nil {
 		return "", err
 	}
 	defer st.stop()
 	startRSS, _ := procstat.Read(st.gate.pid())
-	apps, err := prepareXpay(st, st.apps, 1) // a logged-in user as the payer
+	apps, err := prepareXpay(st, st.apps, 1)
 	if err != nil {
 		return "", err
 	}
-	load := h.newV3Load(apps[0].users[0].openid, false)
-	load.merchants = merchants
-	c := column{name: colWxgate, label: fmt.Sprintf("wxgate, %d merchants", n), addr: st.appAddr, pid: st.gate.pid(), dur: h.opts.GrowthDuration,
-		metrics: st.metricsURL(), upstream: st.emu.pid(), build: load.build, check: checkPrepay}
+	build, check := s.load(apps)
+	c := column{name: colWxgate, label: "wxgate, " + s.what, addr: st.appAddr, pid: st.gate.pid(), dur: h.opts.GrowthDuration,
+		metrics: st.metricsURL(), upstream: st.emu.pid(), build: build, check: check}
 	r := h.measure(ctx, c)
 	if r.res == nil {
 		return "", r.err
