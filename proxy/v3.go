@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -75,19 +76,25 @@ func (g *Gateway) serveV3(ctx *fasthttp.RequestCtx) {
 
 // signV3 fills req for WeChat Pay: URI, method, body, Authorization and the headers WeChat requires.
 func (g *Gateway) signV3(m *merchantState, req *fasthttp.Request, method string, rawURI, body []byte) *apiError {
-	var buf [512]byte
-	ts := unixString(g.clock().Unix())
-	nonce := string(appendNonce(buf[:0]))
-	msg := signer.AppendRequestMessage(buf[:0], method, string(rawURI), ts, nonce, body)
-	var sigBuf [512]byte
-	sig, aerr := g.rsaSign(m, sigBuf[:0], msg)
+	// The timestamp and nonce stay on the stack: short strings that do not escape.
+	var tsBuf [20]byte
+	ts := string(strconv.AppendInt(tsBuf[:0], g.clock().Unix(), 10))
+	var nonceBuf [32]byte
+	nonce := string(appendNonce(nonceBuf[:0]))
+	sc := signScratchPool.Get().(*signScratch)
+	sc.msg = signer.AppendRequestMessage(sc.msg[:0], method, string(rawURI), ts, nonce, body)
+	sig, aerr := g.rsaSign(m, sc.sig[:0], sc.msg)
 	if aerr != nil {
+		// Not pooled: a worker stopped by shutdown may still hold the buffers.
 		return aerr
 	}
+	sc.sig = sig
 	var authBuf [768]byte
-	auth := signer.AppendAuthorization(authBuf[:0], m.mchID, nonce, string(sig), ts, m.serialNo)
+	auth := signer.AppendAuthorization(authBuf[:0], m.mchID, nonce, sig, ts, m.serialNo)
+	sc.put()
 	req.URI().DisablePathNormalizing = true
-	req.SetRequestURI(g.mch.base + string(rawURI))
+	var uriBuf [256]byte
+	req.SetRequestURIBytes(append(append(uriBuf[:0], g.mch.base...), rawURI...))
 	req.Header.SetMethod(method)
 	req.Header.SetBytesV(fasthttp.HeaderAuthorization, auth)
 	req.Header.Set(fasthttp.HeaderAccept, "application/json")
@@ -121,7 +128,7 @@ func (g *Gateway) verifyV3(m *merchantState, h headerPeeker, body []byte) error 
 	}
 	var buf [1024]byte
 	msg := signer.AppendResponseMessage(buf[:0], string(ts), string(nonce), body)
-	if err := v.Verify(msg, string(sig)); err != nil {
+	if err := v.VerifyBytes(msg, sig); err != nil {
 		if errors.Is(err, signer.ErrSignatureProbe) {
 			return errors.New("its signature is a WECHATPAY/SIGNTEST/ probe, which must never verify")
 		}

@@ -245,6 +245,13 @@ func TestRSAAddsNoAllocations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sigB64 := []byte(vv.Signature)
+	verifyFloor := func() {
+		digest := sha256.Sum256(verifyMsg)
+		if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, c := range []struct {
 		name           string
 		wrapper, floor func()
@@ -263,12 +270,12 @@ func TestRSAAddsNoAllocations(t *testing.T) {
 			if err := verifier.Verify(verifyMsg, vv.Signature); err != nil {
 				t.Fatal(err)
 			}
-		}, func() {
-			digest := sha256.Sum256(verifyMsg)
-			if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig); err != nil {
+		}, verifyFloor},
+		{"verify bytes", func() {
+			if err := verifier.VerifyBytes(verifyMsg, sigB64); err != nil {
 				t.Fatal(err)
 			}
-		}},
+		}, verifyFloor},
 	} {
 		c.wrapper()
 		c.floor()

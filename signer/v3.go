@@ -188,7 +188,8 @@ const (
 
 // AppendAuthorization appends the Authorization header value:
 // WECHATPAY2-SHA256-RSA2048 mchid="..",nonce_str="..",signature="..",timestamp="..",serial_no="..".
-func AppendAuthorization(dst []byte, mchID, nonce, signature, timestamp, serialNo string) []byte {
+// The signature is the base64 text, as a string or as the bytes a signer appended.
+func AppendAuthorization[S string | []byte](dst []byte, mchID, nonce string, signature S, timestamp, serialNo string) []byte {
 	dst = append(dst, AuthScheme...)
 	dst = append(dst, ' ')
 	dst = appendAuthField(dst, authMchID, mchID)
@@ -202,7 +203,7 @@ func AppendAuthorization(dst []byte, mchID, nonce, signature, timestamp, serialN
 	return appendAuthField(dst, authSerialNo, serialNo)
 }
 
-func appendAuthField(dst []byte, name, value string) []byte {
+func appendAuthField[S string | []byte](dst []byte, name string, value S) []byte {
 	dst = append(dst, name...)
 	dst = append(dst, '=', '"')
 	dst = append(dst, value...)
@@ -339,7 +340,17 @@ func NewRSAVerifier(key *rsa.PublicKey) *RSAVerifier { return &RSAVerifier{key: 
 // Verify checks the base64 signature of message. Probe signatures fail with ErrSignatureProbe,
 // every other failure (bad base64 included) with ErrSignatureInvalid; it never panics.
 func (v *RSAVerifier) Verify(message []byte, signature string) error {
-	if strings.HasPrefix(signature, SignTestPrefix) {
+	return verifyRSA(v, message, signature)
+}
+
+// VerifyBytes is Verify for a signature held as bytes (a header value), without converting it.
+func (v *RSAVerifier) VerifyBytes(message, signature []byte) error {
+	return verifyRSA(v, message, signature)
+}
+
+// verifyRSA is Verify and VerifyBytes.
+func verifyRSA[S string | []byte](v *RSAVerifier, message []byte, signature S) error {
+	if len(signature) >= len(SignTestPrefix) && string(signature[:len(SignTestPrefix)]) == SignTestPrefix {
 		return fmt.Errorf("signer: %w: %w", ErrSignatureProbe, ErrSignatureInvalid)
 	}
 	if v == nil || v.key == nil || v.key.N == nil {

@@ -127,6 +127,9 @@ func TestResponseVerificationVector(t *testing.T) {
 	if err := verifier.Verify(msg, v.Signature); err != nil {
 		t.Fatalf("Verify rejected the official response: %v", err)
 	}
+	if err := verifier.VerifyBytes(msg, []byte(v.Signature)); err != nil {
+		t.Fatalf("VerifyBytes rejected the official response: %v", err)
+	}
 
 	other := NewRSAVerifier(&officialKey(t).PublicKey)
 	flipped := []byte(v.Signature)
@@ -161,12 +164,16 @@ func TestResponseVerificationVector(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			err := c.verifier.Verify(c.msg, c.signature)
-			if !errors.Is(err, ErrSignatureInvalid) {
-				t.Fatalf("Verify = %v, want ErrSignatureInvalid", err)
-			}
-			if got := errors.Is(err, ErrSignatureProbe); got != c.probe {
-				t.Fatalf("errors.Is(%v, ErrSignatureProbe) = %v, want %v", err, got, c.probe)
+			for form, err := range map[string]error{
+				"Verify":      c.verifier.Verify(c.msg, c.signature),
+				"VerifyBytes": c.verifier.VerifyBytes(c.msg, []byte(c.signature)),
+			} {
+				if !errors.Is(err, ErrSignatureInvalid) {
+					t.Fatalf("%s = %v, want ErrSignatureInvalid", form, err)
+				}
+				if got := errors.Is(err, ErrSignatureProbe); got != c.probe {
+					t.Fatalf("%s: errors.Is(%v, ErrSignatureProbe) = %v, want %v", form, err, got, c.probe)
+				}
 			}
 		})
 	}
