@@ -25,7 +25,7 @@ import (
 )
 
 // Scenario names, in the order they run.
-var Scenarios = []string{"xpay", "v3", "callbacks", "push", "body", "apps", "merchants", "sessions"}
+var Scenarios = []string{"xpay", "v3", "callbacks", "push", "body", "apps", "merchants", "sessions", "micro"}
 
 // Options configure a benchmark run.
 type Options struct {
@@ -173,6 +173,8 @@ func (h *harness) runScenario(ctx context.Context, name string) error {
 		return h.scenarioApps(ctx)
 	case "merchants":
 		return h.scenarioMerchants(ctx)
+	case "micro":
+		return h.scenarioMicro(ctx)
 	case "sessions":
 		return h.scenarioSessions(ctx)
 	}

@@ -564,3 +564,71 @@ func TestScrapeAllReadsOneRequest(t *testing.T) {
 		t.Errorf("a reading missing after the run must leave the row unmeasured: %+v", none)
 	}
 }
+
+// TestParseBenchAndTheZeroAllocationTarget reads real go test -bench -benchmem output: names
+// keep their package and sub-benchmark and lose the GOMAXPROCS suffix; the target is met at the
+// stdlib floor for RSA and zero elsewhere, missed by a signer that allocates or RSA above its
+// floor, and not judged when a signer was not measured.
+func TestParseBenchAndTheZeroAllocationTarget(t *testing.T) {
+	out, err := os.ReadFile("testdata/gotest_bench.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	results, err := parseBench(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 17 {
+		t.Fatalf("%d results, want 17", len(results))
+	}
+	byName := map[string]microResult{}
+	for _, r := range results {
+		byName[r.name] = r
+	}
+	if r := byName["signer.BenchmarkV2Sign/HMAC-SHA256"]; r.nsPerOp != 592.1 || r.allocsPerOp != 0 {
+		t.Errorf("V2Sign/HMAC-SHA256: %+v", r)
+	}
+	if r := byName["signer.BenchmarkAEADOpen"]; r.mbPerS != 762.5 || r.bytesPerOp != 0 || r.nsPerOp != 1070 {
+		t.Errorf("AEADOpen: %+v", r)
+	}
+	if r := byName["proxy.BenchmarkValidJSON/wxgate/256B"]; r.mbPerS != 1295 {
+		t.Errorf("ValidJSON: %+v", r)
+	}
+	if r := byName["signer.BenchmarkRSAVerify"]; r.allocsPerOp != 9 || r.bytesPerOp != 1376 {
+		t.Errorf("RSAVerify: %+v", r)
+	}
+
+	if c := zeroAllocCheck(results); !c.ok || c.verdict() != "**met**" || c.value != 0 {
+		t.Errorf("genuine results: %+v %s", c, c.verdict())
+	}
+	with := func(name string, allocs float64) []microResult {
+		changed := append([]microResult(nil), results...)
+		for i := range changed {
+			if changed[i].name == name {
+				changed[i].allocsPerOp = allocs
+			}
+		}
+		return changed
+	}
+	if c := zeroAllocCheck(with("signer.BenchmarkPushSignature", 7)); c.verdict() != "**missed**" || c.value != 7 || !strings.Contains(c.remark, "BenchmarkPushSignature 7") {
+		t.Errorf("an allocating signer: %+v %s", c, c.verdict())
+	}
+	if c := zeroAllocCheck(with("signer.BenchmarkRSAVerify", 10)); c.verdict() != "**missed**" || c.value != 1 {
+		t.Errorf("RSA verify one above its floor: %+v %s", c, c.verdict())
+	}
+	if c := zeroAllocCheck(with("signer.BenchmarkPushDecrypt", 5)); c.verdict() != "**met**" {
+		t.Errorf("the string-returning decrypt is not held to zero: %+v", c)
+	}
+	var without []microResult
+	for _, r := range results {
+		if r.name != "proxy.BenchmarkSignXpay" {
+			without = append(without, r)
+		}
+	}
+	if c := zeroAllocCheck(without); c.ok || c.verdict() != "n/a" || !strings.Contains(c.why, "proxy.BenchmarkSignXpay") {
+		t.Errorf("a signer not measured: %+v %s", c, c.verdict())
+	}
+	if _, err := parseBench([]byte("pkg: x\nBenchmarkA-2 10 5 ns/op\n")); err == nil {
+		t.Error("a line without allocs/op (no -benchmem) parses")
+	}
+}
