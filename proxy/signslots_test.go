@@ -84,3 +84,29 @@ func TestSignSlotsLearnTheSignatureCost(t *testing.T) {
 		t.Fatalf("average cost %v after 64 signatures of 3ms", c)
 	}
 }
+
+// TestSignSlotsShrugOffOneStall: one hold stretched 200 times (a stall) moves the estimate by
+// at most 3/8, so the queue behind it is not refused; holds that stay 10 times longer are learnt
+// within a few dozen.
+func TestSignSlotsShrugOffOneStall(t *testing.T) {
+	s := newSignSlots(1, time.Second)
+	hold := func(d time.Duration) {
+		if err := s.acquire(); err != nil {
+			t.Fatal(err)
+		}
+		s.release(d)
+	}
+	for range 64 {
+		hold(time.Millisecond)
+	}
+	hold(200 * time.Millisecond)
+	if c := time.Duration(s.cost.Load()); c > 1375*time.Microsecond {
+		t.Fatalf("one 200 ms hold after 1 ms ones: average %v, want at most 1.375 ms", c)
+	}
+	for range 40 {
+		hold(10 * time.Millisecond)
+	}
+	if c := time.Duration(s.cost.Load()); c < 9*time.Millisecond || c > 10*time.Millisecond {
+		t.Fatalf("after 40 holds of 10 ms: average %v, want about 10 ms", c)
+	}
+}
