@@ -33,21 +33,6 @@ type signJob struct {
 
 var signJobPool = sync.Pool{New: func() any { return &signJob{done: make(chan struct{}, 1)} }}
 
-// signScratch holds the message and the signature of one APIv3 request signature. They cross to
-// a signing worker's goroutine, so buffers on the caller's stack would escape to the heap on
-// every call.
-type signScratch struct{ msg, sig []byte }
-
-var signScratchPool = sync.Pool{New: func() any { return &signScratch{msg: make([]byte, 0, 1024), sig: make([]byte, 0, 512)} }}
-
-// put returns sc to the pool unless a large body grew it.
-func (sc *signScratch) put() {
-	if cap(sc.msg) <= 64<<10 {
-		sc.msg, sc.sig = sc.msg[:0], sc.sig[:0]
-		signScratchPool.Put(sc)
-	}
-}
-
 // signWorkers compute RSA signatures on n goroutines, each locked to its own OS thread whose
 // priority is lowered by signWorkerNice. The signing slots admit at most n signatures at once,
 // so a job never waits for a worker. The workers start with the first signature and end at stop.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -72,6 +73,21 @@ func (g *Gateway) serveV3(ctx *fasthttp.RequestCtx) {
 	}
 	relay(ctx, resp)
 	g.metrics.observe(kind, resp.StatusCode())
+}
+
+// signScratch holds the message and the signature of one APIv3 request signature. They cross to
+// a signing worker's goroutine, so buffers on the caller's stack would escape to the heap on
+// every call.
+type signScratch struct{ msg, sig []byte }
+
+var signScratchPool = sync.Pool{New: func() any { return &signScratch{msg: make([]byte, 0, 1024), sig: make([]byte, 0, 512)} }}
+
+// put returns sc to the pool unless a large body grew it.
+func (sc *signScratch) put() {
+	if cap(sc.msg) <= 64<<10 {
+		sc.msg, sc.sig = sc.msg[:0], sc.sig[:0]
+		signScratchPool.Put(sc)
+	}
 }
 
 // signV3 fills req for WeChat Pay: URI, method, body, Authorization and the headers WeChat requires.

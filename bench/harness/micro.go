@@ -98,13 +98,12 @@ func parseBench(out []byte) ([]microResult, error) {
 // zeroAllocCheck is the zero-allocation target over results: the most allocations any signer
 // makes per operation beyond its floor (0 for most, crypto/rsa's own for RSA).
 func zeroAllocCheck(results []microResult) targetCheck {
-	t := targetCheck{what: "allocations per signer operation, beyond crypto/rsa's own for RSA", limit: 0, atMost: true, unit: ""}
+	t := targetCheck{what: "allocations per signer operation, beyond crypto/rsa's own for RSA", limit: 0, atMost: true}
 	byName := make(map[string]microResult, len(results))
 	for _, r := range results {
 		byName[r.name] = r
 	}
-	var over []string
-	var missing []string
+	var over, missing []string
 	worst := 0.0
 	check := func(name string, floor float64) {
 		r, ok := byName[name]
