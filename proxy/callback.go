@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"sync"
 
 	"github.com/valyala/fasthttp"
 )
@@ -44,24 +43,22 @@ func (g *Gateway) countCallback(source callbackSource, outcome callbackOutcome) 
 func digestID(prefix string, parts ...[]byte) string {
 	// The parts, each followed by a zero byte, are joined in a pooled buffer and hashed with
 	// sha256.Sum256: writing them to a hash.Hash would make them escape to the heap.
-	joined := digestPool.Get().(*[]byte)
-	b := (*joined)[:0]
+	joined := digestBufs.get()
+	b := *joined
 	for _, p := range parts {
 		b = append(append(b, p...), 0)
 	}
 	sum := sha256.Sum256(b)
-	if cap(b) <= 64<<10 {
-		*joined = b[:0]
-		digestPool.Put(joined)
-	}
+	*joined = b
+	digestBufs.put(joined)
 	var out [64]byte
 	id := append(out[:0], prefix...)
 	id = hex.AppendEncode(id, sum[:16])
 	return string(id)
 }
 
-// digestPool holds the buffers digestID joins its parts in.
-var digestPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+// digestBufs holds the buffers digestID joins its parts in.
+var digestBufs bufPool
 
 // replayKey is the nonce-cache key of a signed callback: its source, the app or merchant, and
 // the signed timestamp and nonce (plus, for pushes, the msg_signature).

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -45,8 +44,8 @@ func (g *Gateway) servePushCallback(ctx *fasthttp.RequestCtx, name []byte) {
 	}
 	// The decrypted message lives in plainBuf until this handler returns: everything kept past it
 	// (the event id, the envelope sent, the nonce key) is a copy.
-	plainBuf := pushPlainPool.Get().(*[]byte)
-	defer putPushPlain(plainBuf)
+	plainBuf := pushPlainBufs.get()
+	defer pushPlainBufs.put(plainBuf)
 	msg, err := a.openPush(ctx, body, isXML, ts, nonce, plainBuf)
 	if err != nil {
 		reject(fasthttp.StatusUnauthorized, err.Error())
@@ -94,15 +93,8 @@ func (g *Gateway) servePushCallback(ctx *fasthttp.RequestCtx, name []byte) {
 	}
 }
 
-// pushPlainPool holds the buffers encrypted pushes are decrypted into (a push is well under 2 KiB).
-var pushPlainPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
-
-func putPushPlain(b *[]byte) {
-	if cap(*b) <= 64<<10 {
-		*b = (*b)[:0]
-		pushPlainPool.Put(b)
-	}
-}
+// pushPlainBufs holds the buffers encrypted pushes are decrypted into.
+var pushPlainBufs bufPool
 
 // openPush verifies a push and returns the plaintext message. Encrypted pushes (safe and
 // compatible mode) are checked with msg_signature over the Encrypt field and the appid inside,

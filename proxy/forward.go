@@ -129,9 +129,9 @@ func (f *forwarder) forward(url string, ev *Event) (forwardResult, string) {
 	if !validJSON(ev.Data) {
 		return forwardFailed, "cannot encode the event: its data is not JSON"
 	}
-	buf := envelopePool.Get().(*[]byte)
-	defer putEnvelope(buf)
-	body := appendEvent((*buf)[:0], ev)
+	buf := envelopeBufs.get()
+	defer envelopeBufs.put(buf)
+	body := appendEvent(*buf, ev)
 	*buf = body
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
@@ -155,14 +155,8 @@ func (f *forwarder) forward(url string, ev *Event) (forwardResult, string) {
 	return forwardAccepted, ""
 }
 
-// envelopePool holds the buffers events are encoded into (an event is about 1-2 KiB).
-var envelopePool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
-
-func putEnvelope(b *[]byte) {
-	if cap(*b) <= 64<<10 {
-		envelopePool.Put(b)
-	}
-}
+// envelopeBufs holds the buffers events are encoded into (an event is about 1-2 KiB).
+var envelopeBufs bufPool
 
 // appendEvent appends ev's JSON envelope to dst: the members of Event in order, empty app and
 // merchant left out, Data as it is (valid JSON, checked by the caller). It is what json.Marshal

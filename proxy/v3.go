@@ -84,7 +84,7 @@ var signScratchPool = sync.Pool{New: func() any { return &signScratch{msg: make(
 
 // put returns sc to the pool unless a large body grew it.
 func (sc *signScratch) put() {
-	if cap(sc.msg) <= 64<<10 {
+	if cap(sc.msg) <= maxPooledBuf {
 		sc.msg, sc.sig = sc.msg[:0], sc.sig[:0]
 		signScratchPool.Put(sc)
 	}

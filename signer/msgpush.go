@@ -52,7 +52,7 @@ func AppendPushSignature[S string | []byte](dst []byte, parts ...S) []byte {
 		b = append(b, p...)
 	}
 	sum := sha1.Sum(b)
-	if cap(b) <= 64<<10 {
+	if cap(b) <= maxPooledScratch {
 		*joined = b[:0]
 		pushJoinPool.Put(joined)
 	}
