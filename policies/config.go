@@ -45,6 +45,17 @@ type Server struct {
 	ReadTimeout    time.Duration `toml:"read_timeout"`
 	WriteTimeout   time.Duration `toml:"write_timeout"`
 	IdleTimeout    time.Duration `toml:"idle_timeout"`
+	// CallbackMaxBodyBytes is the largest notification body the callback listener reads (WeChat's
+	// are a few KiB); the body is read as it arrives, never allocated from Content-Length.
+	CallbackMaxBodyBytes int `toml:"callback_max_body_bytes"`
+	// CallbackMaxConns caps the callback listener's simultaneous connections.
+	CallbackMaxConns int `toml:"callback_max_conns"`
+	// CallbackMaxConnsPerIP caps the callback listener's connections from one address; 0 turns
+	// the cap off (for a reverse proxy in front, where every connection comes from its address).
+	CallbackMaxConnsPerIP int `toml:"callback_max_conns_per_ip"`
+	// CallbackReadTimeout is the time a caller of the callback listener has to send its whole
+	// request (headers and body).
+	CallbackReadTimeout time.Duration `toml:"callback_read_timeout"`
 	// SignConcurrency caps RSA signatures computed at once (default: the number of cores).
 	SignConcurrency int `toml:"sign_concurrency"`
 	// SignMaxWait is how long a request waits for a signing slot before 503 (default 50ms).
@@ -75,6 +86,9 @@ type Upstream struct {
 type Forward struct {
 	Secret  Secret        `toml:"secret"`
 	Timeout time.Duration `toml:"timeout"`
+	// MaxConns caps the connections to each app's forward_url, so the distinct events forwarded
+	// at once; past it an event is refused to WeChat at once (WeChat retries it later).
+	MaxConns int `toml:"max_conns"`
 }
 
 // Sessions configures the session_key store.
@@ -195,6 +209,12 @@ const (
 	DefaultSessionTTL       = 72 * time.Hour
 	DefaultSessionEntries   = 2_000_000
 	DefaultSignMaxWait      = 50 * time.Millisecond
+
+	DefaultCallbackMaxBodyBytes  = 64 << 10
+	DefaultCallbackMaxConns      = 4096
+	DefaultCallbackMaxConnsPerIP = 128
+	DefaultCallbackReadTimeout   = 5 * time.Second
+	DefaultForwardMaxConns       = 256
 )
 
 // Load reads, decodes and validates the TOML file at path. Every problem found is reported at once
@@ -227,6 +247,9 @@ func Parse(raw []byte, baseDir string) (*Config, error) {
 		v.add(k.String(), "unknown key (check the spelling against config.example.toml)")
 	}
 	c.applyDefaults()
+	if !md.IsDefined("server", "callback_max_conns_per_ip") { // 0 is a value: no cap
+		c.Server.CallbackMaxConnsPerIP = DefaultCallbackMaxConnsPerIP
+	}
 	c.validate(&v, baseDir)
 	if err := v.err(); err != nil {
 		return nil, err
@@ -245,6 +268,9 @@ func (c *Config) applyDefaults() {
 	setDuration(&s.ReadTimeout, DefaultReadTimeout)
 	setDuration(&s.WriteTimeout, DefaultWriteTimeout)
 	setDuration(&s.IdleTimeout, DefaultIdleTimeout)
+	setInt(&s.CallbackMaxBodyBytes, DefaultCallbackMaxBodyBytes)
+	setInt(&s.CallbackMaxConns, DefaultCallbackMaxConns)
+	setDuration(&s.CallbackReadTimeout, DefaultCallbackReadTimeout)
 	setInt(&s.SignConcurrency, runtime.NumCPU())
 	setDuration(&s.SignMaxWait, DefaultSignMaxWait)
 	setString(&s.SignPriority, SignPriorityLow)
@@ -256,6 +282,7 @@ func (c *Config) applyDefaults() {
 	setDuration(&u.MaxIdleDuration, DefaultMaxIdleDuration)
 	setInt(&u.MaxResponseBytes, DefaultMaxResponseBytes)
 	setDuration(&c.Forward.Timeout, DefaultForwardTimeout)
+	setInt(&c.Forward.MaxConns, DefaultForwardMaxConns)
 	setDuration(&c.Sessions.TTL, DefaultSessionTTL)
 	setInt(&c.Sessions.MaxEntries, DefaultSessionEntries)
 	setString(&c.Store.Kind, "memory")

@@ -67,6 +67,9 @@ func (c *Config) validate(v *validator, baseDir string) {
 		v.add("sessions.max_entries", "must be positive")
 	}
 	v.positive("forward.timeout", c.Forward.Timeout)
+	if c.Forward.MaxConns < 1 {
+		v.add("forward.max_conns", "must be positive")
+	}
 	v.secret("forward.secret", &c.Forward.Secret, baseDir)
 	if c.Forward.Secret.IsSet() && len(c.Forward.Secret.Value()) < 16 {
 		v.add("forward.secret", "must be at least 16 characters")
@@ -134,6 +137,16 @@ func (c *Config) validateServer(v *validator) {
 	v.positive("server.read_timeout", s.ReadTimeout)
 	v.positive("server.write_timeout", s.WriteTimeout)
 	v.positive("server.idle_timeout", s.IdleTimeout)
+	v.positive("server.callback_read_timeout", s.CallbackReadTimeout)
+	if s.CallbackMaxBodyBytes < 1024 {
+		v.add("server.callback_max_body_bytes", "must be at least 1024, got %d", s.CallbackMaxBodyBytes)
+	}
+	if s.CallbackMaxConns < 1 {
+		v.add("server.callback_max_conns", "must be positive")
+	}
+	if s.CallbackMaxConnsPerIP < 0 {
+		v.add("server.callback_max_conns_per_ip", "must be 0 (no cap) or positive")
+	}
 	v.positive("server.sign_max_wait", s.SignMaxWait)
 	if s.SignConcurrency < 1 {
 		v.add("server.sign_concurrency", "must be positive")

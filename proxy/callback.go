@@ -19,6 +19,14 @@ const (
 // decrypted and forwarded to the app, and WeChat is acknowledged only once the app accepted it.
 // Nothing else is served there.
 func (g *Gateway) CallbackHandler(ctx *fasthttp.RequestCtx) {
+	if aerr := originFormError(ctx); aerr != nil {
+		writeError(ctx, aerr)
+		return
+	}
+	if aerr := g.readCallbackBody(ctx); aerr != nil {
+		writeError(ctx, aerr)
+		return
+	}
 	path := ctx.Path()
 	switch {
 	case bytes.HasPrefix(path, []byte(callbackV3Prefix)):

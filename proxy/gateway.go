@@ -5,6 +5,7 @@ package proxy
 import (
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -50,7 +51,12 @@ type Gateway struct {
 	nonces        *seenSet // callback timestamp+nonce pairs already used
 	metrics       *metrics
 	log           *slog.Logger
+	rate          *rateLog               // repeated warnings, rate-limited
+	unhealthy     atomic.Pointer[string] // why /healthz fails, once a listener stopped
 }
+
+// setUnhealthy makes /healthz fail with why (the first reason stays).
+func (g *Gateway) setUnhealthy(why string) { g.unhealthy.CompareAndSwap(nil, &why) }
 
 // appState is one configured app, ready for the request path.
 type appState struct {
@@ -64,6 +70,9 @@ type appState struct {
 	pushToken   string              // "" when [app.push] is absent
 	crypter     *signer.PushCrypter // nil without an encoding_aes_key
 }
+
+// tokenClientMaxConns caps the connections of the access_token client per WeChat host.
+const tokenClientMaxConns = 4
 
 // NewGateway prepares a Gateway from a validated config.
 func NewGateway(cfg *policies.Config, opts Options) (*Gateway, error) {
@@ -107,10 +116,11 @@ func NewGateway(cfg *policies.Config, opts Options) (*Gateway, error) {
 		}),
 		metrics: newMetrics(),
 		log:     opts.Logger,
+		rate:    newRateLog(opts.Logger, opts.Clock),
 	}
 	tokenClient := &fasthttp.Client{
 		Name:                "wxgate",
-		MaxConnsPerHost:     4,
+		MaxConnsPerHost:     tokenClientMaxConns,
 		ReadTimeout:         cfg.Upstream.Timeout,
 		WriteTimeout:        cfg.Upstream.Timeout,
 		MaxIdleConnDuration: cfg.Upstream.MaxIdleDuration,

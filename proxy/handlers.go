@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"time"
 
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/pprofhandler"
@@ -13,6 +15,10 @@ import (
 // AppHandler serves the app listener: routed WeChat paths and the /wxgate/* helpers. Anything
 // else is 404: wxgate is never an open proxy.
 func (g *Gateway) AppHandler(ctx *fasthttp.RequestCtx) {
+	if aerr := originFormError(ctx); aerr != nil {
+		g.fail(ctx, 0, aerr)
+		return
+	}
 	path := ctx.Path()
 	if bytes.HasPrefix(path, []byte("/wxgate/")) {
 		g.serveHelper(ctx)
@@ -28,8 +34,16 @@ func (g *Gateway) AppHandler(ctx *fasthttp.RequestCtx) {
 
 // AdminHandler serves /healthz, /readyz and /metrics.
 func (g *Gateway) AdminHandler(ctx *fasthttp.RequestCtx) {
+	if aerr := originFormError(ctx); aerr != nil {
+		writeError(ctx, aerr)
+		return
+	}
 	switch string(ctx.Path()) {
 	case "/healthz":
+		if why := g.unhealthy.Load(); why != nil {
+			writeJSON(ctx, fasthttp.StatusServiceUnavailable, map[string]string{"status": "failing", "reason": *why})
+			return
+		}
 		writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ok"})
 	case "/readyz":
 		g.serveReady(ctx)
@@ -72,12 +86,22 @@ func (g *Gateway) serveReady(ctx *fasthttp.RequestCtx) {
 	ctx.SetBody(out)
 }
 
-// serverError answers fasthttp's own failures (body too large, malformed request) as JSON.
-func serverError(ctx *fasthttp.RequestCtx, err error) {
-	switch {
-	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		writeError(ctx, newError(fasthttp.StatusRequestEntityTooLarge, CodeBodyTooLarge, "the request body exceeds [server] max_body_bytes"))
-	default:
-		writeError(ctx, newError(fasthttp.StatusBadRequest, CodeBadRequest, "malformed HTTP request"))
+// serverError returns the handler of fasthttp's own failures on a listener whose body limit is
+// the config key limitKey: a body too large or a malformed request is answered as JSON, and a
+// connection that sent nothing before the read timeout is closed without an answer.
+func serverError(limitKey string) func(*fasthttp.RequestCtx, error) {
+	return func(ctx *fasthttp.RequestCtx, err error) {
+		if _, nothingRead := err.(*net.OpError); nothingRead {
+			// fasthttp passes the raw read error only when not one byte of a request came:
+			// whatever it writes now fails at once, and the connection is closed.
+			_ = ctx.Conn().SetWriteDeadline(time.Unix(1, 0))
+			return
+		}
+		switch {
+		case errors.Is(err, fasthttp.ErrBodyTooLarge) && limitKey != "":
+			writeError(ctx, newError(fasthttp.StatusRequestEntityTooLarge, CodeBodyTooLarge, "the request body exceeds "+limitKey))
+		default:
+			writeError(ctx, newError(fasthttp.StatusBadRequest, CodeBadRequest, "malformed HTTP request"))
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,20 @@ type metrics struct {
 	overloaded        atomic.Uint64
 	errors            codeCounter
 	callbacks         [len(callbackSources)][len(callbackOutcomes)]atomic.Uint64
+	acceptFailures    [3]atomic.Uint64 // by listenerNames
+}
+
+// listenerNames are the listener label values, in the order of metrics.acceptFailures.
+var listenerNames = [...]string{listenerApp, listenerCallback, listenerAdmin}
+
+// acceptFailure is the counter of temporary accept failures of the listener called name.
+func (m *metrics) acceptFailure(name string) *atomic.Uint64 {
+	for i, n := range listenerNames {
+		if n == name {
+			return &m.acceptFailures[i]
+		}
+	}
+	panic("proxy: unknown listener " + name)
 }
 
 // callbackSource is the source label of wxgate_callbacks_total, an index of callbackSources.
@@ -161,6 +176,11 @@ func (g *Gateway) writeMetrics(w io.Writer) {
 				fmt.Fprintf(w, "wxgate_callbacks_total{source=%q,outcome=%q} %d\n", callbackSources[s], callbackOutcomes[o], v)
 			}
 		}
+	}
+	fmt.Fprintln(w, "# HELP wxgate_accept_failures_total Temporary accept failures (descriptors exhausted, ...) by listener; each was retried.")
+	fmt.Fprintln(w, "# TYPE wxgate_accept_failures_total counter")
+	for i, name := range listenerNames {
+		fmt.Fprintf(w, "wxgate_accept_failures_total{listener=%q} %d\n", strings.TrimSuffix(name, " listener"), m.acceptFailures[i].Load())
 	}
 	fmt.Fprintln(w, "# HELP wxgate_stale_token_retries_total Calls retried after WeChat called the access_token stale.")
 	fmt.Fprintln(w, "# TYPE wxgate_stale_token_retries_total counter")

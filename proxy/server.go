@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -22,14 +25,32 @@ type Server struct {
 	mu       sync.Mutex
 	errs     []error
 	lns      []net.Listener // what Start serves on, closed again by Shutdown
+
+	stopping atomic.Bool
+	failOnce sync.Once
+	failed   chan struct{} // closed when a listener stopped serving on its own
 }
 
-// NewServer builds the fasthttp servers for g with the config's limits.
+// Listener names, as logs, metrics and /healthz show them.
+const (
+	listenerApp      = "app listener"
+	listenerCallback = "callback listener"
+	listenerAdmin    = "admin listener"
+)
+
+// adminMaxConns caps the admin listener's connections (probes and scrapes).
+const adminMaxConns = 256
+
+// NewServer builds the fasthttp servers for g with the config's limits. The callback listener
+// faces the Internet and has the tightest: its own body limit and read timeout, a per-IP
+// connection cap, and bodies read as they arrive (streamed), so that a Content-Length announced
+// but never sent costs no memory.
 func NewServer(g *Gateway) *Server {
 	s := g.cfg.Server
 	app := &fasthttp.Server{
 		Handler:                       g.AppHandler,
-		ErrorHandler:                  serverError,
+		ErrorHandler:                  serverError("server.max_body_bytes"),
+		Logger:                        fastLogger{rate: g.rate, where: listenerApp},
 		Name:                          "wxgate",
 		Concurrency:                   s.MaxConns,
 		MaxRequestBodySize:            s.MaxBodyBytes,
@@ -48,9 +69,10 @@ func NewServer(g *Gateway) *Server {
 	}
 	admin := &fasthttp.Server{
 		Handler:            g.AdminHandler,
-		ErrorHandler:       serverError,
+		ErrorHandler:       serverError(""),
+		Logger:             fastLogger{rate: g.rate, where: listenerAdmin},
 		Name:               "wxgate-admin",
-		Concurrency:        256,
+		Concurrency:        adminMaxConns,
 		MaxRequestBodySize: 4 << 10,
 		ReadTimeout:        s.ReadTimeout,
 		WriteTimeout:       s.WriteTimeout,
@@ -59,19 +81,27 @@ func NewServer(g *Gateway) *Server {
 	}
 	callback := &fasthttp.Server{
 		Handler:                      g.CallbackHandler,
-		ErrorHandler:                 serverError,
+		ErrorHandler:                 serverError("server.callback_max_body_bytes"),
+		Logger:                       fastLogger{rate: g.rate, where: listenerCallback},
 		Name:                         "wxgate",
-		Concurrency:                  s.MaxConns,
-		MaxRequestBodySize:           s.MaxBodyBytes,
-		ReadTimeout:                  s.ReadTimeout,
+		Concurrency:                  s.CallbackMaxConns,
+		MaxConnsPerIP:                s.CallbackMaxConnsPerIP,
+		MaxRequestBodySize:           s.CallbackMaxBodyBytes,
+		StreamRequestBody:            true,
+		ReadTimeout:                  s.CallbackReadTimeout,
 		WriteTimeout:                 s.WriteTimeout,
-		IdleTimeout:                  s.IdleTimeout,
+		IdleTimeout:                  min(s.IdleTimeout, callbackIdleTimeout),
+		ReadBufferSize:               4 << 10,
+		WriteBufferSize:              4 << 10,
 		DisablePreParseMultipartForm: true,
 		NoDefaultDate:                true,
 		CloseOnShutdown:              true,
 	}
-	return &Server{Gateway: g, app: app, callback: callback, admin: admin}
+	return &Server{Gateway: g, app: app, callback: callback, admin: admin, failed: make(chan struct{})}
 }
+
+// callbackIdleTimeout bounds how long the callback listener keeps an idle keep-alive connection.
+const callbackIdleTimeout = 15 * time.Second
 
 // Listeners are the bound sockets of a Server.
 type Listeners struct {
@@ -98,31 +128,56 @@ func Listen(cfg policies.Server) (Listeners, error) {
 	return Listeners{App: app, Callback: callback, Admin: admin}, nil
 }
 
-// Start serves on the listeners in the background; Shutdown stops it.
+// Start serves on the listeners in the background; Shutdown stops it. Each listener keeps
+// accepting through temporary failures (descriptors exhausted); one that stops on its own
+// fails /healthz and closes Failed.
 func (s *Server) Start(l Listeners) {
-	s.serve(s.app, l.App)
-	s.serve(s.callback, l.Callback)
-	s.serve(s.admin, l.Admin)
+	s.serve(s.app, l.App, listenerApp)
+	s.serve(s.callback, l.Callback, listenerCallback)
+	s.serve(s.admin, l.Admin, listenerAdmin)
 }
 
-func (s *Server) serve(srv *fasthttp.Server, ln net.Listener) {
+func (s *Server) serve(srv *fasthttp.Server, ln net.Listener, name string) {
 	if ln == nil {
 		return
 	}
+	g := s.Gateway
+	ln = newKeepAccepting(ln, name, g.metrics.acceptFailure(name), g.rate)
 	s.lns = append(s.lns, ln)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, net.ErrClosed) {
-			s.mu.Lock()
-			s.errs = append(s.errs, fmt.Errorf("%s on %s: %w", srv.Name, ln.Addr(), err))
-			s.mu.Unlock()
+		err := srv.Serve(ln)
+		if s.stopping.Load() {
+			return
 		}
+		if err == nil {
+			err = errors.New("stopped serving")
+		}
+		err = fmt.Errorf("%s on %s: %w", name, ln.Addr(), err)
+		s.mu.Lock()
+		s.errs = append(s.errs, err)
+		s.mu.Unlock()
+		g.setUnhealthy(err.Error())
+		g.log.Error("a listener stopped accepting connections; wxgate must be restarted", "listener", name, "error", err.Error())
+		s.failOnce.Do(func() { close(s.failed) })
 	}()
+}
+
+// Failed is closed when a listener stopped serving on its own (not by Shutdown): the process
+// should exit non-zero so that its supervisor restarts it.
+func (s *Server) Failed() <-chan struct{} { return s.failed }
+
+// Err returns the errors of the listeners that stopped on their own.
+func (s *Server) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return errors.Join(s.errs...)
 }
 
 // Shutdown stops accepting, lets requests in flight finish, and returns any serve error.
 func (s *Server) Shutdown() error {
+	s.stopping.Store(true)
 	err1 := s.app.Shutdown()
 	err2 := s.callback.Shutdown()
 	err3 := s.admin.Shutdown()
@@ -137,4 +192,36 @@ func (s *Server) Shutdown() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return errors.Join(append(s.errs, err1, err2, err3)...)
+}
+
+// fdReserve is the descriptors counted for everything but connections: the listeners, files,
+// the runtime's poller, pipes.
+const fdReserve = 64
+
+// DescriptorsNeeded is the number of file descriptors a gateway for cfg may hold at once with
+// every limit reached: each listener's connection cap, the pooled connections to both WeChat
+// hosts and to each distinct forward URL host, and a small reserve.
+func DescriptorsNeeded(cfg *policies.Config) int {
+	s, u := cfg.Server, cfg.Upstream
+	n := s.MaxConns + s.CallbackMaxConns + adminMaxConns
+	n += 2 * (u.MaxConnsPerHost + tokenClientMaxConns)
+	hosts := map[string]bool{}
+	for _, a := range cfg.Apps {
+		hosts[forwardHost(a.ForwardURL)] = true
+	}
+	for _, m := range cfg.Merchants {
+		hosts[forwardHost(m.ForwardURL)] = true
+	}
+	delete(hosts, "")
+	n += len(hosts) * cfg.Forward.MaxConns
+	return n + fdReserve
+}
+
+// forwardHost is the host:port part of a forward URL ("" when there is none).
+func forwardHost(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return ""
+	}
+	return p.Host
 }

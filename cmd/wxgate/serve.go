@@ -22,6 +22,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	fdLimit, err := raiseFDLimit()
+	if err != nil {
+		return err
+	}
+	if need := proxy.DescriptorsNeeded(cfg); uint64(need) > fdLimit {
+		return fmt.Errorf("the open-file limit is %d, but this config may hold %d descriptors at once "+
+			"(server.max_conns + server.callback_max_conns + the upstream and forward connection pools): "+
+			"raise the limit (systemd LimitNOFILE=, ulimit -n) or lower those settings", fdLimit, need)
+	}
 	g, err := proxy.NewGateway(cfg, proxy.Options{Logger: log, SigningProcs: signingProcs(cfg.Server.SignConcurrency, log)})
 	if err != nil {
 		return fmt.Errorf("start gateway: %w", err)
@@ -32,8 +41,22 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	srv := proxy.NewServer(g)
 	srv.Start(ls)
-	log.Info("wxgate serving", "app", ls.App.Addr().String(), "admin", ls.Admin.Addr().String(), "apps", len(cfg.Apps), "weixin", cfg.Upstream.Weixin)
-	<-ctx.Done()
-	log.Info("wxgate shutting down")
-	return srv.Shutdown()
+	log.Info("wxgate serving", "app", ls.App.Addr().String(), "callback", ls.Callback.Addr().String(),
+		"admin", ls.Admin.Addr().String(), "apps", len(cfg.Apps), "merchants", len(cfg.Merchants),
+		"weixin", cfg.Upstream.Weixin, "open_file_limit", fdLimit)
+	return serveUntil(ctx, srv, log)
+}
+
+// serveUntil waits until ctx is done, then drains srv; a listener that stops on its own ends
+// the process with an error instead, so that a supervisor restarts it.
+func serveUntil(ctx context.Context, srv *proxy.Server, log *slog.Logger) error {
+	select {
+	case <-ctx.Done():
+		log.Info("wxgate shutting down")
+		return srv.Shutdown()
+	case <-srv.Failed():
+		err := srv.Err()
+		_ = srv.Shutdown()
+		return fmt.Errorf("a listener stopped serving, exiting so that a supervisor restarts wxgate: %w", err)
+	}
 }

@@ -1,0 +1,49 @@
+package proxy
+
+import (
+	"bytes"
+	"io"
+
+	"github.com/valyala/fasthttp"
+)
+
+// originFormError refuses a request target that is not a plain path: an absolute-form target
+// (GET http://host/v3/...) or one with a #fragment would be signed as written but sent altered,
+// and no client of wxgate needs either. nil when the target is a path.
+func originFormError(ctx *fasthttp.RequestCtx) *apiError {
+	target := ctx.Request.Header.RequestURI()
+	switch {
+	case len(target) == 0 || target[0] != '/':
+		return newError(fasthttp.StatusBadRequest, CodeBadRequest, "the request target must be a path starting with / (absolute-form targets such as http://host/path are refused)")
+	case bytes.IndexByte(target, '#') >= 0:
+		return newError(fasthttp.StatusBadRequest, CodeBadRequest, "the request target must not contain a #fragment")
+	}
+	return nil
+}
+
+// readCallbackBody reads a callback's streamed body as its bytes arrive, at most
+// [server] callback_max_body_bytes, and makes it the request's body. Memory grows with the bytes
+// received, never with a Content-Length announced.
+func (g *Gateway) readCallbackBody(ctx *fasthttp.RequestCtx) *apiError {
+	limit := g.cfg.Server.CallbackMaxBodyBytes
+	tooLarge := newError(fasthttp.StatusRequestEntityTooLarge, CodeBodyTooLarge, "the request body exceeds server.callback_max_body_bytes")
+	if ctx.Request.Header.ContentLength() > limit {
+		ctx.SetConnectionClose()
+		return tooLarge
+	}
+	stream := ctx.RequestBodyStream()
+	if stream == nil {
+		return nil // the server read the body already
+	}
+	body, err := io.ReadAll(io.LimitReader(stream, int64(limit)+1))
+	if err != nil {
+		ctx.SetConnectionClose()
+		return newError(fasthttp.StatusBadRequest, CodeBadRequest, "the request body could not be read ("+errorKind(err)+")")
+	}
+	if len(body) > limit {
+		ctx.SetConnectionClose()
+		return tooLarge
+	}
+	ctx.Request.SetBodyRaw(body)
+	return nil
+}
