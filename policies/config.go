@@ -236,11 +236,7 @@ func Parse(raw []byte, baseDir string) (*Config, error) {
 	var c Config
 	md, err := toml.Decode(string(raw), &c)
 	if err != nil {
-		var perr toml.ParseError
-		if errors.As(err, &perr) {
-			return nil, fmt.Errorf("config is not valid TOML: line %d: %s", perr.Position.Line, perr.Message)
-		}
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, tomlSyntaxError(err)
 	}
 	var v validator
 	for _, k := range md.Undecoded() {
@@ -255,6 +251,24 @@ func Parse(raw []byte, baseDir string) (*Config, error) {
 		return nil, err
 	}
 	return &c, nil
+}
+
+// tomlSyntaxError describes a TOML decoding error by line and key only: the parser's own
+// message quotes the text it choked on, which may be a secret written without its quotes.
+func tomlSyntaxError(err error) error {
+	var perr toml.ParseError
+	if !errors.As(err, &perr) {
+		return fmt.Errorf("config: %w", err) // a type mismatch: it names the key and the types
+	}
+	where := fmt.Sprintf("line %d", perr.Position.Line)
+	if perr.LastKey != "" {
+		where += fmt.Sprintf(", key %q", perr.LastKey)
+	}
+	if strings.Contains(perr.Message, "already been defined") { // names a key, not a value
+		return fmt.Errorf("config is not valid TOML: %s: %s", where, perr.Message)
+	}
+	return fmt.Errorf("config is not valid TOML: %s: the value does not parse (strings need double quotes; "+
+		"the text is not shown, it may be a secret)", where)
 }
 
 // applyDefaults fills every optional key that was left out.

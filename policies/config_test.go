@@ -198,3 +198,28 @@ func TestRouteTable(t *testing.T) {
 		t.Errorf("%d routes need the user signature, want exactly 3", userSigned)
 	}
 }
+
+// TestSyntaxErrorsNameLineAndKeyNotValue: a TOML syntax error says where (line and key) but never
+// echoes the text it choked on, which may be a secret written without quotes.
+func TestSyntaxErrorsNameLineAndKeyNotValue(t *testing.T) {
+	for _, tc := range []struct {
+		name, text, secret, want string
+	}{
+		{"unquoted string", "[[app]]\nname = \"a\"\nsecret = APPKEY0123456789secret\n", "APPKEY", `line 3, key "app.secret"`},
+		{"number out of range", "[[app]]\nname = \"a\"\nsecret = 98765432109876543210987\n", "98765432109876543210987", `line 3, key "app.secret"`},
+		{"unterminated string", "[forward]\nsecret = \"s3cr3t-forward-value\n", "s3cr3t", `line 2`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.text), t.TempDir())
+			if err == nil {
+				t.Fatal("want a syntax error")
+			}
+			if strings.Contains(err.Error(), tc.secret) {
+				t.Errorf("the error echoes the value: %v", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("the error does not say %q: %v", tc.want, err)
+			}
+		})
+	}
+}

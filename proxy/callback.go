@@ -25,6 +25,7 @@ func (g *Gateway) CallbackHandler(ctx *fasthttp.RequestCtx) {
 	}
 	if aerr := g.readCallbackBody(ctx); aerr != nil {
 		writeError(ctx, aerr)
+		ctx.SetConnectionClose() // what is left of the body is not read
 		return
 	}
 	path := ctx.Path()

@@ -5,6 +5,7 @@ package proxy
 import (
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -53,6 +54,9 @@ type Gateway struct {
 	log           *slog.Logger
 	rate          *rateLog               // repeated warnings, rate-limited
 	unhealthy     atomic.Pointer[string] // why /healthz fails, once a listener stopped
+
+	readyMu sync.Mutex
+	ready   *readyVerdict // the last /readyz verdict (readyCacheFor)
 }
 
 // setUnhealthy makes /healthz fail with why (the first reason stays).

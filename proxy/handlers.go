@@ -59,10 +59,35 @@ func (g *Gateway) AdminHandler(ctx *fasthttp.RequestCtx) {
 	}
 }
 
+// readyCacheFor is how long a /readyz verdict is reused: a probe every second must not make
+// wxgate ask WeChat for a token every second for an app whose token fetch fails.
+const readyCacheFor = 3 * time.Second
+
+// readyVerdict is a /readyz answer and when it was computed.
+type readyVerdict struct {
+	at     time.Time
+	status int
+	body   []byte
+}
+
 // serveReady answers 200 when every app's access_token can be had and every merchant in
 // certificates mode has its platform certificates, else 503 naming what is missing (never a token,
-// key or secret).
+// key or secret). The verdict is reused for readyCacheFor.
 func (g *Gateway) serveReady(ctx *fasthttp.RequestCtx) {
+	g.readyMu.Lock()
+	v := g.ready
+	if v == nil || g.clock().Sub(v.at) >= readyCacheFor {
+		v = g.checkReady()
+		g.ready = v
+	}
+	g.readyMu.Unlock()
+	ctx.SetStatusCode(v.status)
+	ctx.SetContentType("application/json; charset=utf-8")
+	ctx.SetBody(v.body)
+}
+
+// checkReady computes a /readyz verdict.
+func (g *Gateway) checkReady() *readyVerdict {
 	problems := map[string]string{}
 	for name, a := range g.apps {
 		if _, err := a.tokens.Get(); err != nil {
@@ -76,14 +101,14 @@ func (g *Gateway) serveReady(ctx *fasthttp.RequestCtx) {
 			}
 		}
 	}
+	v := &readyVerdict{at: g.clock(), status: fasthttp.StatusOK}
 	if len(problems) == 0 {
-		writeJSON(ctx, fasthttp.StatusOK, map[string]string{"status": "ready"})
-		return
+		v.body, _ = json.Marshal(map[string]string{"status": "ready"})
+		return v
 	}
-	out, _ := json.Marshal(map[string]any{"status": "not ready", "apps": problems})
-	ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
-	ctx.SetContentType("application/json; charset=utf-8")
-	ctx.SetBody(out)
+	v.status = fasthttp.StatusServiceUnavailable
+	v.body, _ = json.Marshal(map[string]any{"status": "not ready", "apps": problems})
+	return v
 }
 
 // serverError returns the handler of fasthttp's own failures on a listener whose body limit is

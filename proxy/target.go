@@ -23,12 +23,12 @@ func originFormError(ctx *fasthttp.RequestCtx) *apiError {
 
 // readCallbackBody reads a callback's streamed body as its bytes arrive, at most
 // [server] callback_max_body_bytes, and makes it the request's body. Memory grows with the bytes
-// received, never with a Content-Length announced.
+// received, never with a Content-Length announced. On an error the caller answers and closes
+// the connection.
 func (g *Gateway) readCallbackBody(ctx *fasthttp.RequestCtx) *apiError {
 	limit := g.cfg.Server.CallbackMaxBodyBytes
 	tooLarge := newError(fasthttp.StatusRequestEntityTooLarge, CodeBodyTooLarge, "the request body exceeds server.callback_max_body_bytes")
 	if ctx.Request.Header.ContentLength() > limit {
-		ctx.SetConnectionClose()
 		return tooLarge
 	}
 	stream := ctx.RequestBodyStream()
@@ -37,11 +37,9 @@ func (g *Gateway) readCallbackBody(ctx *fasthttp.RequestCtx) *apiError {
 	}
 	body, err := io.ReadAll(io.LimitReader(stream, int64(limit)+1))
 	if err != nil {
-		ctx.SetConnectionClose()
 		return newError(fasthttp.StatusBadRequest, CodeBadRequest, "the request body could not be read ("+errorKind(err)+")")
 	}
 	if len(body) > limit {
-		ctx.SetConnectionClose()
 		return tooLarge
 	}
 	ctx.Request.SetBodyRaw(body)
