@@ -207,3 +207,41 @@ func TestReadyVerdictCached(t *testing.T) {
 		t.Fatalf("10 probes made %d token fetches, want at most 3", got)
 	}
 }
+
+// TestCallbackConnectionsPerIP: past callback_max_conns_per_ip, a further connection from the
+// same address is refused with 429 while another address is still served.
+func TestCallbackConnectionsPerIP(t *testing.T) {
+	e := startEnv(t, nil)
+	cfg := e.configWith(func(s string) string {
+		return strings.Replace(s, "[server]\n", "[server]\ncallback_max_conns_per_ip = 2\n", 1)
+	})
+	addrs, _ := startLoggedGateway(t, cfg)
+	dial := func(local string) net.Conn {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 5 * time.Second}
+		c, err := d.Dial("tcp", addrs.callback)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	// Two connections from 127.0.0.3 each hold a request open (a body still to come).
+	for range 2 {
+		c := dial("127.0.0.3")
+		io.WriteString(c, "POST /callbacks/wechatpay/pk HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n{")
+	}
+	third := dial("127.0.0.3")
+	third.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(third, "GET /callbacks/wechatpay/pk HTTP/1.1\r\nHost: x\r\n\r\n")
+	out, _ := io.ReadAll(third)
+	if !bytes.HasPrefix(out, []byte("HTTP/1.1 429")) {
+		t.Fatalf("a third connection from one address got %q", out)
+	}
+	other := dial("127.0.0.4")
+	other.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(other, "POST /callbacks/wechatpay/pk HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}")
+	out, _ = io.ReadAll(other)
+	if !bytes.HasPrefix(out, []byte("HTTP/1.1 401")) {
+		t.Fatalf("another address got %q", out)
+	}
+}
