@@ -223,3 +223,66 @@ func TestSyntaxErrorsNameLineAndKeyNotValue(t *testing.T) {
 		})
 	}
 }
+
+// TestSingleRules: each rule on its own, against a config that is otherwise valid; its boundary
+// value passes.
+func TestSingleRules(t *testing.T) {
+	const base = `
+[server]
+%s
+[forward]
+secret = "%s"
+[[app]]
+name = "shop"
+appid = "wx0123456789abcdef"
+secret = "app-secret"
+forward_url = "http://127.0.0.1:1/events"
+`
+	for _, tc := range []struct {
+		name, server, secret, key string // key "" means valid
+	}{
+		{"forward secret of 15 characters", "", "123456789012345", "forward.secret"},
+		{"forward secret of 16 characters", "", "1234567890123456", ""},
+		{"callback body limit below 1 KiB", "callback_max_body_bytes = 1023", "1234567890123456", "server.callback_max_body_bytes"},
+		{"callback body limit of 1 KiB", "callback_max_body_bytes = 1024", "1234567890123456", ""},
+		{"callback connections 0", "callback_max_conns = -1", "1234567890123456", "server.callback_max_conns"},
+		{"per-IP cap negative", "callback_max_conns_per_ip = -1", "1234567890123456", "server.callback_max_conns_per_ip"},
+		{"per-IP cap off", "callback_max_conns_per_ip = 0", "1234567890123456", ""},
+		{"callback read timeout negative", `callback_read_timeout = "-1s"`, "1234567890123456", "server.callback_read_timeout"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse([]byte(fmt.Sprintf(base, tc.server, tc.secret)), t.TempDir())
+			if tc.key == "" {
+				if err != nil {
+					t.Fatalf("want valid, got %v", err)
+				}
+				return
+			}
+			var ve *ValidationError
+			if !errors.As(err, &ve) || len(ve.Problems) != 1 || ve.Problems[0].Key != tc.key {
+				t.Fatalf("want exactly one problem at %s, got %v (config %+v)", tc.key, err, c)
+			}
+		})
+	}
+}
+
+// TestCallbackDefaults: the callback listener's limits default as documented, and an explicit
+// per-IP cap of 0 (off) is kept.
+func TestCallbackDefaults(t *testing.T) {
+	const cfg = "[[app]]\nname = \"shop\"\nappid = \"wx0123456789abcdef\"\nsecret = \"s\"\n"
+	c, err := Parse([]byte(cfg), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Server
+	if s.CallbackMaxBodyBytes != 64<<10 || s.CallbackMaxConns != 4096 || s.CallbackMaxConnsPerIP != 128 || s.CallbackReadTimeout != 5*time.Second || c.Forward.MaxConns != 256 {
+		t.Fatalf("defaults: %+v, forward.max_conns %d", s, c.Forward.MaxConns)
+	}
+	c, err = Parse([]byte("[server]\ncallback_max_conns_per_ip = 0\n"+cfg), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Server.CallbackMaxConnsPerIP != 0 {
+		t.Fatalf("an explicit 0 became %d", c.Server.CallbackMaxConnsPerIP)
+	}
+}

@@ -398,3 +398,37 @@ func TestOneTokenFetchForManyRequests(t *testing.T) {
 		t.Fatalf("%d tokens issued, want 1", n)
 	}
 }
+
+// TestStaleTokenRetriedOnce: when WeChat answers that the access_token is stale (it was revoked
+// after wxgate cached it), wxgate fetches a fresh one and sends the call again, once: the app sees
+// only the successful answer.
+func TestStaleTokenRetriedOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		stale func(e *testEnv, appID string)
+	}{
+		{"revoked (40001)", func(e *testEnv, appID string) { e.emu.InvalidateTokens(appID) }},
+		{"expired (42001)", func(e *testEnv, appID string) { e.emu.ExpireTokens(appID) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := startEnv(t, nil)
+			appID := e.cfg.Apps[0].AppID
+			e.warmToken()
+			calls, fetches, retries := e.emu.Calls("/xpay/query_order"), e.emu.TokenFetches(appID), e.metric(t, "wxgate_stale_token_retries_total")
+			tc.stale(e, appID)
+			a := e.do("POST", "/xpay/query_order", []byte(`{"env":0,"order_id":"stale-000001"}`))
+			if a.Status != 200 || signatureErrors[a.errcode(t)] || a.errcode(t) == 40001 || a.errcode(t) == 42001 {
+				t.Fatalf("the call after the token went stale: %d %s", a.Status, a.Body)
+			}
+			if got := e.emu.Calls("/xpay/query_order") - calls; got != 2 {
+				t.Errorf("WeChat saw the call %d times, want 2 (the stale one and the retry)", got)
+			}
+			if got := e.emu.TokenFetches(appID) - fetches; got != 1 {
+				t.Errorf("%d token fetches, want 1", got)
+			}
+			if got := e.metric(t, "wxgate_stale_token_retries_total") - retries; got != 1 {
+				t.Errorf("wxgate_stale_token_retries_total rose by %v, want 1", got)
+			}
+		})
+	}
+}
