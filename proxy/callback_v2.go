@@ -52,7 +52,11 @@ func (g *Gateway) serveV2Callback(ctx *fasthttp.RequestCtx, name []byte) {
 	}
 }
 
-// decodeV2Notification authenticates a v2 notification and builds its event.
+// decodeV2Notification authenticates a v2 notification and builds its event. APIv2 has no
+// timestamp or nonce to keep, so replays are stopped by the event id alone (acknowledged ids are
+// not forwarded again), and the id is made only of authenticated values: transaction_id (or
+// out_trade_no and nonce_str) under the sign, refund_id and refund_status inside req_info. The
+// unsigned outer params of a refund are checked but never forwarded.
 func (m *merchantState) decodeV2Notification(params []signer.Param) (*Event, error) {
 	get := func(k string) string { v, _ := signer.ParamValue(params, k); return v }
 	if mch := get("mch_id"); mch != m.mchID {

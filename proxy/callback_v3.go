@@ -39,6 +39,9 @@ func (g *Gateway) serveV3Callback(ctx *fasthttp.RequestCtx, name []byte) {
 		fail(fasthttp.StatusUnauthorized, "signature verification failed: "+err.Error())
 		return
 	}
+	// Timestamp and nonce are the very header values verifyV3 signed ("ts\nnonce\nbody\n": the
+	// line breaks keep them apart); Wechatpay-Serial and -Signature, not signed, stay out. The
+	// event id forwarded is the body's, which the signature covers too.
 	key := g.replayKey([]byte("v3"), []byte(m.name), ctx.Request.Header.Peek("Wechatpay-Timestamp"), ctx.Request.Header.Peek("Wechatpay-Nonce"))
 	if !g.nonces.addKey(key, g.clock()) {
 		fail(fasthttp.StatusUnauthorized, "replayed: this timestamp and nonce were already used")
