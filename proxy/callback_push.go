@@ -85,6 +85,9 @@ func (g *Gateway) servePushCallback(ctx *fasthttp.RequestCtx, name []byte) {
 		reject(fasthttp.StatusBadRequest, err.Error())
 		return
 	}
+	// Invalid UTF-8 is repaired for the app's parser. Duplicate members are passed on: no owner
+	// is read from the message (safe mode checks the appid in the encrypted wrapper).
+	jsonMsg = validUTF8JSON(jsonMsg)
 	typ := f.Event
 	if typ == "" {
 		typ = f.MsgType

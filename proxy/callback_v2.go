@@ -99,7 +99,10 @@ func (m *merchantState) decodeV2Notification(params []signer.Param) (*Event, err
 	return &Event{ID: "pay_" + id, Source: SourceWeChatPayV2, Type: "TRANSACTION." + result, Merchant: m.name, Data: paramsJSON(params)}, nil
 }
 
-// paramsJSON turns APIv2 params into a JSON object of strings (sign left out).
+// paramsJSON turns APIv2 params into a JSON object of strings (sign left out). encoding/json
+// writes invalid UTF-8 as U+FFFD, so the object is always valid UTF-8 (TestParamsJSONUTF8);
+// ParseXML refuses invalid UTF-8 before that anyway (encoding/xml does), and repairing it first
+// would only break the sign, which covers the bytes received.
 func paramsJSON(params []signer.Param) json.RawMessage {
 	m := make(map[string]string, len(params))
 	for _, p := range params {

@@ -106,8 +106,13 @@ func (g *Gateway) decodeV3Notification(m *merchantState, body []byte) (*Event, e
 	if jsonObject(plain) != nil {
 		return nil, errors.New("the decrypted resource is not a JSON object")
 	}
+	// The owner check reads the resource as the app will: invalid UTF-8 repaired first (two
+	// names differing only in invalid bytes become one), then every top-level name unique.
+	plain = validUTF8JSON(plain)
 	var owner [5][]byte
-	topFields(plain, v3OwnerMembers, owner[:])
+	if err := uniqueTopFields(plain, v3OwnerMembers, owner[:]); err != nil {
+		return nil, fmt.Errorf("the decrypted resource: %w", err)
+	}
 	var ids [5][]byte
 	for k, raw := range owner {
 		s, err := memberBytes(raw, v3OwnerMembers[k])
