@@ -70,5 +70,6 @@ func digestID(prefix string, parts ...[]byte) string {
 var digestBufs bufPool
 
 // replayKey is the nonce-cache key of a signed callback: its source, the app or merchant, and
-// the signed timestamp and nonce (plus, for pushes, the msg_signature).
+// only values the callback's signature was verified over (for APIv3 the timestamp and nonce,
+// for pushes the verified signature itself), so that no unsigned value makes a replay new.
 func (g *Gateway) replayKey(parts ...[]byte) seenKey { return g.nonces.keyOf(parts...) }

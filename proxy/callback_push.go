@@ -28,6 +28,12 @@ func (g *Gateway) servePushCallback(ctx *fasthttp.RequestCtx, name []byte) {
 			ctx.Error("signature mismatch", fasthttp.StatusUnauthorized)
 			return
 		}
+		// A handshake URL kept in some log must not answer for the server again later.
+		if stale := g.checkFresh(ts); stale != "" {
+			g.countCallback(cbMessagePush, outcomeRejected)
+			ctx.Error("handshake refused: "+stale, fasthttp.StatusUnauthorized)
+			return
+		}
 		ctx.SetContentType("text/plain; charset=utf-8")
 		ctx.SetBody(q.Peek("echostr"))
 		return
@@ -46,7 +52,7 @@ func (g *Gateway) servePushCallback(ctx *fasthttp.RequestCtx, name []byte) {
 	// (the event id, the envelope sent, the nonce key) is a copy.
 	plainBuf := pushPlainBufs.get()
 	defer pushPlainBufs.put(plainBuf)
-	msg, err := a.openPush(ctx, body, isXML, ts, nonce, plainBuf)
+	msg, sig, err := a.openPush(ctx, body, isXML, ts, nonce, plainBuf)
 	if err != nil {
 		reject(fasthttp.StatusUnauthorized, err.Error())
 		return
@@ -55,7 +61,12 @@ func (g *Gateway) servePushCallback(ctx *fasthttp.RequestCtx, name []byte) {
 		reject(fasthttp.StatusUnauthorized, aerr)
 		return
 	}
-	key := g.replayKey([]byte("push"), []byte(a.name), []byte(ts), []byte(nonce), q.Peek("msg_signature"))
+	// The replay key is the signature openPush verified, never a query value it did not check
+	// (an unverified msg_signature of a plaintext push took any value, each a fresh key). The
+	// signature stands for timestamp and nonce (and Encrypt) better than they do themselves:
+	// it hashes the sorted parts joined without separators, so timestamp and nonce swapped
+	// verify alike and would be another (timestamp, nonce) key.
+	key := g.replayKey([]byte("push"), []byte(a.name), sig)
 	if !g.nonces.addKey(key, g.clock()) {
 		reject(fasthttp.StatusUnauthorized, "replayed: this timestamp and nonce were already used")
 		return
@@ -74,10 +85,15 @@ func (g *Gateway) servePushCallback(ctx *fasthttp.RequestCtx, name []byte) {
 		reject(fasthttp.StatusBadRequest, err.Error())
 		return
 	}
+	// Invalid UTF-8 is repaired for the app's parser. Duplicate members are passed on: no owner
+	// is read from the message (safe mode checks the appid in the encrypted wrapper).
+	jsonMsg = validUTF8JSON(jsonMsg)
 	typ := f.Event
 	if typ == "" {
 		typ = f.MsgType
 	}
+	// In plaintext mode no signature covers the body, so msg (and this id) is whatever the
+	// sender wrote; only the replay key above bounds it, to one message per signed URL.
 	ev := &Event{ID: digestID("push_", []byte(a.appID), msg), Source: SourceMessagePush, Type: typ, App: a.name, Data: jsonMsg}
 	switch res, why := g.forwarder.forward(a.forwardURL, ev); res {
 	case forwardFailed:
@@ -96,54 +112,56 @@ func (g *Gateway) servePushCallback(ctx *fasthttp.RequestCtx, name []byte) {
 // pushPlainBufs holds the buffers encrypted pushes are decrypted into.
 var pushPlainBufs bufPool
 
-// openPush verifies a push and returns the plaintext message. Encrypted pushes (safe and
-// compatible mode) are checked with msg_signature over the Encrypt field and the appid inside,
-// and decrypted into *plainBuf (the message aliases it); plaintext pushes with signature (over
-// the token, ts and nonce only); an app configured with an EncodingAESKey refuses plaintext
-// pushes, whose body no signature covers.
-func (a *appState) openPush(ctx *fasthttp.RequestCtx, body []byte, isXML bool, ts, nonce string, plainBuf *[]byte) ([]byte, error) {
+// openPush verifies a push and returns the plaintext message and the signature it verified
+// (aliasing the query). Encrypted pushes (safe and compatible mode) are checked with
+// msg_signature over the Encrypt field and the appid inside, and decrypted into *plainBuf (the
+// message aliases it); plaintext pushes with signature (over the token, ts and nonce only); an
+// app configured with an EncodingAESKey refuses plaintext pushes, whose body no signature covers.
+func (a *appState) openPush(ctx *fasthttp.RequestCtx, body []byte, isXML bool, ts, nonce string, plainBuf *[]byte) (msg, sig []byte, err error) {
 	q := ctx.QueryArgs()
 	if string(q.Peek("encrypt_type")) != "aes" {
 		if a.crypter != nil {
-			return nil, fmt.Errorf("plaintext push refused: app %q has an encoding_aes_key, so pushes must use safe mode", a.name)
+			return nil, nil, fmt.Errorf("plaintext push refused: app %q has an encoding_aes_key, so pushes must use safe mode", a.name)
 		}
-		if !signer.VerifyPushSignature(q.Peek("signature"), a.pushToken, ts, nonce) {
-			return nil, fmt.Errorf("signature mismatch")
+		sig = q.Peek("signature")
+		if !signer.VerifyPushSignature(sig, a.pushToken, ts, nonce) {
+			return nil, nil, fmt.Errorf("signature mismatch")
 		}
-		return body, nil
+		return body, sig, nil
 	}
 	if a.crypter == nil {
-		return nil, fmt.Errorf("encrypted push but app %q has no encoding_aes_key", a.name)
+		return nil, nil, fmt.Errorf("encrypted push but app %q has no encoding_aes_key", a.name)
 	}
 	var encrypt string
 	if isXML {
 		params, err := signer.ParseXML(body)
 		if err != nil {
-			return nil, fmt.Errorf("the XML body does not parse: %v", err)
+			return nil, nil, fmt.Errorf("the XML body does not parse: %v", err)
 		}
 		encrypt, _ = signer.ParamValue(params, "Encrypt")
 	} else {
 		f, err := readPushFields(body)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		encrypt = f.Encrypt
 	}
 	if encrypt == "" {
-		return nil, fmt.Errorf("encrypt_type=aes but the body has no Encrypt")
+		return nil, nil, fmt.Errorf("encrypt_type=aes but the body has no Encrypt")
 	}
-	if !signer.VerifyPushSignature(q.Peek("msg_signature"), a.pushToken, ts, nonce, encrypt) {
-		return nil, fmt.Errorf("msg_signature mismatch")
+	sig = q.Peek("msg_signature")
+	if !signer.VerifyPushSignature(sig, a.pushToken, ts, nonce, encrypt) {
+		return nil, nil, fmt.Errorf("msg_signature mismatch")
 	}
 	buf, msg, appID, err := a.crypter.AppendDecrypt((*plainBuf)[:0], encrypt)
 	*plainBuf = buf
 	if err != nil {
-		return nil, fmt.Errorf("Encrypt does not decrypt with the EncodingAESKey")
+		return nil, nil, fmt.Errorf("Encrypt does not decrypt with the EncodingAESKey")
 	}
 	if string(appID) != a.appID {
-		return nil, fmt.Errorf("the message is for appid %q, not app %q", truncate(appID, 24), a.name)
+		return nil, nil, fmt.Errorf("the message is for appid %q, not app %q", truncate(appID, 24), a.name)
 	}
-	return msg, nil
+	return msg, sig, nil
 }
 
 // checkFresh refuses a signed timestamp (unix seconds) more than 300 s from wxgate's clock, for

@@ -52,7 +52,11 @@ func (g *Gateway) serveV2Callback(ctx *fasthttp.RequestCtx, name []byte) {
 	}
 }
 
-// decodeV2Notification authenticates a v2 notification and builds its event.
+// decodeV2Notification authenticates a v2 notification and builds its event. APIv2 has no
+// timestamp or nonce to keep, so replays are stopped by the event id alone (acknowledged ids are
+// not forwarded again), and the id is made only of authenticated values: transaction_id (or
+// out_trade_no and nonce_str) under the sign, refund_id and refund_status inside req_info. The
+// unsigned outer params of a refund are checked but never forwarded.
 func (m *merchantState) decodeV2Notification(params []signer.Param) (*Event, error) {
 	get := func(k string) string { v, _ := signer.ParamValue(params, k); return v }
 	if mch := get("mch_id"); mch != m.mchID {
@@ -95,7 +99,10 @@ func (m *merchantState) decodeV2Notification(params []signer.Param) (*Event, err
 	return &Event{ID: "pay_" + id, Source: SourceWeChatPayV2, Type: "TRANSACTION." + result, Merchant: m.name, Data: paramsJSON(params)}, nil
 }
 
-// paramsJSON turns APIv2 params into a JSON object of strings (sign left out).
+// paramsJSON turns APIv2 params into a JSON object of strings (sign left out). encoding/json
+// writes invalid UTF-8 as U+FFFD, so the object is always valid UTF-8 (TestParamsJSONUTF8);
+// ParseXML refuses invalid UTF-8 before that anyway (encoding/xml does), and repairing it first
+// would only break the sign, which covers the bytes received.
 func paramsJSON(params []signer.Param) json.RawMessage {
 	m := make(map[string]string, len(params))
 	for _, p := range params {

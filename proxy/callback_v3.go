@@ -39,6 +39,9 @@ func (g *Gateway) serveV3Callback(ctx *fasthttp.RequestCtx, name []byte) {
 		fail(fasthttp.StatusUnauthorized, "signature verification failed: "+err.Error())
 		return
 	}
+	// Timestamp and nonce are the very header values verifyV3 signed ("ts\nnonce\nbody\n": the
+	// line breaks keep them apart); Wechatpay-Serial and -Signature, not signed, stay out. The
+	// event id forwarded is the body's, which the signature covers too.
 	key := g.replayKey([]byte("v3"), []byte(m.name), ctx.Request.Header.Peek("Wechatpay-Timestamp"), ctx.Request.Header.Peek("Wechatpay-Nonce"))
 	if !g.nonces.addKey(key, g.clock()) {
 		fail(fasthttp.StatusUnauthorized, "replayed: this timestamp and nonce were already used")
@@ -103,8 +106,13 @@ func (g *Gateway) decodeV3Notification(m *merchantState, body []byte) (*Event, e
 	if jsonObject(plain) != nil {
 		return nil, errors.New("the decrypted resource is not a JSON object")
 	}
+	// The owner check reads the resource as the app will: invalid UTF-8 repaired first (two
+	// names differing only in invalid bytes become one), then every top-level name unique.
+	plain = validUTF8JSON(plain)
 	var owner [5][]byte
-	topFields(plain, v3OwnerMembers, owner[:])
+	if err := uniqueTopFields(plain, v3OwnerMembers, owner[:]); err != nil {
+		return nil, fmt.Errorf("the decrypted resource: %w", err)
+	}
 	var ids [5][]byte
 	for k, raw := range owner {
 		s, err := memberBytes(raw, v3OwnerMembers[k])

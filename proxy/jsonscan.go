@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Top-level JSON field access without decoding the whole body. wxgate signs and forwards the exact
@@ -201,4 +204,64 @@ func smallInt(raw []byte) (int64, bool) {
 		n = -n
 	}
 	return n, true
+}
+
+// uniqueTopFields is topFields for a document whose members wxgate vouches for, so that the app
+// reads what wxgate checked: member names are compared as a parser reads them (escapes decoded)
+// and without regard to case (Go's encoding/json matches struct fields so), and a top-level
+// member name that occurs twice is an error (parsers differ on which one wins). Only the top
+// level is checked: wxgate reads nothing nested, so a nested duplicate cannot make the app see
+// something other than what wxgate checked, and refusing it would lose a genuine event.
+func uniqueTopFields(b []byte, names []string, vals [][]byte) error {
+	i := skipSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return errNotObject
+	}
+	seen := make(map[string]struct{}, 16)
+	var fold []byte
+	for i++; ; {
+		i = skipSpace(b, i)
+		if i >= len(b) || b[i] == '}' {
+			return nil
+		}
+		if b[i] == ',' {
+			i++
+			continue
+		}
+		keyEnd := skipValue(b, i)
+		key, ok := stringValue(b[i:keyEnd])
+		if !ok {
+			return errNotObject
+		}
+		fold = appendFoldedName(fold[:0], key)
+		if _, dup := seen[string(fold)]; dup {
+			return fmt.Errorf("member %q occurs twice (names compared ignoring case)", truncate([]byte(key), 40))
+		}
+		seen[string(fold)] = struct{}{}
+		i = skipSpace(b, keyEnd)
+		if i >= len(b) || b[i] != ':' {
+			return errNotObject
+		}
+		i = skipSpace(b, i+1)
+		end := skipValue(b, i)
+		for k, name := range names {
+			if strings.EqualFold(key, name) {
+				vals[k] = b[i:end]
+			}
+		}
+		i = end
+	}
+}
+
+// appendFoldedName appends name with each rune replaced by the least rune it equals ignoring
+// case (its unicode.SimpleFold orbit), so names equal under strings.EqualFold fold alike.
+func appendFoldedName(dst []byte, name string) []byte {
+	for _, r := range name {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		dst = utf8.AppendRune(dst, least)
+	}
+	return dst
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unicode/utf8"
 )
 
 // Message-push bodies come as JSON or XML (the MP console's 数据格式). XML ones are turned into
@@ -22,8 +23,14 @@ const (
 var errPushXML = errors.New("not a message-push XML document")
 
 // pushXMLToJSON converts a push XML document (<xml>...</xml>) into a JSON object. DOCTYPE,
-// entities and processing instructions other than the XML declaration are refused.
+// entities and processing instructions other than the XML declaration are refused. Invalid
+// UTF-8, which encoding/xml refuses, becomes U+FFFD first, so such an event still reaches the
+// app (the signature, if any, was checked over the bytes received); encoding/json then writes
+// valid UTF-8 only.
 func pushXMLToJSON(body []byte) ([]byte, error) {
+	if !utf8.Valid(body) {
+		body = bytes.ToValidUTF8(body, []byte("\uFFFD"))
+	}
 	d := xml.NewDecoder(bytes.NewReader(body))
 	d.Strict = true
 	d.Entity = nil
