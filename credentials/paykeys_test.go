@@ -92,11 +92,6 @@ func (c testPlatformCert) platform() PlatformCert {
 	return PlatformCert{Serial: c.serial, NotAfter: c.cert.NotAfter, PublicKey: &c.key.PublicKey}
 }
 
-// sign returns the base64 SHA256withRSA signature of msg with the certificate's key.
-func (c testPlatformCert) sign(t testing.TB, msg []byte) string {
-	t.Helper()
-	return signWith(t, c.key, msg)
-}
 
 func signWith(t testing.TB, key *rsa.PrivateKey, msg []byte) string {
 	t.Helper()

@@ -143,7 +143,9 @@ func (r *receiver) unblock() {
 func (r *receiver) handle(ctx *fasthttp.RequestCtx) {
 	rec := received{path: string(ctx.Path()), header: map[string]string{}, body: append([]byte(nil), ctx.PostBody()...)}
 	rec.query, _ = url.ParseQuery(string(ctx.QueryArgs().QueryString()))
-	ctx.Request.Header.VisitAll(func(k, v []byte) { rec.header[string(k)] = string(v) })
+	for k, v := range ctx.Request.Header.All() {
+		rec.header[string(k)] = string(v)
+	}
 	kind, name, _ := strings.Cut(strings.TrimPrefix(rec.path, "/"), "/")
 	name, _, _ = strings.Cut(name, "/") // /v3/<mchid>/anything is <mchid>'s door too
 	if kind == "block" {

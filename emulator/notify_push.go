@@ -140,7 +140,7 @@ func (e *Emulator) buildPush(a *appState, msg []byte, target string, opts Notify
 	ps := a.push
 	switch {
 	case opts.Serial != "" || opts.SignTest:
-		return Notification{}, errors.New("Serial and SignTest apply to WeChat Pay notifications only")
+		return Notification{}, errors.New("options Serial and SignTest apply to WeChat Pay notifications only")
 	case ps.token == "":
 		return Notification{}, errors.New("the app has no push token")
 	case ps.mode != pushPlain && ps.crypter == nil:

@@ -20,8 +20,6 @@ type Secret struct {
 	set   bool
 }
 
-// NewSecret returns a resolved Secret holding value; for tests and generated configs.
-func NewSecret(value string) Secret { return Secret{ref: value, value: value, set: true} }
 
 // UnmarshalText records the reference as written; Resolve reads it.
 func (s *Secret) UnmarshalText(b []byte) error {

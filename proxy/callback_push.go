@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -156,7 +157,7 @@ func (a *appState) openPush(ctx *fasthttp.RequestCtx, body []byte, isXML bool, t
 	buf, msg, appID, err := a.crypter.AppendDecrypt((*plainBuf)[:0], encrypt)
 	*plainBuf = buf
 	if err != nil {
-		return nil, nil, fmt.Errorf("Encrypt does not decrypt with the EncodingAESKey")
+		return nil, nil, errors.New("the Encrypt field does not decrypt with the EncodingAESKey")
 	}
 	if string(appID) != a.appID {
 		return nil, nil, fmt.Errorf("the message is for appid %q, not app %q", truncate(appID, 24), a.name)

@@ -180,9 +180,6 @@ func NewGateway(cfg *policies.Config, opts Options) (*Gateway, error) {
 	return g, nil
 }
 
-// Sessions is the session_key store, for embedders and tests.
-func (g *Gateway) Sessions() *credentials.Sessions { return g.sessions }
-
 // app picks the app named by the X-Wxgate-App header, or the first configured app.
 func (g *Gateway) app(ctx *fasthttp.RequestCtx) (*appState, *apiError) {
 	name := ctx.Request.Header.Peek(HeaderApp)

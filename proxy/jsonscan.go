@@ -183,14 +183,14 @@ func stringValue(raw []byte) (string, bool) {
 
 // smallInt parses a raw JSON integer of at most 18 digits (errcode, env).
 func smallInt(raw []byte) (int64, bool) {
-	if len(raw) == 0 || len(raw) > 19 {
+	if len(raw) == 0 {
 		return 0, false
 	}
 	neg := raw[0] == '-'
 	if neg {
 		raw = raw[1:]
 	}
-	if len(raw) == 0 {
+	if len(raw) == 0 || len(raw) > 18 { // 18 digits cannot overflow an int64
 		return 0, false
 	}
 	var n int64

@@ -174,3 +174,32 @@ func sizeName(n int) string {
 	}
 	return strconv.Itoa(n) + "B"
 }
+
+// TestSmallInt: integers of up to 18 digits parse; longer ones are refused instead of wrapping
+// around (9999999999999999999 used to give a negative number).
+func TestSmallInt(t *testing.T) {
+	for _, tc := range []struct {
+		raw  string
+		want int64
+		ok   bool
+	}{
+		{"0", 0, true},
+		{"-1", -1, true},
+		{"40001", 40001, true},
+		{"999999999999999999", 999999999999999999, true},
+		{"-999999999999999999", -999999999999999999, true},
+		{"9999999999999999999", 0, false},
+		{"-9999999999999999999", 0, false},
+		{"1000000000000000000", 0, false},
+		{"", 0, false},
+		{"-", 0, false},
+		{"1.5", 0, false},
+		{"1e3", 0, false},
+		{`"1"`, 0, false},
+	} {
+		got, ok := smallInt([]byte(tc.raw))
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("smallInt(%q) = %d, %v; want %d, %v", tc.raw, got, ok, tc.want, tc.ok)
+		}
+	}
+}

@@ -83,10 +83,7 @@ func (s *seenSet) addKey(k seenKey, now time.Time) bool {
 	return true
 }
 
-// remove forgets key (a callback whose forward failed may come again).
-func (s *seenSet) remove(key string) { s.removeKey(s.hash(key)) }
-
-// removeKey is remove for a key already hashed (keyOf).
+// removeKey forgets a key made by keyOf (a callback whose forward failed may come again).
 func (s *seenSet) removeKey(k seenKey) {
 	s.mu.Lock()
 	delete(s.keys, k)

@@ -40,7 +40,7 @@ func TestSeenSet(t *testing.T) {
 		case "has":
 			got = s.has(st.key, now)
 		case "remove":
-			s.remove(st.key)
+			s.removeKey(s.hash(st.key))
 			continue
 		}
 		if got != st.want {
