@@ -96,6 +96,7 @@ type Emulator struct {
 
 	statsMu sync.Mutex
 	calls   map[string]int // requests received per API path
+	last    map[string]Exchange
 
 	faultMu sync.Mutex
 	faults  Faults
@@ -171,6 +172,7 @@ func New(cfg Config) (*Emulator, error) {
 		apps:            apps,
 		tokens:          make(map[string]*token),
 		calls:           make(map[string]int),
+		last:            make(map[string]Exchange),
 		otherAPIs:       make(map[string]bool, len(cfg.OtherAPIs)),
 		mch:             mch,
 		notify:          newNotifier(cfg.RetryScale),
@@ -327,6 +329,7 @@ func (e *Emulator) handle(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	e.countCall(path)
+	defer e.recordExchange(path, ctx)
 	if api := mchAPIOf(path); api != mchNone && !e.isOtherAPI(path) {
 		if e.applyMchFaults(ctx, api) {
 			e.serveMch(ctx, path, api)

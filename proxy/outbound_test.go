@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"bytes"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -109,9 +110,30 @@ func TestAppSentCredentialsReplaced(t *testing.T) {
 	e := startEnv(t, nil)
 	openid := e.login("dan")
 	body := []byte(`{"openid":"` + openid + `","env":0,"user_ip":"127.0.0.1"}`)
-	a := e.do("POST", "/xpay/query_user_balance?access_token=forged&pay_sig=00&signature=11", body)
+	a := e.do("POST", "/xpay/query_user_balance?access_token=forged&pay_sig=00&trace=t-1&signature=11&lang=zh_CN", body)
 	if a.Status != 200 || a.errcode(t) != 0 {
 		t.Fatalf("%d %s", a.Status, a.Body)
+	}
+	x, ok := e.emu.LastExchange("/xpay/query_user_balance")
+	if !ok {
+		t.Fatal("WeChat saw no request")
+	}
+	q, err := url.ParseQuery(x.Query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for arg, forged := range map[string]string{"access_token": "forged", "pay_sig": "00", "signature": "11"} {
+		if vs := q[arg]; len(vs) != 1 || vs[0] == forged || vs[0] == "" {
+			t.Errorf("WeChat got %s=%v, want exactly one value of wxgate's own", arg, vs)
+		}
+	}
+	for arg, want := range map[string]string{"trace": "t-1", "lang": "zh_CN"} {
+		if got := q[arg]; len(got) != 1 || got[0] != want {
+			t.Errorf("the app's %s did not reach WeChat unchanged: %v", arg, got)
+		}
+	}
+	if !bytes.Equal(x.Body, body) {
+		t.Errorf("WeChat got body %s, want the app's %s", x.Body, body)
 	}
 }
 
@@ -216,13 +238,27 @@ func totalCalls(e *testEnv) int {
 	return n
 }
 
-// TestWeChatAnswerUnchanged checks that WeChat's business errors pass through byte for byte.
+// TestWeChatAnswerUnchanged: WeChat's answers, business errors and successes, reach the app with
+// the status and body bytes WeChat sent.
 func TestWeChatAnswerUnchanged(t *testing.T) {
 	e := startEnv(t, nil)
 	openid := e.login("hank")
-	a := e.do("POST", "/xpay/currency_pay", []byte(`{"openid":"`+openid+`","env":0,"user_ip":"1.1.1.1","amount":5,"order_id":"short"}`))
-	if a.Status != 200 || a.errcode(t) != 268490002 || !bytes.Contains(a.Body, []byte("rid:")) {
-		t.Fatalf("WeChat's answer changed: %d %s", a.Status, a.Body)
+	for _, body := range []string{
+		`{"openid":"` + openid + `","env":0,"user_ip":"1.1.1.1","amount":5,"order_id":"short"}`, // an errcode answer
+		`{"openid":"` + openid + `","env":0,"user_ip":"1.1.1.1"}`,                               // a success
+	} {
+		path := "/xpay/currency_pay"
+		if !strings.Contains(body, "amount") {
+			path = "/xpay/query_user_balance"
+		}
+		a := e.do("POST", path, []byte(body))
+		x, ok := e.emu.LastExchange(path)
+		if !ok {
+			t.Fatal("WeChat saw no request")
+		}
+		if a.Status != x.Status || !bytes.Equal(a.Body, x.Answer) {
+			t.Fatalf("WeChat answered %d %q, the app got %d %q", x.Status, x.Answer, a.Status, a.Body)
+		}
 	}
 }
 
