@@ -92,7 +92,6 @@ func (c testPlatformCert) platform() PlatformCert {
 	return PlatformCert{Serial: c.serial, NotAfter: c.cert.NotAfter, PublicKey: &c.key.PublicKey}
 }
 
-
 func signWith(t testing.TB, key *rsa.PrivateKey, msg []byte) string {
 	t.Helper()
 	sig, err := signer.NewRSASigner(key).AppendSign(nil, msg)

@@ -20,7 +20,6 @@ type Secret struct {
 	set   bool
 }
 
-
 // UnmarshalText records the reference as written; Resolve reads it.
 func (s *Secret) UnmarshalText(b []byte) error {
 	s.ref = string(b)
