@@ -59,7 +59,8 @@ const (
 	PayV2SecurePrefix = "/secapi/"
 )
 
-// xpayUserSigned are the xpay APIs that need pay_sig and the user signature (spec/xpay.md §1.2).
+// xpayUserSigned are the xpay APIs that need pay_sig and the user signature
+// (docs/protocol/xpay.md §2.3).
 var xpayUserSigned = []string{
 	"/xpay/query_user_balance",
 	"/xpay/currency_pay",
@@ -67,7 +68,7 @@ var xpayUserSigned = []string{
 }
 
 // xpayPaySigned are the other xpay APIs; every one gets pay_sig, as the official page's URLs and
-// all surveyed SDKs do (spec/xpay.md §1.2, open question 1).
+// all surveyed SDKs do, where the newer per-API pages leave it out (docs/protocol/xpay.md §2.3).
 var xpayPaySigned = []string{
 	"/xpay/query_order",
 	"/xpay/notify_provide_goods",

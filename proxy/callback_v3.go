@@ -8,8 +8,8 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// Members of an APIv3 notification (spec/wechatpay.md §3.2) and of its decrypted resource that
-// wxgate reads.
+// Members of an APIv3 notification (docs/protocol/wechatpay.md §3.2) and of its decrypted resource
+// that wxgate reads.
 var (
 	v3NotificationMembers = []string{"id", "event_type", "resource"}
 	v3ResourceMembers     = []string{"algorithm", "ciphertext", "associated_data", "nonce"}

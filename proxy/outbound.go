@@ -17,8 +17,8 @@ var (
 	argSignature   = "signature"
 )
 
-// staleTokenCodes are the errcodes that mean "this access_token is no longer good" (spec/xpay.md
-// §3.3): wxgate refreshes once and retries the call once.
+// staleTokenCodes are the errcodes that mean "this access_token is no longer good"
+// (docs/protocol/xpay.md §4.3): wxgate refreshes once and retries the call once.
 func isStaleTokenCode(code int64) bool { return code == 40001 || code == 40014 || code == 42001 }
 
 // serveWeChat handles a request on a routed api.weixin.qq.com path.

@@ -120,7 +120,7 @@ func (g *Gateway) signV3(m *merchantState, req *fasthttp.Request, method string,
 		req.SetBodyRaw(body)
 	}
 	if m.publicKeyID != "" {
-		// Asks WeChat Pay to sign the answer with the public key (spec/wechatpay.md §4.3).
+		// Asks WeChat Pay to sign the answer with the public key (docs/protocol/wechatpay.md §4.2).
 		req.Header.Set("Wechatpay-Serial", m.publicKeyID)
 	}
 	return nil

@@ -9,7 +9,7 @@ import (
 	"sync"
 )
 
-// AEAD_AES_256_GCM with the APIv3 key (spec/wechatpay.md §3.3, §4.1).
+// AEAD_AES_256_GCM with the APIv3 key (docs/protocol/wechatpay.md §3.3, §4.1).
 
 const (
 	aeadKeySize   = 32 // AES-256: the APIv3 key is 32 ASCII bytes

@@ -105,7 +105,7 @@ func TestNewAEADKeyLength(t *testing.T) {
 			t.Errorf("accepted a %d-byte key", n)
 		}
 	}
-	// The Go SDK's 16-byte test keys (spec V4, V5) are AES-128: refused.
+	// The Go SDK's 16-byte test keys (docs/protocol/wechatpay.md §9.3) are AES-128: refused.
 	if _, err := NewAEADKey([]byte("testAPIv3Key0000")); err == nil {
 		t.Error("accepted the Go SDK's 16-byte key")
 	}

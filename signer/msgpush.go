@@ -14,7 +14,8 @@ import (
 	"sync"
 )
 
-// Mini Program message push (消息推送) signatures and safe-mode crypto (spec/xpay.md §4.2-4.4).
+// Mini Program message push (消息推送) signatures and safe-mode crypto
+// (docs/protocol/message-push.md §2-§4).
 
 const (
 	pushKeyChars  = 43 // EncodingAESKey length

@@ -227,8 +227,8 @@ func TestPushEncryptVector(t *testing.T) {
 	}
 }
 
-// TestPushClassicSample is the WXBizMsgCrypt sample of xpay.md §4.4 (official cryptoDemo): its
-// EncodingAESKey ends in a character with non-zero dropped bits, and its pad is 2.
+// TestPushClassicSample is the WXBizMsgCrypt sample of docs/protocol/message-push.md §6.2 (official
+// cryptoDemo): its EncodingAESKey ends in a character with non-zero dropped bits, and its pad is 2.
 func TestPushClassicSample(t *testing.T) {
 	const (
 		encrypt = "hyzAe4OzmOMbd6TvGdIOO6uBmdJoD0Fk53REIHvxYtJlE2B655HuD0m8KUePWB3+LrPXo87wzQ1QLvbeUgmBM4x6F8PGHQHFVAFmOD2LdJF9FrXpbUAh0B5GIItb52sn896wVsMSHGuPE328HnRGBcrS7C41IzDWyWNlZkyyXwon8T332jisa+h6tEDYsVticbSnyU8dKOIbgU6ux5VTjg3yt+WGzjlpKn6NPhRjpA912xMezR4kw6KWwMrCVKSVCZciVGCgavjIQ6X8tCOp3yZbGpy0VxpAe+77TszTfRd5RJSVO/HTnifJpXgCSUdUue1v6h0EIBYYI1BD1DlD+C0CR8e6OewpusjZ4uBl9FyJvnhvQl+q5rv1ixrcpCumEPo5MJSgM9ehVsNPfUM669WuMyVWQLCzpu9GhglF2PE="

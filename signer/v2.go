@@ -15,7 +15,7 @@ import (
 	"sync"
 )
 
-// WeChat Pay APIv2 (legacy XML) signing (spec/wechatpay.md §7, §8).
+// WeChat Pay APIv2 (legacy XML) signing (docs/protocol/wechatpay.md §7, §8).
 
 // APIv2 sign types.
 const (
@@ -115,7 +115,7 @@ func (k *V2Key) appendSortedSign(dst []byte, signType string, params []Param) []
 	sc.b = append(sc.b, "&key="...)
 	sc.b = append(sc.b, k.key...)
 	if signType == V2SignHMACSHA256 {
-		// The HMAC message still ends in "&key=" + key (spec/wechatpay.md §7.1 step 5).
+		// The HMAC message still ends in "&key=" + key (docs/protocol/wechatpay.md §7.1 step 5).
 		n := len(dst)
 		dst = k.hmac.AppendHex(dst, "", "", sc.b)
 		upperHex(dst[n:])

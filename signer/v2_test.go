@@ -89,7 +89,8 @@ func TestV2PaySignVector(t *testing.T) {
 	}
 }
 
-// TestV2PaySignEasyWeChat pins spec/wechatpay.md §9 V13 (both sign types over the client params).
+// TestV2PaySignEasyWeChat pins EasyWeChat's values of docs/protocol/wechatpay.md §9.3 (both sign
+// types over the client params).
 func TestV2PaySignEasyWeChat(t *testing.T) {
 	k := NewV2Key("mock-v2-secret-key")
 	for signType, want := range map[string]string{
@@ -109,7 +110,8 @@ func TestV2PaySignEasyWeChat(t *testing.T) {
 }
 
 func TestV2StringA(t *testing.T) {
-	// spec V14: queryStringLike({appid:3,mchid:2,openid:'',sign:0}) = appid=3&mchid=2.
+	// docs/protocol/wechatpay.md §9.3: queryStringLike({appid:3,mchid:2,openid:'',sign:0}) =
+	// appid=3&mchid=2.
 	cases := []struct {
 		params []Param
 		want   string
@@ -253,8 +255,8 @@ func TestAESECBVector(t *testing.T) {
 	}
 }
 
-// refundReqInfo is spec/wechatpay.md §9 V10: a real refund notification's req_info (go-pay/gopay
-// test data) under APIv2 key ziR0QKsTUfMOuochC9RfCdmfHECorQAP.
+// refundReqInfo is docs/protocol/wechatpay.md §9.3: a real refund notification's req_info
+// (go-pay/gopay test data) under APIv2 key ziR0QKsTUfMOuochC9RfCdmfHECorQAP.
 const refundReqInfo = "YYwp8C48th0wnQzTqeI+41pflB26v+smFj9z6h9RPBgxTyZyxc+4YNEz7QEgZNWj/6rIb2MfyWMZmCc41CfjKSssoSZPXxOhUayb6KvNSZ1p6frOX1PDWzhyruXK7ouNND+gDsG4yZ0XXzsL4/pYNwLLba/71QrnkJ/BHcByk4EXnglju5DLup9pJQSnTxjomI9Rxu57m9jg5lLQFxMWXyeASZJNvof0ulnHlWJswS4OxKOkmW7VEyKyLGV6npoOm03Qsx2wkRxLsSa9gPpg4hdaReeUqh1FMbm7aWjyrVYT/MEZWg98p4GomEIYvz34XfDncTezX4bf/ZiSLXt79aE1/YTZrYfymXeCrGjlbe0rg/T2ezJHAC870u2vsVbY1/KcE2A443N+DEnAziXlBQ1AeWq3Rqk/O6/TMM0lomzgctAOiAMg+bh5+Gu1ubA9O3E+vehULydD5qx2o6i3+qA9ORbH415NyRrQdeFq5vmCiRikp5xYptWiGZA0tkoaLKMPQ4ndE5gWHqiBbGPfULZWokI+QjjhhBmwgbd6J0VqpRorwOuzC/BHdkP72DCdNcm7IDUpggnzBIy0+seWIkcHEryKjge3YDHpJeQCqrAH0CgxXHDt1xtbQbST1VqFyuhPhUjDXMXrknrGPN/oE1t0rLRq+78cI+k8xe5E6seeUXQsEe8r3358mpcDYSmXWSXVZxK6er9EF98APqHwcndyEJD2YyCh/mMVhERuX+7kjlRXSiNUWa/Cv/XAKFQuvUYA5ea2eYWtPRHa4DpyuF1SNsaqVKfgqKXZrJHfAgslVpSVqUpX4zkKszHF4kwMZO3M7J1P94Mxa7Tm9mTOJePOoHPXeEB+m9rX6pSfoi3mJDQ5inJ+Vc4gOkg/Wd/lqiy6TTyP/dHDN6/v+AuJx5AXBo/2NDD3fWhHjkqEKIuARr2ClZt9ZRQO4HkXdZo7CN06sGCHk48Tg8PmxnxKcMZm7Aoquv5yMIM2gWSWIRJhwJ8cUpafIHc+GesDlbF6Zbt+/KXkafJAQq2RklEN+WvZ/zFz113EPgWPjp16TwBoziq96MMekvWKY/vdhjol8VFtGH9F61Oy1Xwf6DJtPw=="
 
 func TestDecryptRefundInfoReal(t *testing.T) {
@@ -293,7 +295,8 @@ func TestDecryptRefundInfoReal(t *testing.T) {
 
 func TestRefundInfoRoundTripAndErrors(t *testing.T) {
 	k := NewV2Key("exposed_your_key_here_have_risks")
-	// spec V14: the AES key is md5("exposed_your_key_here_have_risks") in lower-case hex.
+	// docs/protocol/wechatpay.md §9.3: the AES key is md5("exposed_your_key_here_have_risks") in
+	// lower-case hex.
 	block, _ := aes.NewCipher([]byte("4ad14ac334ab13540eb6c5479512a8e8"))
 	for _, n := range []int{0, 1, 15, 16, 17, 31, 32, 1000} {
 		pt := []byte(strings.Repeat("r", n))

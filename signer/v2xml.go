@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-// APIv2 XML documents (spec/wechatpay.md §7.2, §8).
+// APIv2 XML documents (docs/protocol/wechatpay.md §7.2, §8).
 
 // maxXMLParams bounds the parameters ParseXML accepts in one document.
 const maxXMLParams = 200

@@ -12,7 +12,7 @@ import (
 	"strings"
 )
 
-// WeChat Pay APIv3 signing and verification (spec/wechatpay.md §1, §2, §6.6).
+// WeChat Pay APIv3 signing and verification (docs/protocol/wechatpay.md §1, §2, §6).
 
 // AuthScheme is the APIv3 Authorization scheme.
 const AuthScheme = "WECHATPAY2-SHA256-RSA2048"

@@ -86,8 +86,8 @@ func TestRequestSignatureVector(t *testing.T) {
 	}
 }
 
-// TestCertificatesRequestSignature pins spec V2c (self-computed with the official test key, GET
-// with an empty body).
+// TestCertificatesRequestSignature pins docs/protocol/wechatpay.md §9.3 (self-computed with the
+// official test key, GET with an empty body).
 func TestCertificatesRequestSignature(t *testing.T) {
 	const want = "JNEITrKv8DWEtBJGZtxG9ARa+eIZDIn1Ht3MQM5j9jP77TtHdfCqLjpwevfWftBuaGMfEdiu2sWYtLvnZIoLW3FH10OVCBzKncid5xClTwav8JX+uDeGBBX8w64iHvFyuQj8ukZT+F1AFJii8hmXLD8Os90thnL0bfJYLo/4K237TH4dEd44NTH9ElFb/ykrvv9RBs+mCNpy5IUe2Qxhba3d3RiMqhWK2sSr3tsVzQihJ0TPMnjWqoU2W5Y/v3rBFDmLhqe0ZW6A4vyvjmiR0v/8XEI25Py4PNyZXszsdl4j0zLqelUJxGEMUBhYg1LIoDPjYMlA9HV1yKD6+JYZJA=="
 	msg := AppendRequestMessage(nil, "GET", "/v3/certificates", "1554208460", "593BEC0C930BF1AFEB40B4A08C8FB242", nil)
@@ -213,7 +213,8 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 	}
 }
 
-// TestMessageLayouts pins the byte layouts quoted in spec/wechatpay.md §1.3 and V15.
+// TestMessageLayouts pins the byte layouts of docs/protocol/wechatpay.md §1.1, §1.3, §2.1 and §6
+// (vectors listed in §9.3).
 func TestMessageLayouts(t *testing.T) {
 	cases := []struct{ name, got, want string }{
 		{"GET, empty body", string(AppendRequestMessage(nil, "GET", "/v3/certificates", "1624523846", "A1B2C3D4E5F6G7", nil)),
@@ -421,7 +422,8 @@ func selfSigned(t *testing.T, serial *big.Int, pub, priv any) []byte {
 func TestParseCertificate(t *testing.T) {
 	key := generatedKey(t)
 	cases := []struct{ hex, want string }{
-		{"5DEA10EF55877E3CF6C33255C2E7DEFFF7E427EC", "5DEA10EF55877E3CF6C33255C2E7DEFFF7E427EC"}, // spec V9
+		// The Java SDK's platform certificate (docs/protocol/wechatpay.md §9.3).
+		{"5DEA10EF55877E3CF6C33255C2E7DEFFF7E427EC", "5DEA10EF55877E3CF6C33255C2E7DEFFF7E427EC"},
 		{"5157f09efdc096de15ebe81a47057a7232f1b8e1", "5157F09EFDC096DE15EBE81A47057A7232F1B8E1"},
 		{"F5765756002FDD77", "F5765756002FDD77"},
 		// A leading zero nibble is dropped, as the official SDKs do (see CertificateSerial).

@@ -81,7 +81,7 @@ func TestUserSignatureVectors(t *testing.T) {
 	}
 }
 
-// TestClientSignatures pins the client-side values from spec/xpay.md section 7 (derived with the
+// TestClientSignatures pins the client-side values of docs/protocol/xpay.md §7.2 (derived with the
 // attested algorithm; no official vector exists for requestVirtualPayment).
 func TestClientSignatures(t *testing.T) {
 	signData := []byte(`{"offerId":"123","buyQuantity":1,"env":0,"currencyType":"CNY","productId":"testproductId","goodsPrice":10,"outTradeNo":"xxxxxx","attach":"testdata"}`)
