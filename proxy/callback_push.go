@@ -9,6 +9,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/wxgate/wxgate/internal/jsonscan"
 	"github.com/wxgate/wxgate/signer"
 )
 
@@ -88,7 +89,7 @@ func (g *Gateway) servePushCallback(ctx *fasthttp.RequestCtx, name []byte) {
 	}
 	// Invalid UTF-8 is repaired for the app's parser. Duplicate members are passed on: no owner
 	// is read from the message (safe mode checks the appid in the encrypted wrapper).
-	jsonMsg = validUTF8JSON(jsonMsg)
+	jsonMsg = jsonscan.RepairUTF8(jsonMsg)
 	typ := f.Event
 	if typ == "" {
 		typ = f.MsgType
@@ -191,7 +192,7 @@ func writePushAnswer(ctx *fasthttp.RequestCtx, isXML bool, status, code int, msg
 	b := append(buf[:0], `{"ErrCode":`...)
 	b = strconv.AppendInt(b, int64(code), 10)
 	b = append(b, `,"ErrMsg":`...)
-	b = appendJSONString(b, msg)
+	b = jsonscan.AppendString(b, msg)
 	b = append(b, '}')
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json; charset=utf-8")

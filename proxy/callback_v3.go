@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/valyala/fasthttp"
+	"github.com/wxgate/wxgate/internal/jsonscan"
 )
 
 // Members of an APIv3 notification (docs/protocol/wechatpay.md §3.2) and of its decrypted resource
@@ -71,22 +72,22 @@ func (g *Gateway) serveV3Callback(ctx *fasthttp.RequestCtx, name []byte) {
 // appid, when the merchant has one) must be the merchant's. It reads only the members it needs,
 // in one pass over each document, after checking that each is valid JSON.
 func (g *Gateway) decodeV3Notification(m *merchantState, body []byte) (*Event, error) {
-	if jsonObject(body) != nil {
+	if jsonscan.Object(body) != nil {
 		return nil, errors.New("the body is not an APIv3 notification")
 	}
 	var top, res [4][]byte
-	topFields(body, v3NotificationMembers, top[:])
-	id, err1 := memberString(top[0], "id")
-	eventType, err2 := memberString(top[1], "event_type")
+	jsonscan.TopFields(body, v3NotificationMembers, top[:])
+	id, err1 := jsonscan.MemberString(top[0], "id")
+	eventType, err2 := jsonscan.MemberString(top[1], "event_type")
 	if r := top[2]; r != nil && r[0] != '{' {
 		return nil, errors.New("resource is not an object")
 	}
-	topFields(top[2], v3ResourceMembers, res[:])
+	jsonscan.TopFields(top[2], v3ResourceMembers, res[:])
 	// The resource's strings alias body (and the owner ids below alias plain): read, never kept.
-	algorithm, err3 := memberBytes(res[0], "resource.algorithm")
-	ciphertext, err4 := memberBytes(res[1], "resource.ciphertext")
-	associatedData, err5 := memberBytes(res[2], "resource.associated_data")
-	nonce, err6 := memberBytes(res[3], "resource.nonce")
+	algorithm, err3 := jsonscan.MemberBytes(res[0], "resource.algorithm")
+	ciphertext, err4 := jsonscan.MemberBytes(res[1], "resource.ciphertext")
+	associatedData, err5 := jsonscan.MemberBytes(res[2], "resource.associated_data")
+	nonce, err6 := jsonscan.MemberBytes(res[3], "resource.nonce")
 	if err := firstError(err1, err2, err3, err4, err5, err6); err != nil {
 		return nil, fmt.Errorf("the body is not an APIv3 notification: %w", err)
 	}
@@ -103,19 +104,19 @@ func (g *Gateway) decodeV3Notification(m *merchantState, body []byte) (*Event, e
 	if err != nil {
 		return nil, errors.New("the resource does not decrypt with the APIv3 key")
 	}
-	if jsonObject(plain) != nil {
+	if jsonscan.Object(plain) != nil {
 		return nil, errors.New("the decrypted resource is not a JSON object")
 	}
 	// The owner check reads the resource as the app will: invalid UTF-8 repaired first (two
 	// names differing only in invalid bytes become one), then every top-level name unique.
-	plain = validUTF8JSON(plain)
+	plain = jsonscan.RepairUTF8(plain)
 	var owner [5][]byte
-	if err := uniqueTopFields(plain, v3OwnerMembers, owner[:]); err != nil {
+	if err := jsonscan.UniqueTopFields(plain, v3OwnerMembers, owner[:]); err != nil {
 		return nil, fmt.Errorf("the decrypted resource: %w", err)
 	}
 	var ids [5][]byte
 	for k, raw := range owner {
-		s, err := memberBytes(raw, v3OwnerMembers[k])
+		s, err := jsonscan.MemberBytes(raw, v3OwnerMembers[k])
 		if err != nil {
 			return nil, fmt.Errorf("the decrypted resource: %w", err)
 		}

@@ -3,6 +3,7 @@ package proxy
 import (
 	"github.com/valyala/fasthttp"
 
+	"github.com/wxgate/wxgate/internal/jsonscan"
 	"github.com/wxgate/wxgate/policies"
 )
 
@@ -32,12 +33,12 @@ func (g *Gateway) serveCode2Session(ctx *fasthttp.RequestCtx, a *appState) {
 		g.fail(ctx, kind, aerr)
 		return
 	}
-	if body := resp.Body(); resp.StatusCode() == fasthttp.StatusOK && jsonObject(body) == nil {
-		openidRaw, okO := topField(body, "openid")
-		keyRaw, okK := topField(body, "session_key")
+	if body := resp.Body(); resp.StatusCode() == fasthttp.StatusOK && jsonscan.Object(body) == nil {
+		openidRaw, okO := jsonscan.TopField(body, "openid")
+		keyRaw, okK := jsonscan.TopField(body, "session_key")
 		if okO && okK {
-			openid, ok1 := stringValue(openidRaw)
-			key, ok2 := stringValue(keyRaw)
+			openid, ok1 := jsonscan.StringValue(openidRaw)
+			key, ok2 := jsonscan.StringValue(keyRaw)
 			if ok1 && ok2 && openid != "" && key != "" {
 				g.sessions.Put(a.appID, openid, key)
 				g.metrics.sessionsCaptured.Add(1)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/wxgate/wxgate/internal/jsonscan"
 	"github.com/wxgate/wxgate/policies"
 )
 
@@ -64,7 +65,7 @@ func (g *Gateway) serveXpayPaymentParams(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	var in paymentParamsRequest
-	if err := jsonObject(ctx.PostBody()); err != nil {
+	if err := jsonscan.Object(ctx.PostBody()); err != nil {
 		fail(fasthttp.StatusBadRequest, CodeBodyNotJSON, `the body must be a JSON object {"openid","mode","signData"}`)
 		return
 	}
@@ -86,9 +87,9 @@ func (g *Gateway) serveXpayPaymentParams(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	env := int64(0)
-	if raw, ok := topField(signData, "env"); ok {
+	if raw, ok := jsonscan.TopField(signData, "env"); ok {
 		var isInt bool
-		if env, isInt = smallInt(raw); !isInt {
+		if env, isInt = jsonscan.SmallInt(raw); !isInt {
 			fail(fasthttp.StatusBadRequest, CodeBadEnv, `signData "env" must be the number 0 (production) or 1 (sandbox)`)
 			return
 		}
@@ -128,7 +129,7 @@ func buildSignData(raw json.RawMessage, offerID string) ([]byte, error) {
 		if err := json.Unmarshal(raw, &text); err != nil {
 			return nil, fmt.Errorf(`"signData" string is not valid JSON text: %v`, err)
 		}
-		if jsonObject([]byte(text)) != nil {
+		if jsonscan.Object([]byte(text)) != nil {
 			return nil, fmt.Errorf(`"signData" given as a string must hold a JSON object`)
 		}
 		return []byte(text), nil
@@ -184,7 +185,7 @@ func (g *Gateway) serveSessionKeys(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	var in sessionKeyRequest
-	if jsonObject(ctx.PostBody()) != nil || json.Unmarshal(ctx.PostBody(), &in) != nil {
+	if jsonscan.Object(ctx.PostBody()) != nil || json.Unmarshal(ctx.PostBody(), &in) != nil {
 		fail(fasthttp.StatusBadRequest, CodeBodyNotJSON, `the body must be a JSON object {"openid": string, "session_key": string}`)
 		return
 	}

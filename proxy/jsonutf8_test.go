@@ -3,133 +3,11 @@ package proxy
 import (
 	"bytes"
 	"encoding/json"
-	"math/rand/v2"
-	"reflect"
-	"strings"
 	"testing"
 	"unicode/utf8"
 
 	"github.com/wxgate/wxgate/signer"
 )
-
-// TestValidUTF8JSON: invalid UTF-8 and unpaired surrogate escapes become \ufffd; everything
-// else, valid pairs and escaped backslashes included, is left byte for byte.
-func TestValidUTF8JSON(t *testing.T) {
-	cases := []struct{ name, in, want string }{
-		{"ascii", `{"a":"b"}`, `{"a":"b"}`},
-		{"utf8", "{\"a\":\"\xe4\xb8\xad\xe6\x96\x87 \U0001F600\"}", "{\"a\":\"\xe4\xb8\xad\xe6\x96\x87 \U0001F600\"}"},
-		{"escapes", `{"a":"\" \\ \/ \n \u00e9 \uD83D\uDE00 \ud83d\ude00"}`, `{"a":"\" \\ \/ \n \u00e9 \uD83D\uDE00 \ud83d\ude00"}`},
-		{"one bad byte", "{\"a\":\"x\xffy\"}", `{"a":"x\ufffdy"}`},
-		{"each bad byte", "{\"a\":\"\xff\xfe\"}", `{"a":"\ufffd\ufffd"}`},
-		{"truncated sequence", "{\"a\":\"\xe4\xb8\"}", `{"a":"\ufffd\ufffd"}`},
-		{"encoded surrogate", "{\"a\":\"\xed\xa0\x80\"}", `{"a":"\ufffd\ufffd\ufffd"}`},
-		{"overlong", "{\"a\":\"\xc0\xaf\"}", `{"a":"\ufffd\ufffd"}`},
-		{"bad byte in a key", "{\"k\xff\":1}", `{"k\ufffd":1}`},
-		{"lone high", `{"a":"\ud800"}`, `{"a":"\ufffd"}`},
-		{"lone low", `{"a":"\uDC00x"}`, `{"a":"\ufffdx"}`},
-		{"high then letter", `{"a":"\ud800\u0041"}`, `{"a":"\ufffd\u0041"}`},
-		{"high high low", `{"a":"\ud800\ud800\udc00"}`, `{"a":"\ufffd\ud800\udc00"}`},
-		{"low high", `{"a":"\udc00\ud800"}`, `{"a":"\ufffd\ufffd"}`},
-		{"high at the end", `["\ud800"]`, `["\ufffd"]`},
-		{"escaped backslash then u", `{"a":"\\ud800"}`, `{"a":"\\ud800"}`},
-		{"nested", "{\"a\":[{\"b\":\"\xff\"}]}", `{"a":[{"b":"\ufffd"}]}`},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			in := []byte(c.in)
-			got := validUTF8JSON(in)
-			if string(got) != c.want {
-				t.Fatalf("validUTF8JSON(%q) = %q, want %q", c.in, got, c.want)
-			}
-			if c.in == c.want && &got[0] != &in[0] {
-				t.Error("a valid document was copied")
-			}
-			checkRepaired(t, in, got)
-		})
-	}
-}
-
-// checkRepaired checks the repair of the valid JSON in: out is valid JSON and UTF-8, holds no
-// unpaired surrogate escape, and encoding/json reads it exactly as it reads in.
-func checkRepaired(t *testing.T, in, out []byte) {
-	t.Helper()
-	if !utf8.Valid(out) || !json.Valid(out) {
-		t.Fatalf("repair of %q is not valid UTF-8 JSON: %q", in, out)
-	}
-	if again := validUTF8JSON(out); !bytes.Equal(again, out) {
-		t.Fatalf("repair of %q is not stable: %q then %q", in, out, again)
-	}
-	a, b := decodeNumbers(t, in), decodeNumbers(t, out)
-	if !reflect.DeepEqual(a, b) {
-		t.Fatalf("encoding/json reads %q as %v but its repair %q as %v", in, a, out, b)
-	}
-}
-
-// decodeNumbers decodes doc with numbers kept as text (any size).
-func decodeNumbers(t *testing.T, doc []byte) any {
-	t.Helper()
-	d := json.NewDecoder(bytes.NewReader(doc))
-	d.UseNumber()
-	var v any
-	if err := d.Decode(&v); err != nil {
-		t.Fatalf("decode %q: %v", doc, err)
-	}
-	return v
-}
-
-// TestValidUTF8JSONProperty: random strings of bytes and escapes, as keys and values, always
-// repair to valid UTF-8 JSON that encoding/json reads as it reads the original.
-func TestValidUTF8JSONProperty(t *testing.T) {
-	pieces := []string{"a", "\xff", "\xe4", "\xe4\xb8", "\xe4\xb8\xad", "\xed\xa0\x80", "\xf0\x9f\x98\x80", `\\`, `\"`, `\n`, `\u0041`,
-		`\ud83d`, `\ude00`, `\uD83D\uDE00`, `\udbff\udfff`, `\\u`, "\x80", "é"}
-	rng := rand.New(rand.NewPCG(1, 2))
-	str := func() string {
-		var b strings.Builder
-		for range rng.IntN(8) {
-			b.WriteString(pieces[rng.IntN(len(pieces))])
-		}
-		return `"` + b.String() + `"`
-	}
-	for range 5000 {
-		doc := []byte(`{` + str() + `:[` + str() + `,{"k":` + str() + `}],"n":1}`)
-		if !json.Valid(doc) {
-			t.Fatalf("bad test document %q", doc)
-		}
-		checkRepaired(t, doc, validUTF8JSON(doc))
-	}
-}
-
-// TestUniqueTopFields: names are compared as parsers read them; a top-level duplicate is
-// refused, a nested one is not.
-func TestUniqueTopFields(t *testing.T) {
-	names := []string{"mchid", "appid"}
-	cases := []struct {
-		name, doc string
-		mchid     string // the raw value read for mchid
-		err       bool
-	}{
-		{"plain", `{"mchid":"1","appid":"a"}`, `"1"`, false},
-		{"absent", `{"x":1}`, ``, false},
-		{"escaped name", `{"mch\u0069d":"2"}`, `"2"`, false},
-		{"other case", `{"MchId":"3"}`, `"3"`, false},
-		{"nested duplicate", `{"mchid":"1","amount":{"total":1,"total":2}}`, `"1"`, false},
-		{"duplicate", `{"mchid":"1","x":0,"mchid":"2"}`, ``, true},
-		{"duplicate via escape", `{"mchid":"1","mch\u0069d":"2"}`, ``, true},
-		{"duplicate by case", `{"mchid":"1","MCHID":"2"}`, ``, true},
-		{"duplicate by Kelvin sign", `{"k":"1","` + "\u212a" + `":"2"}`, ``, true},
-		{"duplicate of an unread member", `{"mchid":"1","out_trade_no":"a","out_trade_no":"b"}`, ``, true},
-		{"not an object", `[1]`, ``, true},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			var vals [2][]byte
-			err := uniqueTopFields([]byte(c.doc), names, vals[:])
-			if (err != nil) != c.err || !c.err && string(vals[0]) != c.mchid {
-				t.Fatalf("uniqueTopFields(%s) = %q, %v", c.doc, vals[0], err)
-			}
-		})
-	}
-}
 
 // TestParamsJSONUTF8 pins that encoding/json repairs invalid UTF-8 in APIv2 params (keys and
 // values) rather than passing it on.
@@ -158,21 +36,4 @@ func TestPushXMLToJSONUTF8(t *testing.T) {
 			t.Fatalf("pushXMLToJSON(%q) = %q, want Content %q", c.in, out, c.want)
 		}
 	}
-}
-
-// FuzzValidUTF8JSON: any valid JSON repairs as checkRepaired requires, and uniqueTopFields
-// never fails to end on it.
-func FuzzValidUTF8JSON(f *testing.F) {
-	for _, s := range []string{`{"a":"b"}`, "{\"a\":\"\xff\"}", `{"a":"\ud800\udc00 \udc00"}`, `[{"k":1,"K":2}]`, `"\\u"`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, doc []byte) {
-		if !json.Valid(doc) {
-			return
-		}
-		out := validUTF8JSON(doc)
-		checkRepaired(t, doc, out)
-		var val [1][]byte
-		_ = uniqueTopFields(out, []string{"a"}, val[:])
-	})
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/wxgate/wxgate/internal/jsonscan"
 	"github.com/wxgate/wxgate/policies"
 )
 
@@ -69,16 +70,16 @@ func (g *Gateway) signXpay(req *fasthttp.Request, ctx *fasthttp.RequestCtx, a *a
 		return newError(fasthttp.StatusMethodNotAllowed, CodeMethodNotAllowed, r.Path+" takes POST with a JSON body")
 	}
 	body := ctx.PostBody()
-	if err := jsonObject(body); err != nil {
+	if err := jsonscan.Object(body); err != nil {
 		return newError(fasthttp.StatusBadRequest, CodeBodyNotJSON, r.Path+" needs a JSON object body, as WeChat documents it; the body sent is not one")
 	}
 	var members [2][]byte // one pass over the body for both members signing needs
-	topFields(body, xpayMembers[:], members[:])
+	jsonscan.TopFields(body, xpayMembers[:], members[:])
 	envRaw, openidRaw := members[0], members[1]
 	if envRaw == nil {
 		return newError(fasthttp.StatusBadRequest, CodeMissingEnv, `the body has no "env"; add "env":0 (production) or "env":1 (sandbox): it selects the AppKey pay_sig is made with`)
 	}
-	env, ok := smallInt(envRaw)
+	env, ok := jsonscan.SmallInt(envRaw)
 	if !ok {
 		return newError(fasthttp.StatusBadRequest, CodeBadEnv, `"env" must be the number 0 (production) or 1 (sandbox)`)
 	}
@@ -91,7 +92,7 @@ func (g *Gateway) signXpay(req *fasthttp.Request, ctx *fasthttp.RequestCtx, a *a
 	paySig := key.AppendPaySig(sigs[0][:0], r.Path, body)
 	var userSig []byte
 	if r.UserSignature {
-		openid, plain := plainString(openidRaw)
+		openid, plain := jsonscan.PlainString(openidRaw)
 		if openidRaw == nil || !plain || len(openid) == 0 {
 			return newError(fasthttp.StatusBadRequest, CodeMissingOpenID, r.Path+` needs the user's "openid" in the body: its session_key makes the user signature`)
 		}
@@ -197,11 +198,11 @@ func errcodeOf(resp *fasthttp.Response) (int64, bool) {
 	if resp.StatusCode() != fasthttp.StatusOK || len(body) > 8<<10 || !bytes.Contains(body, []byte(`"errcode"`)) {
 		return 0, false
 	}
-	raw, ok := topField(body, "errcode")
+	raw, ok := jsonscan.TopField(body, "errcode")
 	if !ok {
 		return 0, false
 	}
-	code, ok := smallInt(raw)
+	code, ok := jsonscan.SmallInt(raw)
 	return code, ok && code != 0
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/wxgate/wxgate/internal/jsonscan"
 	"github.com/wxgate/wxgate/signer"
 )
 
@@ -41,7 +42,7 @@ func readPaymentParamsIn(ctx *fasthttp.RequestCtx, m *merchantState) (paymentPar
 	if !ctx.IsPost() {
 		return in, newError(fasthttp.StatusMethodNotAllowed, CodeMethodNotAllowed, `takes POST {"prepay_id", "appid"}`)
 	}
-	if jsonObject(ctx.PostBody()) != nil || json.Unmarshal(ctx.PostBody(), &in) != nil {
+	if jsonscan.Object(ctx.PostBody()) != nil || json.Unmarshal(ctx.PostBody(), &in) != nil {
 		return in, newError(fasthttp.StatusBadRequest, CodeBodyNotJSON, `the body must be a JSON object {"prepay_id": string, "appid": string (optional)}`)
 	}
 	if !prepayIDPattern.MatchString(in.PrepayID) {

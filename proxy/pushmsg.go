@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"unicode/utf8"
+
+	"github.com/wxgate/wxgate/internal/jsonscan"
 )
 
 // Message-push bodies come as JSON or XML (the MP console's 数据格式). XML ones are turned into
@@ -121,15 +123,15 @@ var pushMembers = []string{"Encrypt", "MsgType", "Event"}
 // them), in one pass after checking that it is a JSON object.
 func readPushFields(msg []byte) (pushFields, error) {
 	var f pushFields
-	if jsonObject(msg) != nil {
+	if jsonscan.Object(msg) != nil {
 		return f, errors.New("the message is not a JSON object")
 	}
 	var raw [3][]byte
-	topFields(msg, pushMembers, raw[:])
+	jsonscan.TopFields(msg, pushMembers, raw[:])
 	var err [3]error
-	f.Encrypt, err[0] = memberString(raw[0], pushMembers[0])
-	f.MsgType, err[1] = memberString(raw[1], pushMembers[1])
-	f.Event, err[2] = memberString(raw[2], pushMembers[2])
+	f.Encrypt, err[0] = jsonscan.MemberString(raw[0], pushMembers[0])
+	f.MsgType, err[1] = jsonscan.MemberString(raw[1], pushMembers[1])
+	f.Event, err[2] = jsonscan.MemberString(raw[2], pushMembers[2])
 	if e := firstError(err[:]...); e != nil {
 		return f, fmt.Errorf("the message has unexpected member types: %v", e)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/wxgate/wxgate/credentials"
+	"github.com/wxgate/wxgate/internal/jsonscan"
 	"github.com/wxgate/wxgate/policies"
 	"github.com/wxgate/wxgate/signer"
 )
@@ -39,7 +40,7 @@ func (g *Gateway) serveV3(ctx *fasthttp.RequestCtx) {
 	}
 	rawURI := ctx.Request.Header.RequestURI() // path?query exactly as the app sent it: signed and sent as is
 	body := ctx.PostBody()
-	if len(body) > 0 && method != fasthttp.MethodGet && jsonObject(body) != nil && !bytes.HasPrefix(ctx.Request.Header.ContentType(), []byte("multipart/")) {
+	if len(body) > 0 && method != fasthttp.MethodGet && jsonscan.Object(body) != nil && !bytes.HasPrefix(ctx.Request.Header.ContentType(), []byte("multipart/")) {
 		g.fail(ctx, kind, newError(fasthttp.StatusBadRequest, CodeBodyNotJSON, "an APIv3 body must be the JSON object WeChat Pay documents"))
 		return
 	}

@@ -1,11 +1,11 @@
-package proxy
+package jsonscan
 
-// validJSON reports whether b is exactly one JSON value (RFC 8259) with optional surrounding
+// Valid reports whether b is exactly one JSON value (RFC 8259) with optional surrounding
 // whitespace. It accepts what encoding/json.Valid accepts (strings are not checked for valid
 // UTF-8, as there) except documents nested deeper than maxJSONDepth, and it is several times
 // faster: wxgate validates every body it signs, and the generic state machine was the largest
 // cost of large xpay bodies. It allocates nothing.
-func validJSON(b []byte) bool {
+func Valid(b []byte) bool {
 	var stack [maxJSONDepth / 64]uint64 // bit set: the open container at that depth is an object
 	depth := 0
 	i := skipSpace(b, 0)

@@ -1,4 +1,4 @@
-package proxy
+package jsonscan
 
 import (
 	"bytes"
@@ -16,27 +16,27 @@ import (
 
 var errNotObject = errors.New("body is not a JSON object")
 
-// jsonObject checks that b is one valid JSON object.
-func jsonObject(b []byte) error {
+// Object checks that b is one valid JSON object.
+func Object(b []byte) error {
 	i := skipSpace(b, 0)
-	if i >= len(b) || b[i] != '{' || !validJSON(b) {
+	if i >= len(b) || b[i] != '{' || !Valid(b) {
 		return errNotObject
 	}
 	return nil
 }
 
-// topField returns the raw value of the top-level member name in the valid JSON object b.
+// TopField returns the raw value of the top-level member name in the valid JSON object b.
 // Keys written with escape sequences are not matched.
-func topField(b []byte, name string) ([]byte, bool) {
+func TopField(b []byte, name string) ([]byte, bool) {
 	var val [1][]byte
-	topFields(b, []string{name}, val[:])
+	TopFields(b, []string{name}, val[:])
 	return val[0], val[0] != nil
 }
 
-// topFields reads several top-level members of the valid JSON object b in one pass: vals[k] is
+// TopFields reads several top-level members of the valid JSON object b in one pass: vals[k] is
 // set to the raw value of names[k] (the first occurrence), or left nil when absent. Keys written
 // with escape sequences are not matched.
-func topFields(b []byte, names []string, vals [][]byte) {
+func TopFields(b []byte, names []string, vals [][]byte) {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return
@@ -67,25 +67,25 @@ func topFields(b []byte, names []string, vals [][]byte) {
 	}
 }
 
-// memberString decodes the raw member value of topField or topFields as a string: "" when the
+// MemberString decodes the raw member value of TopField or TopFields as a string: "" when the
 // member is absent or null, an error naming it when it holds another type.
-func memberString(raw []byte, name string) (string, error) {
+func MemberString(raw []byte, name string) (string, error) {
 	if raw == nil || string(raw) == "null" {
 		return "", nil
 	}
-	if s, ok := stringValue(raw); ok {
+	if s, ok := StringValue(raw); ok {
 		return s, nil
 	}
 	return "", fmt.Errorf("%s is not a string", name)
 }
 
-// memberBytes is memberString without the copy: the raw text of a string without escapes
+// MemberBytes is MemberString without the copy: the raw text of a string without escapes
 // (aliasing raw), or the decoded value of one with escapes.
-func memberBytes(raw []byte, name string) ([]byte, error) {
-	if s, ok := plainString(raw); ok {
+func MemberBytes(raw []byte, name string) ([]byte, error) {
+	if s, ok := PlainString(raw); ok {
 		return s, nil
 	}
-	s, err := memberString(raw, name)
+	s, err := MemberString(raw, name)
 	if s == "" {
 		return nil, err
 	}
@@ -154,9 +154,9 @@ func skipString(b []byte, i int) int {
 	}
 }
 
-// plainString returns the contents of a raw JSON string value without escapes, or false when raw
+// PlainString returns the contents of a raw JSON string value without escapes, or false when raw
 // is not a string or holds an escape sequence.
-func plainString(raw []byte) ([]byte, bool) {
+func PlainString(raw []byte) ([]byte, bool) {
 	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
 		return nil, false
 	}
@@ -169,9 +169,9 @@ func plainString(raw []byte) ([]byte, bool) {
 	return s, true
 }
 
-// stringValue decodes a raw JSON string value, escapes included.
-func stringValue(raw []byte) (string, bool) {
-	if s, ok := plainString(raw); ok {
+// StringValue decodes a raw JSON string value, escapes included.
+func StringValue(raw []byte) (string, bool) {
+	if s, ok := PlainString(raw); ok {
 		return string(s), true
 	}
 	var out string
@@ -181,8 +181,8 @@ func stringValue(raw []byte) (string, bool) {
 	return out, true
 }
 
-// smallInt parses a raw JSON integer of at most 18 digits (errcode, env).
-func smallInt(raw []byte) (int64, bool) {
+// SmallInt parses a raw JSON integer of at most 18 digits (errcode, env).
+func SmallInt(raw []byte) (int64, bool) {
 	if len(raw) == 0 {
 		return 0, false
 	}
@@ -206,13 +206,13 @@ func smallInt(raw []byte) (int64, bool) {
 	return n, true
 }
 
-// uniqueTopFields is topFields for a document whose members wxgate vouches for, so that the app
+// UniqueTopFields is TopFields for a document whose members wxgate vouches for, so that the app
 // reads what wxgate checked: member names are compared as a parser reads them (escapes decoded)
 // and without regard to case (Go's encoding/json matches struct fields so), and a top-level
 // member name that occurs twice is an error (parsers differ on which one wins). Only the top
 // level is checked: wxgate reads nothing nested, so a nested duplicate cannot make the app see
 // something other than what wxgate checked, and refusing it would lose a genuine event.
-func uniqueTopFields(b []byte, names []string, vals [][]byte) error {
+func UniqueTopFields(b []byte, names []string, vals [][]byte) error {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return errNotObject
@@ -229,13 +229,13 @@ func uniqueTopFields(b []byte, names []string, vals [][]byte) error {
 			continue
 		}
 		keyEnd := skipValue(b, i)
-		key, ok := stringValue(b[i:keyEnd])
+		key, ok := StringValue(b[i:keyEnd])
 		if !ok {
 			return errNotObject
 		}
 		fold = appendFoldedName(fold[:0], key)
 		if _, dup := seen[string(fold)]; dup {
-			return fmt.Errorf("member %q occurs twice (names compared ignoring case)", truncate([]byte(key), 40))
+			return fmt.Errorf("member %q occurs twice (names compared ignoring case)", shorten(key, 40))
 		}
 		seen[string(fold)] = struct{}{}
 		i = skipSpace(b, keyEnd)
@@ -264,4 +264,12 @@ func appendFoldedName(dst []byte, name string) []byte {
 		dst = utf8.AppendRune(dst, least)
 	}
 	return dst
+}
+
+// shorten cuts untrusted text to n bytes before it is echoed in an error.
+func shorten(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
 }

@@ -1,4 +1,4 @@
-package proxy
+package jsonscan
 
 import (
 	"bytes"
@@ -68,18 +68,18 @@ func TestValidJSON(t *testing.T) {
 		if std := json.Valid([]byte(c.doc)); std != c.want {
 			t.Fatalf("case %q: encoding/json says %v, the table %v", c.doc, std, c.want)
 		}
-		if got := validJSON([]byte(c.doc)); got != c.want {
-			t.Errorf("validJSON(%q) = %v, want %v", c.doc, got, c.want)
+		if got := Valid([]byte(c.doc)); got != c.want {
+			t.Errorf("Valid(%q) = %v, want %v", c.doc, got, c.want)
 		}
 	}
 }
 
 func TestValidJSONDepth(t *testing.T) {
 	deep := func(n int) []byte { return []byte(strings.Repeat("[", n) + strings.Repeat("]", n)) }
-	if !validJSON(deep(maxJSONDepth)) {
+	if !Valid(deep(maxJSONDepth)) {
 		t.Errorf("%d nested arrays refused", maxJSONDepth)
 	}
-	if validJSON(deep(maxJSONDepth + 1)) {
+	if Valid(deep(maxJSONDepth + 1)) {
 		t.Errorf("%d nested arrays accepted past the bound", maxJSONDepth+1)
 	}
 	// Objects and arrays alternate across the 64-bit words of the container stack.
@@ -99,11 +99,11 @@ func TestValidJSONDepth(t *testing.T) {
 			b.WriteString(`]`)
 		}
 	}
-	if !validJSON(b.Bytes()) || !json.Valid(b.Bytes()) {
+	if !Valid(b.Bytes()) || !json.Valid(b.Bytes()) {
 		t.Errorf("mixed nesting refused")
 	}
 	wrong := bytes.Replace(b.Bytes(), []byte("]}"), []byte("}}"), 1)
-	if validJSON(wrong) || json.Valid(wrong) {
+	if Valid(wrong) || json.Valid(wrong) {
 		t.Errorf("mismatched closer accepted")
 	}
 }
@@ -118,21 +118,21 @@ func TestSkipStringEscapes(t *testing.T) {
 		{`{"a":"\"","b":"v"}`, `"v"`},
 		{`{"a":"","b":"v"}`, `"v"`},
 	} {
-		got, ok := topField([]byte(c.doc), "b")
+		got, ok := TopField([]byte(c.doc), "b")
 		if !ok || string(got) != c.want {
-			t.Errorf("topField(%s, b) = %q, %v; want %s", c.doc, got, ok, c.want)
+			t.Errorf("TopField(%s, b) = %q, %v; want %s", c.doc, got, ok, c.want)
 		}
 	}
 }
 
 func TestValidJSONAllocs(t *testing.T) {
 	doc := []byte(`{"openid":"o1","env":0,"user_ip":"127.0.0.1","amount":10,"order_id":"O-1","payitem":"x","remark":"` + strings.Repeat("r", 1024) + `"}`)
-	if n := testing.AllocsPerRun(100, func() { validJSON(doc) }); n != 0 {
-		t.Errorf("validJSON allocates %.1f times", n)
+	if n := testing.AllocsPerRun(100, func() { Valid(doc) }); n != 0 {
+		t.Errorf("Valid allocates %.1f times", n)
 	}
 }
 
-// FuzzValidJSON: validJSON agrees with encoding/json.Valid on every input within the depth bound.
+// FuzzValidJSON: Valid agrees with encoding/json.Valid on every input within the depth bound.
 func FuzzValidJSON(f *testing.F) {
 	for _, c := range jsonCases {
 		f.Add([]byte(c.doc))
@@ -141,8 +141,8 @@ func FuzzValidJSON(f *testing.F) {
 		if bytes.Count(b, []byte("["))+bytes.Count(b, []byte("{")) >= maxJSONDepth {
 			return
 		}
-		if got, want := validJSON(b), json.Valid(b); got != want {
-			t.Fatalf("validJSON(%q) = %v, encoding/json says %v", b, got, want)
+		if got, want := Valid(b), json.Valid(b); got != want {
+			t.Fatalf("Valid(%q) = %v, encoding/json says %v", b, got, want)
 		}
 	})
 }
@@ -155,7 +155,7 @@ func BenchmarkValidJSON(b *testing.B) {
 			b.SetBytes(int64(len(doc)))
 			b.ReportAllocs()
 			for b.Loop() {
-				validJSON(doc)
+				Valid(doc)
 			}
 		})
 		b.Run("encoding_json/"+sizeName(size), func(b *testing.B) {
@@ -197,9 +197,9 @@ func TestSmallInt(t *testing.T) {
 		{"1e3", 0, false},
 		{`"1"`, 0, false},
 	} {
-		got, ok := smallInt([]byte(tc.raw))
+		got, ok := SmallInt([]byte(tc.raw))
 		if got != tc.want || ok != tc.ok {
-			t.Errorf("smallInt(%q) = %d, %v; want %d, %v", tc.raw, got, ok, tc.want, tc.ok)
+			t.Errorf("SmallInt(%q) = %d, %v; want %d, %v", tc.raw, got, ok, tc.want, tc.ok)
 		}
 	}
 }

@@ -1,11 +1,11 @@
-package proxy
+package jsonscan
 
 import (
 	"unicode/utf8"
 )
 
 // What wxgate forwards as an event's data must parse in every app's JSON parser. JSON (RFC 8259)
-// text is UTF-8, yet encoding/json.Valid and validJSON accept invalid bytes inside strings, and
+// text is UTF-8, yet encoding/json.Valid and Valid accept invalid bytes inside strings, and
 // the grammar allows \u escapes of unpaired UTF-16 surrogates; PHP's json_decode refuses both,
 // so an app would fail a genuine event on every one of WeChat's retries. Such strings are
 // repaired rather than refused: the event reaches the app with U+FFFD in their place, as Go's
@@ -14,11 +14,11 @@ import (
 // replacementEscape is U+FFFD written as a JSON escape (ASCII, so valid wherever it lands).
 const replacementEscape = `\ufffd`
 
-// validUTF8JSON returns the valid JSON document b with every invalid UTF-8 byte and every
+// RepairUTF8 returns the valid JSON document b with every invalid UTF-8 byte and every
 // unpaired surrogate escape (\ud800-\udfff not forming a pair) replaced by \ufffd. It returns b
 // itself, without copying, when there is nothing to replace. Outside strings valid JSON is
 // ASCII and holds no backslash, so a flat scan meets both only inside strings.
-func validUTF8JSON(b []byte) []byte {
+func RepairUTF8(b []byte) []byte {
 	var out []byte // nil until the first replacement
 	start := 0     // b[start:i] is not yet copied to out
 	replace := func(i, n int) {
