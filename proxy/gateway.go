@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/wxgate/wxgate/credentials"
+	"github.com/wxgate/wxgate/internal/signing"
 	"github.com/wxgate/wxgate/policies"
 	"github.com/wxgate/wxgate/signer"
 )
@@ -42,8 +43,8 @@ type Gateway struct {
 	mch      *upstream
 	sessions *credentials.Sessions
 	clock    func() time.Time
-	signing  *signSlots
-	workers  *signWorkers // compute what signing admits
+	signing  *signing.Slots
+	workers  *signing.Workers // compute what signing admits
 	bills    *billHashes
 
 	merchants     map[string]*merchantState
@@ -110,8 +111,8 @@ func NewGateway(cfg *policies.Config, opts Options) (*Gateway, error) {
 		mch:       mch,
 		clock:     opts.Clock,
 		bills:     bills,
-		signing:   newSignSlots(cfg.Server.SignConcurrency, cfg.Server.SignMaxWait),
-		workers:   newSignWorkers(cfg.Server.SignConcurrency, newProcsGovernor(opts.SigningProcs, opts.Logger), cfg.Server.SignPriority == policies.SignPriorityNormal),
+		signing:   signing.NewSlots(cfg.Server.SignConcurrency, cfg.Server.SignMaxWait),
+		workers:   signing.NewWorkers(cfg.Server.SignConcurrency, signing.NewGovernor(opts.SigningProcs, opts.Logger), cfg.Server.SignPriority == policies.SignPriorityNormal),
 		merchants: make(map[string]*merchantState, len(cfg.Merchants)),
 		forwarder: newForwarder(cfg.Forward.Secret.Value(), cfg.Forward.Timeout, opts.Clock),
 		nonces:    newSeenSet(2*maxClockSkew, 1_000_000),

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
+	"github.com/wxgate/wxgate/internal/signing"
 	"github.com/wxgate/wxgate/policies"
 )
 
@@ -144,7 +144,7 @@ func (g *Gateway) writeMetrics(w io.Writer) {
 	fmt.Fprintln(w, "# HELP wxgate_sign_overloaded_total Requests answered 503 because every RSA signing slot was busy.")
 	fmt.Fprintln(w, "# TYPE wxgate_sign_overloaded_total counter")
 	fmt.Fprintf(w, "wxgate_sign_overloaded_total %d\n", m.overloaded.Load())
-	signed, signCPU := g.workers.signingCPU()
+	signed, signCPU := g.workers.Counted()
 	fmt.Fprintln(w, "# HELP wxgate_signatures_total RSA signatures computed (v3 Authorization headers and payment parameters).")
 	fmt.Fprintln(w, "# TYPE wxgate_signatures_total counter")
 	fmt.Fprintf(w, "wxgate_signatures_total %d\n", signed)
@@ -154,19 +154,20 @@ func (g *Gateway) writeMetrics(w io.Writer) {
 	fmt.Fprintln(w, "# HELP wxgate_gomaxprocs GOMAXPROCS now (raised while RSA signatures run, when wxgate serve chose it).")
 	fmt.Fprintln(w, "# TYPE wxgate_gomaxprocs gauge")
 	fmt.Fprintf(w, "wxgate_gomaxprocs %d\n", runtime.GOMAXPROCS(0))
+	waits, waitSum, longest := g.signing.WaitStats()
 	fmt.Fprintln(w, "# HELP wxgate_sign_wait_max_seconds The longest any request waited for an RSA signing slot since start (bounded by sign_max_wait).")
 	fmt.Fprintln(w, "# TYPE wxgate_sign_wait_max_seconds gauge")
-	fmt.Fprintf(w, "wxgate_sign_wait_max_seconds %.6f\n", time.Duration(g.signing.maxSeen.Load()).Seconds())
+	fmt.Fprintf(w, "wxgate_sign_wait_max_seconds %.6f\n", longest.Seconds())
 	fmt.Fprintln(w, "# HELP wxgate_sign_wait_seconds Waits for an RSA signing slot (requests that found every slot busy and joined the queue).")
 	fmt.Fprintln(w, "# TYPE wxgate_sign_wait_seconds histogram")
 	var cum uint64
-	for i, le := range signWaitBuckets {
-		cum += g.signing.waits[i].Load()
+	for i, le := range signing.WaitBuckets {
+		cum += waits[i]
 		fmt.Fprintf(w, "wxgate_sign_wait_seconds_bucket{le=\"%g\"} %d\n", le.Seconds(), cum)
 	}
-	cum += g.signing.waits[len(signWaitBuckets)].Load()
+	cum += waits[len(signing.WaitBuckets)]
 	fmt.Fprintf(w, "wxgate_sign_wait_seconds_bucket{le=\"+Inf\"} %d\n", cum)
-	fmt.Fprintf(w, "wxgate_sign_wait_seconds_sum %.6f\n", time.Duration(g.signing.waitSum.Load()).Seconds())
+	fmt.Fprintf(w, "wxgate_sign_wait_seconds_sum %.6f\n", waitSum.Seconds())
 	fmt.Fprintf(w, "wxgate_sign_wait_seconds_count %d\n", cum)
 	fmt.Fprintln(w, "# HELP wxgate_callbacks_total Callbacks from WeChat by source and outcome (forwarded, duplicate, rejected, forward_failed).")
 	fmt.Fprintln(w, "# TYPE wxgate_callbacks_total counter")

@@ -35,7 +35,7 @@ func TestSignV3AllocatesOnlyRSA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(g.workers.stop)
+	t.Cleanup(g.workers.Stop)
 	m := g.merchants["pk"]
 	body := []byte(`{"appid":"wx00000000000000a1","mchid":"1900000001","description":"d","out_trade_no":"o1","notify_url":"https://127.0.0.1/n","amount":{"total":1},"payer":{"openid":"o"}}`)
 	uri := []byte("/v3/pay/transactions/jsapi")

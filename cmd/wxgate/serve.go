@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/wxgate/wxgate/internal/signing"
 	"github.com/wxgate/wxgate/policies"
 	"github.com/wxgate/wxgate/proxy"
 )
@@ -31,7 +32,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			"(server.max_conns + server.callback_max_conns + the upstream and forward connection pools): "+
 			"raise the limit (systemd LimitNOFILE=, ulimit -n) or lower those settings", fdLimit, need)
 	}
-	g, err := proxy.NewGateway(cfg, proxy.Options{Logger: log, SigningProcs: signingProcs(cfg.Server.SignConcurrency, log)})
+	g, err := proxy.NewGateway(cfg, proxy.Options{Logger: log, SigningProcs: signing.SigningProcs(cfg.Server.SignConcurrency, log)})
 	if err != nil {
 		return fmt.Errorf("start gateway: %w", err)
 	}

@@ -1,4 +1,4 @@
-package proxy
+package signing
 
 import (
 	"crypto/rsa"
@@ -10,7 +10,8 @@ import (
 	"github.com/wxgate/wxgate/signer"
 )
 
-func testMerchant(t *testing.T) (*merchantState, *rsa.PrivateKey) {
+// testMerchant is a merchant's signing key (testdata/merchant_key.pem) and its RSA key.
+func testMerchant(t *testing.T) (*signer.RSASigner, *rsa.PrivateKey) {
 	t.Helper()
 	pemBytes, err := os.ReadFile("testdata/merchant_key.pem")
 	if err != nil {
@@ -20,7 +21,7 @@ func testMerchant(t *testing.T) (*merchantState, *rsa.PrivateKey) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &merchantState{name: "test", signer: signer.NewRSASigner(key)}, key
+	return signer.NewRSASigner(key), key
 }
 
 // TestSignWorkersSignConcurrentlyAndStop: signatures from many goroutines come back valid,
@@ -29,14 +30,14 @@ func testMerchant(t *testing.T) (*merchantState, *rsa.PrivateKey) {
 func TestSignWorkersSignConcurrentlyAndStop(t *testing.T) {
 	m, key := testMerchant(t)
 	for _, inline := range []bool{false, true} {
-		w := newSignWorkers(2, nil, inline)
+		w := NewWorkers(2, nil, inline)
 		var wg sync.WaitGroup
 		for i := range 8 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				msg := []byte{'m', byte('0' + i)}
-				sig, err := w.sign(m, nil, msg)
+				sig, err := w.Sign(m, nil, msg)
 				if err != nil {
 					t.Errorf("inline %v, sign %d: %v", inline, i, err)
 					return
@@ -47,13 +48,13 @@ func TestSignWorkersSignConcurrentlyAndStop(t *testing.T) {
 			}()
 		}
 		wg.Wait()
-		if signed, _ := w.signingCPU(); signed != 8 {
+		if signed, _ := w.Counted(); signed != 8 {
 			t.Errorf("inline %v: %d signatures counted, want 8", inline, signed)
 		}
-		w.stop()
-		w.stop() // twice is harmless
-		if _, err := w.sign(m, nil, []byte("late")); !errors.Is(err, errSigningStopped) {
-			t.Fatalf("inline %v: sign after stop: %v, want errSigningStopped", inline, err)
+		w.Stop()
+		w.Stop() // twice is harmless
+		if _, err := w.Sign(m, nil, []byte("late")); !errors.Is(err, ErrStopped) {
+			t.Fatalf("inline %v: sign after stop: %v, want ErrStopped", inline, err)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package signing
 
 import (
 	"log/slog"
@@ -21,8 +21,8 @@ func TestSchedulerProcs(t *testing.T) {
 		{"one core, one signer", 1, 1, 3, false},
 		{"the operator's GOMAXPROCS", 2, 2, 2, true},
 	} {
-		if got := schedulerProcs(c.current, c.signers, c.fromEnv); got != c.want {
-			t.Errorf("%s: schedulerProcs(%d, %d, %v) = %d, want %d", c.name, c.current, c.signers, c.fromEnv, got, c.want)
+		if got := SchedulerProcs(c.current, c.signers, c.fromEnv); got != c.want {
+			t.Errorf("%s: SchedulerProcs(%d, %d, %v) = %d, want %d", c.name, c.current, c.signers, c.fromEnv, got, c.want)
 		}
 	}
 }
@@ -33,18 +33,18 @@ func TestSigningProcs(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	cur := runtime.GOMAXPROCS(0)
 	t.Setenv("GOMAXPROCS", "1")
-	if n := signingProcs(2, log); n != 0 {
+	if n := SigningProcs(2, log); n != 0 {
 		t.Errorf("with GOMAXPROCS in the environment: %d, want 0", n)
 	}
 	os.Unsetenv("GOMAXPROCS")
-	want := schedulerProcs(cur, 2, false)
+	want := SchedulerProcs(cur, 2, false)
 	if want == cur {
 		want = 0
 	}
-	if n := signingProcs(2, log); n != want || n != 0 && n <= cur {
-		t.Errorf("signingProcs(2) at GOMAXPROCS %d: %d, want %d", cur, n, want)
+	if n := SigningProcs(2, log); n != want || n != 0 && n <= cur {
+		t.Errorf("SigningProcs(2) at GOMAXPROCS %d: %d, want %d", cur, n, want)
 	}
 	if runtime.GOMAXPROCS(0) != cur {
-		t.Errorf("signingProcs changed GOMAXPROCS itself")
+		t.Errorf("SigningProcs changed GOMAXPROCS itself")
 	}
 }

@@ -1,4 +1,4 @@
-package proxy
+package signing
 
 import (
 	"testing"
@@ -6,18 +6,18 @@ import (
 )
 
 // TestSignSlotsAnswerOverload fills every signing slot: the next request is refused with 503
-// wxgate.overloaded once its wait runs out, and a slot released is usable again.
+// (ErrWaitOver, a 503 for the app) once its wait runs out, and a slot released is usable again.
 func TestSignSlotsAnswerOverload(t *testing.T) {
-	s := newSignSlots(2, time.Millisecond)
+	s := NewSlots(2, time.Millisecond)
 	s.cost.Store(int64(time.Microsecond)) // one waiter is expected to get a slot in time
 	for i := 0; i < 2; i++ {
-		if err := s.acquire(); err != nil {
+		if err := s.Acquire(); err != nil {
 			t.Fatalf("slot %d: %v", i, err)
 		}
 	}
-	err := s.acquire()
-	if err == nil || err.Status != 503 || err.Code != CodeOverloaded || err.Message != msgSignWaitOver {
-		t.Fatalf("full slots: got %v, want 503 %s after waiting", err, CodeOverloaded)
+	err := s.Acquire()
+	if err != ErrWaitOver {
+		t.Fatalf("full slots: got %v, want ErrWaitOver after waiting", err)
 	}
 	if g := s.giveUpAfter(); g >= s.maxWait || g < s.maxWait*8/10 {
 		t.Fatalf("a waiter gives up after %v of a %v bound; want shortly before the bound", g, s.maxWait)
@@ -32,8 +32,8 @@ func TestSignSlotsAnswerOverload(t *testing.T) {
 	if counted != 1 {
 		t.Fatalf("wait histogram holds %d waits, want the one", counted)
 	}
-	s.release(time.Millisecond)
-	if err := s.acquire(); err != nil {
+	s.Release(time.Millisecond)
+	if err := s.Acquire(); err != nil {
 		t.Fatalf("after a release: %v", err)
 	}
 }
@@ -42,13 +42,13 @@ func TestSignSlotsAnswerOverload(t *testing.T) {
 // sign_max_wait, a request is refused without waiting at all (the wait here is an hour: a
 // request that waited would hang the test).
 func TestSignSlotsRefuseAQueueTooLongAtOnce(t *testing.T) {
-	s := newSignSlots(1, time.Hour)
-	if err := s.acquire(); err != nil {
+	s := NewSlots(1, time.Hour)
+	if err := s.Acquire(); err != nil {
 		t.Fatal(err)
 	}
 	s.cost.Store(int64(2 * time.Hour))
-	err := s.acquire()
-	if err == nil || err.Status != 503 || err.Message != msgSignQueueFull {
+	err := s.Acquire()
+	if err != ErrQueueFull {
 		t.Fatalf("queue longer than the bound: got %v, want an immediate 503", err)
 	}
 	if n := s.waiting.Load(); n != 0 {
@@ -59,13 +59,13 @@ func TestSignSlotsRefuseAQueueTooLongAtOnce(t *testing.T) {
 // TestSignSlotsWaiterGetsTheReleasedSlot: a request that may wait gets the slot the moment it
 // is released.
 func TestSignSlotsWaiterGetsTheReleasedSlot(t *testing.T) {
-	s := newSignSlots(1, time.Hour)
-	if err := s.acquire(); err != nil {
+	s := NewSlots(1, time.Hour)
+	if err := s.Acquire(); err != nil {
 		t.Fatal(err)
 	}
-	got := make(chan *apiError)
-	go func() { got <- s.acquire() }()
-	s.release(time.Millisecond)
+	got := make(chan error)
+	go func() { got <- s.Acquire() }()
+	s.Release(time.Millisecond)
 	if err := <-got; err != nil {
 		t.Fatalf("waiter: %v", err)
 	}
@@ -73,12 +73,12 @@ func TestSignSlotsWaiterGetsTheReleasedSlot(t *testing.T) {
 
 // TestSignSlotsLearnTheSignatureCost: the admission estimate follows the measured durations.
 func TestSignSlotsLearnTheSignatureCost(t *testing.T) {
-	s := newSignSlots(1, time.Second)
+	s := NewSlots(1, time.Second)
 	for range 64 {
-		if err := s.acquire(); err != nil {
+		if err := s.Acquire(); err != nil {
 			t.Fatal(err)
 		}
-		s.release(3 * time.Millisecond)
+		s.Release(3 * time.Millisecond)
 	}
 	if c := time.Duration(s.cost.Load()); c < 2900*time.Microsecond || c > 3*time.Millisecond {
 		t.Fatalf("average cost %v after 64 signatures of 3ms", c)
@@ -89,12 +89,12 @@ func TestSignSlotsLearnTheSignatureCost(t *testing.T) {
 // at most 3/8, so the queue behind it is not refused; holds that stay 10 times longer are learnt
 // within a few dozen.
 func TestSignSlotsShrugOffOneStall(t *testing.T) {
-	s := newSignSlots(1, time.Second)
+	s := NewSlots(1, time.Second)
 	hold := func(d time.Duration) {
-		if err := s.acquire(); err != nil {
+		if err := s.Acquire(); err != nil {
 			t.Fatal(err)
 		}
-		s.release(d)
+		s.Release(d)
 	}
 	for range 64 {
 		hold(time.Millisecond)

@@ -1,4 +1,4 @@
-package proxy
+package signing
 
 import (
 	"log/slog"
@@ -9,11 +9,11 @@ import (
 
 // testGovernor returns a governor raising GOMAXPROCS by two while signing, whose changes are
 // sent on the returned channel; GOMAXPROCS is restored when the test ends.
-func testGovernor(t *testing.T, idleAfter time.Duration) (*procsGovernor, chan int) {
+func testGovernor(t *testing.T, idleAfter time.Duration) (*Governor, chan int) {
 	t.Helper()
 	base := runtime.GOMAXPROCS(0)
 	t.Cleanup(func() { runtime.GOMAXPROCS(base) })
-	p := newProcsGovernor(base+2, slog.New(slog.DiscardHandler))
+	p := NewGovernor(base+2, slog.New(slog.DiscardHandler))
 	if p == nil {
 		t.Fatal("no governor for a raise above the current GOMAXPROCS")
 	}
@@ -68,7 +68,7 @@ func TestProcsGovernorLowersWhenIdle(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("GOMAXPROCS was not lowered after signing went idle")
 	}
-	p.stop()
+	p.Stop()
 	p.begin()
 	p.end()
 	if got := runtime.GOMAXPROCS(0); got != p.base {
@@ -81,14 +81,14 @@ func TestProcsGovernorLowersWhenIdle(t *testing.T) {
 func TestProcsGovernorOnlyRaises(t *testing.T) {
 	cur := runtime.GOMAXPROCS(0)
 	for _, n := range []int{0, 1, cur} {
-		if p := newProcsGovernor(n, slog.New(slog.DiscardHandler)); p != nil && n <= cur {
-			t.Errorf("newProcsGovernor(%d) at GOMAXPROCS %d: a governor, want none", n, cur)
+		if p := NewGovernor(n, slog.New(slog.DiscardHandler)); p != nil && n <= cur {
+			t.Errorf("NewGovernor(%d) at GOMAXPROCS %d: a governor, want none", n, cur)
 		}
 	}
-	var p *procsGovernor
+	var p *Governor
 	p.begin()
 	p.end()
-	p.stop()
+	p.Stop()
 	if got := runtime.GOMAXPROCS(0); got != cur {
 		t.Fatalf("a nil governor changed GOMAXPROCS to %d", got)
 	}
@@ -98,9 +98,9 @@ func TestProcsGovernorOnlyRaises(t *testing.T) {
 func TestSignWorkersRaiseProcs(t *testing.T) {
 	m, _ := testMerchant(t)
 	p, changes := testGovernor(t, time.Hour)
-	w := newSignWorkers(1, p, false)
-	defer w.stop()
-	if _, err := w.sign(m, nil, []byte("msg")); err != nil {
+	w := NewWorkers(1, p, false)
+	defer w.Stop()
+	if _, err := w.Sign(m, nil, []byte("msg")); err != nil {
 		t.Fatal(err)
 	}
 	select {

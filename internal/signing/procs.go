@@ -1,4 +1,4 @@
-package main
+package signing
 
 import (
 	"log/slog"
@@ -6,14 +6,14 @@ import (
 	"runtime"
 )
 
-// schedulerProcs returns the GOMAXPROCS wxgate signs with: enough that, with every RSA signing
+// SchedulerProcs returns the GOMAXPROCS wxgate signs with: enough that, with every RSA signing
 // worker busy and the garbage collector marking, one scheduler slot is still free for the
 // goroutines answering requests (503s included). The GC's background mark workers take a
 // quarter of GOMAXPROCS during each mark phase, as whole slots or as one slot most of the time
 // (gcMarkProcs); with no slot left the network goes unpolled for the whole phase. On 2 cores
 // with 2 signers that is 4. The lower-priority worker threads then yield the cores to the rest.
 // A GOMAXPROCS set in the environment is the operator's choice and kept.
-func schedulerProcs(current, signers int, fromEnv bool) int {
+func SchedulerProcs(current, signers int, fromEnv bool) int {
 	if fromEnv {
 		return current
 	}
@@ -29,12 +29,12 @@ func schedulerProcs(current, signers int, fromEnv bool) int {
 // fractional worker, which holds a P for most of the phase: counted whole here).
 func gcMarkProcs(n int) int { return int(float64(n)*0.25 + 0.5) }
 
-// signingProcs returns the GOMAXPROCS wxgate raises to while RSA signatures run (schedulerProcs;
+// SigningProcs returns the GOMAXPROCS wxgate raises to while RSA signatures run (SchedulerProcs;
 // the gateway lowers it again when signing is idle), or 0 to leave it alone.
-func signingProcs(signers int, log *slog.Logger) int {
+func SigningProcs(signers int, log *slog.Logger) int {
 	_, fromEnv := os.LookupEnv("GOMAXPROCS")
 	cur := runtime.GOMAXPROCS(0)
-	n := schedulerProcs(cur, signers, fromEnv)
+	n := SchedulerProcs(cur, signers, fromEnv)
 	if n == cur {
 		return 0
 	}

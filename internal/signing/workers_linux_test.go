@@ -1,4 +1,4 @@
-package proxy
+package signing
 
 import (
 	"runtime"
@@ -14,17 +14,17 @@ import (
 func TestSignWorkersCountTheirCPU(t *testing.T) {
 	m, _ := testMerchant(t)
 	for _, inline := range []bool{false, true} {
-		w := newSignWorkers(2, nil, inline)
+		w := NewWorkers(2, nil, inline)
 		proc0 := processCPU(t)
 		const n = 20
 		for i := range n {
-			if _, err := w.sign(m, nil, []byte{'c', byte(i)}); err != nil {
+			if _, err := w.Sign(m, nil, []byte{'c', byte(i)}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		proc := processCPU(t) - proc0
-		w.stop()
-		signed, cpu := w.signingCPU()
+		w.Stop()
+		signed, cpu := w.Counted()
 		if signed != n {
 			t.Errorf("inline %v: signed %d, want %d", inline, signed, n)
 		}
@@ -51,23 +51,23 @@ func TestSignInlineRunsOnTheCallersThread(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	for _, inline := range []bool{false, true} {
-		w := newSignWorkers(1, nil, inline)
+		w := NewWorkers(1, nil, inline)
 		// Start the worker, and finish the sweeping that earlier tests' garbage would otherwise
 		// leave to this thread's allocations, outside the measurement.
-		if _, err := w.sign(m, nil, []byte("warm")); err != nil {
+		if _, err := w.Sign(m, nil, []byte("warm")); err != nil {
 			t.Fatal(err)
 		}
 		runtime.GC()
-		signed0, cpu0 := w.signingCPU()
+		signed0, cpu0 := w.Counted()
 		mine0, _ := threadcpu.Now()
 		for i := range 10 {
-			if _, err := w.sign(m, nil, []byte{'t', byte(i)}); err != nil {
+			if _, err := w.Sign(m, nil, []byte{'t', byte(i)}); err != nil {
 				t.Fatal(err)
 			}
 		}
 		mine1, _ := threadcpu.Now()
-		w.stop()
-		signed, cpu := w.signingCPU()
+		w.Stop()
+		signed, cpu := w.Counted()
 		if signed-signed0 != 10 {
 			t.Fatalf("inline %v: %d signatures counted, want 10", inline, signed-signed0)
 		}

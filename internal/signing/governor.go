@@ -1,4 +1,4 @@
-package proxy
+package signing
 
 import (
 	"log/slog"
@@ -12,12 +12,12 @@ import (
 // short enough that an HMAC-only load soon stops paying for the extra Ps.
 const procsIdleAfter = 10 * time.Second
 
-// procsGovernor raises GOMAXPROCS while RSA signatures run and lowers it again once signing has
+// Governor raises GOMAXPROCS while RSA signatures run and lowers it again once signing has
 // been idle for idleAfter. Signatures on every P would leave no P to poll the network and
 // answer (503s included), so they need Ps beyond the cores; without signatures those extra Ps
 // only add scheduler wake-ups, measured at about 8% more CPU per xpay request at half load
 // (bench/optimisations.md). A nil governor does nothing.
-type procsGovernor struct {
+type Governor struct {
 	base, raised int
 	idleAfter    time.Duration
 	log          *slog.Logger
@@ -31,18 +31,18 @@ type procsGovernor struct {
 	changed func(n int)
 }
 
-// newProcsGovernor returns a governor that raises GOMAXPROCS from its current value to raised
+// NewGovernor returns a governor that raises GOMAXPROCS from its current value to raised
 // while signatures run, or nil when raised is no more than the current value.
-func newProcsGovernor(raised int, log *slog.Logger) *procsGovernor {
+func NewGovernor(raised int, log *slog.Logger) *Governor {
 	base := runtime.GOMAXPROCS(0)
 	if raised <= base {
 		return nil
 	}
-	return &procsGovernor{base: base, raised: raised, idleAfter: procsIdleAfter, log: log}
+	return &Governor{base: base, raised: raised, idleAfter: procsIdleAfter, log: log}
 }
 
 // begin marks a signature starting, raising GOMAXPROCS first if it is down.
-func (p *procsGovernor) begin() {
+func (p *Governor) begin() {
 	if p == nil {
 		return
 	}
@@ -59,7 +59,7 @@ func (p *procsGovernor) begin() {
 }
 
 // end marks a signature finished; the last one running starts the idle countdown.
-func (p *procsGovernor) end() {
+func (p *Governor) end() {
 	if p == nil {
 		return
 	}
@@ -78,7 +78,7 @@ func (p *procsGovernor) end() {
 
 // settle lowers GOMAXPROCS if no signature is running. A signature that began after the timer
 // fired holds it up: settle then finds it active and leaves GOMAXPROCS as it is.
-func (p *procsGovernor) settle() {
+func (p *Governor) settle() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.active == 0 && p.up {
@@ -87,8 +87,8 @@ func (p *procsGovernor) settle() {
 	}
 }
 
-// stop ends the countdown and leaves GOMAXPROCS where it is.
-func (p *procsGovernor) stop() {
+// Stop ends the countdown and leaves GOMAXPROCS where it is.
+func (p *Governor) Stop() {
 	if p == nil {
 		return
 	}
@@ -100,7 +100,7 @@ func (p *procsGovernor) stop() {
 	}
 }
 
-func (p *procsGovernor) set(n int) {
+func (p *Governor) set(n int) {
 	runtime.GOMAXPROCS(n)
 	p.log.Debug("GOMAXPROCS changed with the RSA signing load", "gomaxprocs", n, "signing", p.active > 0)
 	if p.changed != nil {

@@ -1,4 +1,4 @@
-package proxy
+package signing
 
 import (
 	"errors"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/wxgate/wxgate/internal/threadcpu"
 	"github.com/wxgate/wxgate/internal/threadprio"
+	"github.com/wxgate/wxgate/signer"
 )
 
 // signWorkerNice is how much lower than the rest of wxgate the signing threads are scheduled
@@ -18,12 +19,12 @@ import (
 // in bench/optimisations.md: the overload 503 p99 went from 26.7 ms to under 5 ms.
 const signWorkerNice = 5
 
-// errSigningStopped answers a signature asked for after the gateway shut down.
-var errSigningStopped = errors.New("the gateway is shutting down")
+// ErrStopped answers a signature asked for after the gateway shut down.
+var ErrStopped = errors.New("the gateway is shutting down")
 
 // signJob is one RSA signature handed to a signing worker; jobs are pooled.
 type signJob struct {
-	m       *merchantState
+	key     *signer.RSASigner
 	dst     []byte
 	message []byte
 	out     []byte
@@ -33,17 +34,17 @@ type signJob struct {
 
 var signJobPool = sync.Pool{New: func() any { return &signJob{done: make(chan struct{}, 1)} }}
 
-// signWorkers compute RSA signatures on n goroutines, each locked to its own OS thread whose
+// Workers compute RSA signatures on n goroutines, each locked to its own OS thread whose
 // priority is lowered by signWorkerNice. The signing slots admit at most n signatures at once,
 // so a job never waits for a worker. The workers start with the first signature and end at stop.
 // Inline ([server] sign_priority = "normal"), no worker starts: each signature runs on its
 // caller's goroutine. Either way every signature and its CPU time are counted.
-type signWorkers struct {
+type Workers struct {
 	jobs  chan *signJob // buffered: one place per worker
 	quit  chan struct{}
 	start sync.Once
 	end   sync.Once
-	procs *procsGovernor // raises GOMAXPROCS while signatures run; nil for none
+	procs *Governor // raises GOMAXPROCS while signatures run; nil for none
 	// inline signs on the caller's goroutine at normal priority: no worker, no handoff.
 	inline bool
 	// signed counts the signatures computed; cpu is the CPU time they took on the threads
@@ -53,18 +54,18 @@ type signWorkers struct {
 	cpu    atomic.Int64
 }
 
-// newSignWorkers makes n workers; inline makes none and signs on the caller's goroutine
+// NewWorkers makes n workers; inline makes none and signs on the caller's goroutine
 // ([server] sign_priority = "normal").
-func newSignWorkers(n int, procs *procsGovernor, inline bool) *signWorkers {
-	return &signWorkers{jobs: make(chan *signJob, n), quit: make(chan struct{}), procs: procs, inline: inline}
+func NewWorkers(n int, procs *Governor, inline bool) *Workers {
+	return &Workers{jobs: make(chan *signJob, n), quit: make(chan struct{}), procs: procs, inline: inline}
 }
 
-// sign signs message with m's key on a worker (or, inline, on the caller's goroutine) and
+// Sign signs message with key on a worker (or, inline, on the caller's goroutine) and
 // appends the signature to dst.
-func (w *signWorkers) sign(m *merchantState, dst, message []byte) ([]byte, error) {
+func (w *Workers) Sign(key *signer.RSASigner, dst, message []byte) ([]byte, error) {
 	select {
 	case <-w.quit:
-		return dst, errSigningStopped
+		return dst, ErrStopped
 	default:
 	}
 	w.procs.begin()
@@ -72,7 +73,7 @@ func (w *signWorkers) sign(m *merchantState, dst, message []byte) ([]byte, error
 	if w.inline {
 		runtime.LockOSThread() // for the signature, so that the thread's clock measures it
 		defer runtime.UnlockOSThread()
-		return w.timed(m, dst, message)
+		return w.timed(key, dst, message)
 	}
 	w.start.Do(func() {
 		for range cap(w.jobs) {
@@ -80,16 +81,16 @@ func (w *signWorkers) sign(m *merchantState, dst, message []byte) ([]byte, error
 		}
 	})
 	j := signJobPool.Get().(*signJob)
-	j.m, j.dst, j.message = m, dst, message
+	j.key, j.dst, j.message = key, dst, message
 	select {
 	case w.jobs <- j:
 	case <-w.quit:
-		return dst, errSigningStopped
+		return dst, ErrStopped
 	}
 	select {
 	case <-j.done:
 	case <-w.quit: // the job may never run; it is left to the garbage collector, not pooled
-		return dst, errSigningStopped
+		return dst, ErrStopped
 	}
 	out, err := j.out, j.err
 	*j = signJob{done: j.done}
@@ -99,13 +100,13 @@ func (w *signWorkers) sign(m *merchantState, dst, message []byte) ([]byte, error
 
 // run is one worker. Its goroutine never unlocks its thread, so the lowered priority never
 // reaches other goroutines: the thread ends with the goroutine.
-func (w *signWorkers) run() {
+func (w *Workers) run() {
 	runtime.LockOSThread()
 	threadprio.Lower(signWorkerNice)
 	for {
 		select {
 		case j := <-w.jobs:
-			j.out, j.err = w.timed(j.m, j.dst, j.message)
+			j.out, j.err = w.timed(j.key, j.dst, j.message)
 			j.done <- struct{}{}
 		case <-w.quit:
 			return
@@ -114,9 +115,9 @@ func (w *signWorkers) run() {
 }
 
 // timed signs on the calling thread and counts the signature and its CPU time.
-func (w *signWorkers) timed(m *merchantState, dst, message []byte) ([]byte, error) {
+func (w *Workers) timed(key *signer.RSASigner, dst, message []byte) ([]byte, error) {
 	before, ok := threadcpu.Now()
-	out, err := m.signer.AppendSign(dst, message)
+	out, err := key.AppendSign(dst, message)
 	if after, ok2 := threadcpu.Now(); ok && ok2 {
 		w.cpu.Add(int64(after - before))
 	}
@@ -124,17 +125,17 @@ func (w *signWorkers) timed(m *merchantState, dst, message []byte) ([]byte, erro
 	return out, err
 }
 
-// signingCPU returns how many signatures were computed and the CPU time those took on the
+// Counted returns how many signatures were computed and the CPU time those took on the
 // threads that computed them, the workers' or, inline, the callers' (0 where a thread's CPU
 // time cannot be read).
-func (w *signWorkers) signingCPU() (signed uint64, cpu time.Duration) {
+func (w *Workers) Counted() (signed uint64, cpu time.Duration) {
 	return w.signed.Load(), time.Duration(w.cpu.Load())
 }
 
-// stop ends the workers; a signature asked for afterwards fails with errSigningStopped.
-func (w *signWorkers) stop() {
+// Stop ends the workers; a signature asked for afterwards fails with ErrStopped.
+func (w *Workers) Stop() {
 	w.end.Do(func() {
 		close(w.quit)
-		w.procs.stop()
+		w.procs.Stop()
 	})
 }
