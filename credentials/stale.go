@@ -24,7 +24,8 @@ type staleMemo struct {
 
 // TokenRejected reports whether a WeChat errcode means "this access_token is no longer good":
 // 40001 (invalid or not latest), 40014 (invalid) and 42001 (expired). Such answers should be
-// reported with Tokens.Stale and the call retried once with the returned token.
+// reported with Tokens.Stale and the call retried once with the returned token
+// (docs/protocol/xpay.md §4.3). It is the one home of these codes.
 func TokenRejected(errcode int) bool {
 	return errcode == 40001 || errcode == 40014 || errcode == 42001
 }

@@ -286,3 +286,30 @@ func TestCallbackDefaults(t *testing.T) {
 		t.Fatalf("an explicit 0 became %d", c.Server.CallbackMaxConnsPerIP)
 	}
 }
+
+// TestIDRules: the one home of the appid and mchid rules, used by the config and the helpers.
+func TestIDRules(t *testing.T) {
+	for _, tc := range []struct {
+		s            string
+		appID, mchID bool
+	}{
+		{"wx0123456789abcdef", true, false},
+		{"wx0123456789ABCDEF", false, false},
+		{"wx0123456789abcde", false, false},
+		{"wx0123456789abcdefa", false, false},
+		{"xx0123456789abcdef", false, false},
+		{"1900000001", false, true},
+		{"1234567", false, false},
+		{"12345678", false, true},
+		{"123456789012", false, true},
+		{"1234567890123", false, false},
+		{"19000000a1", false, false},
+	} {
+		if got := IsAppID(tc.s); got != tc.appID {
+			t.Errorf("IsAppID(%q) = %v", tc.s, got)
+		}
+		if got := IsMchID(tc.s); got != tc.mchID {
+			t.Errorf("IsMchID(%q) = %v", tc.s, got)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package policies
 
 import (
 	"crypto/tls"
-	"encoding/base64"
 	"fmt"
 	"net"
 	"net/url"
@@ -55,6 +54,15 @@ var (
 	appIDPattern = regexp.MustCompile(`^wx[0-9a-f]{16}$`)
 	mchIDPattern = regexp.MustCompile(`^[0-9]{8,12}$`)
 )
+
+// IsAppID reports whether s is a mini program AppID: wx and 16 lower-case hex digits. It is the
+// one rule for appids, in the config and in requests alike.
+func IsAppID(s string) bool { return appIDPattern.MatchString(s) }
+
+// IsMchID reports whether s is a WeChat Pay merchant id: 8 to 12 digits.
+func IsMchID(s string) bool { return mchIDPattern.MatchString(s) }
+
+var ()
 
 func (c *Config) validate(v *validator, baseDir string) {
 	c.validateServer(v)
@@ -176,7 +184,7 @@ func (c *Config) validateUpstream(v *validator) {
 
 func (a *App) validate(v *validator, key, baseDir string, names, appIDs map[string]string) {
 	v.uniqueName(key, a.Name, "X-Wxgate-App", names)
-	if !appIDPattern.MatchString(a.AppID) {
+	if !IsAppID(a.AppID) {
 		v.add(key+".appid", "must look like wx followed by 16 hex digits, got %q", a.AppID)
 	} else if other, dup := appIDs[a.AppID]; dup {
 		v.add(key+".appid", "already used by %s", other)
@@ -198,7 +206,7 @@ func (a *App) validate(v *validator, key, baseDir string, names, appIDs map[stri
 		v.requiredSecret(key+".push.token", &p.Token, baseDir)
 		v.secret(key+".push.encoding_aes_key", &p.EncodingAESKey, baseDir)
 		if k := p.EncodingAESKey; k.IsSet() {
-			if b, err := base64.StdEncoding.DecodeString(k.Value() + "="); len(k.Value()) != 43 || err != nil || len(b) != 32 {
+			if _, err := signer.NewPushCrypter(k.Value()); err != nil { // the signer's rule, never the key in the message
 				v.add(key+".push.encoding_aes_key", "must be the 43-character EncodingAESKey from the mini program console")
 			}
 		}
@@ -207,10 +215,10 @@ func (a *App) validate(v *validator, key, baseDir string, names, appIDs map[stri
 
 func (m *Merchant) validate(v *validator, key, baseDir string, names, appIDs map[string]string, forwardSecret bool) {
 	v.uniqueName(key, m.Name, "X-Wxgate-Merchant", names)
-	if !mchIDPattern.MatchString(m.MchID) {
+	if !IsMchID(m.MchID) {
 		v.add(key+".mchid", "must be the 8-12 digit merchant id, got %q", m.MchID)
 	}
-	if m.AppID != "" && !appIDPattern.MatchString(m.AppID) {
+	if m.AppID != "" && !IsAppID(m.AppID) {
 		v.add(key+".appid", "must look like wx followed by 16 hex digits, got %q", m.AppID)
 	}
 	if !serialPattern.MatchString(m.SerialNo) {

@@ -156,16 +156,10 @@ func NewGateway(cfg *policies.Config, opts Options) (*Gateway, error) {
 			Client: tokenClient, BaseURL: cfg.Upstream.Weixin, AppID: a.AppID, Secret: a.Secret.Value(), Timeout: cfg.Upstream.Timeout,
 		}
 		st.tokens = credentials.NewTokens(fetcher.Fetch, credentials.TokenOptions{Clock: opts.Clock})
-		if _, dup := g.apps[a.Name]; dup {
-			return nil, fmt.Errorf("app %q configured twice", a.Name)
-		}
 		g.apps[a.Name] = st
 		if g.first == nil {
 			g.first = st
 		}
-	}
-	if g.first == nil {
-		return nil, fmt.Errorf("no app configured")
 	}
 	for i := range cfg.Merchants {
 		m, err := g.newMerchantState(&cfg.Merchants[i], tlsBase)

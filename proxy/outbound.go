@@ -7,6 +7,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/wxgate/wxgate/credentials"
 	"github.com/wxgate/wxgate/internal/jsonscan"
 	"github.com/wxgate/wxgate/policies"
 )
@@ -17,10 +18,6 @@ var (
 	argPaySig      = "pay_sig"
 	argSignature   = "signature"
 )
-
-// staleTokenCodes are the errcodes that mean "this access_token is no longer good"
-// (docs/protocol/xpay.md §4.3): wxgate refreshes once and retries the call once.
-func isStaleTokenCode(code int64) bool { return code == 40001 || code == 40014 || code == 42001 }
 
 // serveWeChat handles a request on a routed api.weixin.qq.com path.
 func (g *Gateway) serveWeChat(ctx *fasthttp.RequestCtx, r policies.Route) {
@@ -165,7 +162,7 @@ func (g *Gateway) sendWithToken(ctx *fasthttp.RequestCtx, a *appState, r policie
 			return
 		}
 		code, isErr := errcodeOf(resp)
-		if attempt > 0 || !isErr || !isStaleTokenCode(code) {
+		if attempt > 0 || !isErr || !credentials.TokenRejected(int(code)) {
 			break
 		}
 		g.metrics.staleRetries.Add(1)

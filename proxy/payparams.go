@@ -8,6 +8,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/wxgate/wxgate/internal/jsonscan"
+	"github.com/wxgate/wxgate/policies"
 	"github.com/wxgate/wxgate/signer"
 )
 
@@ -51,14 +52,12 @@ func readPaymentParamsIn(ctx *fasthttp.RequestCtx, m *merchantState) (paymentPar
 	if in.AppID == "" {
 		in.AppID = m.appID
 	}
-	if !appIDLike.MatchString(in.AppID) {
+	if !policies.IsAppID(in.AppID) {
 		return in, newError(fasthttp.StatusBadRequest, CodeBadRequest,
 			fmt.Sprintf(`"appid" is required (the mini program that placed the order): merchant %q has no appid in the config`, m.name))
 	}
 	return in, nil
 }
-
-var appIDLike = regexp.MustCompile(`^wx[0-9a-zA-Z]{16}$`)
 
 // serveV3PaymentParams returns the APIv3 wx.requestPayment object: paySign is SHA256withRSA over
 // appId\ntimeStamp\nnonceStr\npackage\n with the merchant key.
