@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 
 	"github.com/valyala/fasthttp"
+	"github.com/wxgate/wxgate/policies"
 )
 
 // Error codes wxgate answers with. They are stable: apps may switch on them.
@@ -81,4 +82,11 @@ func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
 	ctx.SetStatusCode(status)
 	ctx.SetContentType("application/json; charset=utf-8")
 	ctx.SetBody(out)
+}
+
+// fail answers with a wxgate error and counts it.
+func (g *Gateway) fail(ctx *fasthttp.RequestCtx, kind policies.RouteKind, e *apiError) {
+	writeError(ctx, e)
+	g.metrics.observe(kind, e.Status)
+	g.metrics.errors.inc(e.Code)
 }

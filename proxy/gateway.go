@@ -1,5 +1,3 @@
-// Package proxy is wxgate's HTTP side: the signing proxy and helpers on the app listener, the
-// admin endpoints, and the pooled upstream client to WeChat.
 package proxy
 
 import (

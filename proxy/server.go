@@ -237,3 +237,23 @@ func forwardHost(u string) string {
 	}
 	return p.Host
 }
+
+// serverError returns the handler of fasthttp's own failures on a listener whose body limit is
+// the config key limitKey: a body too large or a malformed request is answered as JSON, and a
+// connection that sent nothing before the read timeout is closed without an answer.
+func serverError(limitKey string) func(*fasthttp.RequestCtx, error) {
+	return func(ctx *fasthttp.RequestCtx, err error) {
+		if _, nothingRead := err.(*net.OpError); nothingRead {
+			// fasthttp passes the raw read error only when not one byte of a request came:
+			// whatever it writes now fails at once, and the connection is closed.
+			_ = ctx.Conn().SetWriteDeadline(time.Unix(1, 0))
+			return
+		}
+		switch {
+		case errors.Is(err, fasthttp.ErrBodyTooLarge) && limitKey != "":
+			writeError(ctx, newError(fasthttp.StatusRequestEntityTooLarge, CodeBodyTooLarge, "the request body exceeds "+limitKey))
+		default:
+			writeError(ctx, newError(fasthttp.StatusBadRequest, CodeBadRequest, "malformed HTTP request"))
+		}
+	}
+}

@@ -1,25 +1,10 @@
 package proxy
 
 import (
-	"bytes"
 	"io"
 
 	"github.com/valyala/fasthttp"
 )
-
-// originFormError refuses a request target that is not a plain path: an absolute-form target
-// (GET http://host/v3/...) or one with a #fragment would be signed as written but sent altered,
-// and no client of wxgate needs either. nil when the target is a path.
-func originFormError(ctx *fasthttp.RequestCtx) *apiError {
-	target := ctx.Request.Header.RequestURI()
-	switch {
-	case len(target) == 0 || target[0] != '/':
-		return newError(fasthttp.StatusBadRequest, CodeBadRequest, "the request target must be a path starting with / (absolute-form targets such as http://host/path are refused)")
-	case bytes.IndexByte(target, '#') >= 0:
-		return newError(fasthttp.StatusBadRequest, CodeBadRequest, "the request target must not contain a #fragment")
-	}
-	return nil
-}
 
 // readCallbackBody reads a callback's streamed body as its bytes arrive, at most
 // [server] callback_max_body_bytes, and makes it the request's body. Memory grows with the bytes

@@ -220,10 +220,3 @@ func tokenError(a *appState, err error) *apiError {
 	return newError(fasthttp.StatusBadGateway, CodeTokenUnavailable,
 		fmt.Sprintf("could not obtain an access_token for app %q: %v; check the app's appid and secret and WeChat's IP allowlist", a.name, err))
 }
-
-// fail answers with a wxgate error and counts it.
-func (g *Gateway) fail(ctx *fasthttp.RequestCtx, kind policies.RouteKind, e *apiError) {
-	writeError(ctx, e)
-	g.metrics.observe(kind, e.Status)
-	g.metrics.errors.inc(e.Code)
-}

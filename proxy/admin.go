@@ -3,34 +3,11 @@ package proxy
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
-	"fmt"
-	"net"
 	"time"
 
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/pprofhandler"
 )
-
-// AppHandler serves the app listener: routed WeChat paths and the /wxgate/* helpers. Anything
-// else is 404: wxgate is never an open proxy.
-func (g *Gateway) AppHandler(ctx *fasthttp.RequestCtx) {
-	if aerr := originFormError(ctx); aerr != nil {
-		g.fail(ctx, 0, aerr)
-		return
-	}
-	path := ctx.Path()
-	if bytes.HasPrefix(path, []byte("/wxgate/")) {
-		g.serveHelper(ctx)
-		return
-	}
-	if r, ok := g.routes.Lookup(path); ok {
-		g.serveWeChat(ctx, r)
-		return
-	}
-	g.fail(ctx, 0, newError(fasthttp.StatusNotFound, CodeUnknownRoute,
-		fmt.Sprintf("wxgate does not route %s; it forwards the xpay APIs, /sns/jscode2session and the allowlisted WeChat APIs (add others under [routes] allow)", truncate(path, 80))))
-}
 
 // AdminHandler serves /healthz, /readyz and /metrics.
 func (g *Gateway) AdminHandler(ctx *fasthttp.RequestCtx) {
@@ -109,24 +86,4 @@ func (g *Gateway) checkReady() *readyVerdict {
 	v.status = fasthttp.StatusServiceUnavailable
 	v.body, _ = json.Marshal(map[string]any{"status": "not ready", "apps": problems})
 	return v
-}
-
-// serverError returns the handler of fasthttp's own failures on a listener whose body limit is
-// the config key limitKey: a body too large or a malformed request is answered as JSON, and a
-// connection that sent nothing before the read timeout is closed without an answer.
-func serverError(limitKey string) func(*fasthttp.RequestCtx, error) {
-	return func(ctx *fasthttp.RequestCtx, err error) {
-		if _, nothingRead := err.(*net.OpError); nothingRead {
-			// fasthttp passes the raw read error only when not one byte of a request came:
-			// whatever it writes now fails at once, and the connection is closed.
-			_ = ctx.Conn().SetWriteDeadline(time.Unix(1, 0))
-			return
-		}
-		switch {
-		case errors.Is(err, fasthttp.ErrBodyTooLarge) && limitKey != "":
-			writeError(ctx, newError(fasthttp.StatusRequestEntityTooLarge, CodeBodyTooLarge, "the request body exceeds "+limitKey))
-		default:
-			writeError(ctx, newError(fasthttp.StatusBadRequest, CodeBadRequest, "malformed HTTP request"))
-		}
-	}
 }
