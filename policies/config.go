@@ -27,6 +27,8 @@ type Config struct {
 	Routes    Routes     `toml:"routes"`
 	Apps      []App      `toml:"app"`
 	Merchants []Merchant `toml:"merchant"`
+
+	baseDir string // the config file's folder, which relative paths start from
 }
 
 // The values of [server] sign_priority.
@@ -231,26 +233,59 @@ func Load(path string) (*Config, error) {
 	return Parse(raw, filepath.Dir(abs))
 }
 
-// Parse decodes and validates TOML text; baseDir anchors relative file paths.
+// Parse decodes, validates and provisions TOML text (Decode, then Provision); baseDir anchors
+// relative file paths. Every problem of both steps is reported at once in a *ValidationError.
 func Parse(raw []byte, baseDir string) (*Config, error) {
+	c, v, err := decode(raw, baseDir)
+	if err != nil {
+		return nil, err
+	}
+	c.provision(&v, baseDir)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Decode decodes and validates TOML text without side effects: it reads no secret, key or
+// certificate (Provision does). Every problem is reported at once in a *ValidationError.
+func Decode(raw []byte, baseDir string) (*Config, error) {
+	c, v, err := decode(raw, baseDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Provision reads the secrets, keys and certificates a decoded config names and checks the
+// rules that need their values. It reads files and the environment, nothing else.
+func (c *Config) Provision() error {
+	var v validator
+	c.provision(&v, c.baseDir)
+	return v.err()
+}
+
+// decode is Decode with the problems found so far.
+func decode(raw []byte, baseDir string) (*Config, validator, error) {
 	var c Config
+	var v validator
 	md, err := toml.Decode(string(raw), &c)
 	if err != nil {
-		return nil, tomlSyntaxError(err)
+		return nil, v, tomlSyntaxError(err)
 	}
-	var v validator
 	for _, k := range md.Undecoded() {
 		v.add(k.String(), "unknown key (check the spelling against config.example.toml)")
 	}
+	c.baseDir = baseDir
 	c.applyDefaults()
 	if !md.IsDefined("server", "callback_max_conns_per_ip") { // 0 is a value: no cap
 		c.Server.CallbackMaxConnsPerIP = DefaultCallbackMaxConnsPerIP
 	}
 	c.validate(&v, baseDir)
-	if err := v.err(); err != nil {
-		return nil, err
-	}
-	return &c, nil
+	return &c, v, nil
 }
 
 // tomlSyntaxError describes a TOML decoding error by line and key only: the parser's own

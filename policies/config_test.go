@@ -313,3 +313,46 @@ func TestIDRules(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeHasNoSideEffects: Decode reads no secret, key or file (a config naming ones that do
+// not exist decodes), and Provision then reports each one by key, at once.
+func TestDecodeHasNoSideEffects(t *testing.T) {
+	const text = `
+[upstream]
+ca_file = "no-such-ca.pem"
+[forward]
+secret = "env:WXGATE_TEST_UNSET_FORWARD"
+[[app]]
+name = "shop"
+appid = "wx0123456789abcdef"
+secret = "file:no-such-secret.txt"
+forward_url = "http://127.0.0.1:1/events"
+[[merchant]]
+name = "main"
+mchid = "1900000001"
+serial_no = "0123456789ABCDEF"
+private_key_file = "no-such-key.pem"
+apiv3_key = "env:WXGATE_TEST_UNSET_APIV3"
+`
+	c, err := Decode([]byte(text), t.TempDir())
+	if err != nil {
+		t.Fatalf("Decode read something: %v", err)
+	}
+	if c.Forward.Secret.IsSet() || c.Apps[0].Secret.IsSet() || c.Merchants[0].Keys().PrivateKey != nil {
+		t.Fatal("Decode resolved a secret or loaded a key")
+	}
+	err = c.Provision()
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("Provision: want *ValidationError, got %v", err)
+	}
+	got := map[string]bool{}
+	for _, p := range ve.Problems {
+		got[p.Key] = true
+	}
+	for _, k := range []string{"upstream.ca_file", "forward.secret", "app[0].secret", "merchant[0].private_key_file", "merchant[0].apiv3_key"} {
+		if !got[k] {
+			t.Errorf("Provision did not report %s: %v", k, ve.Problems)
+		}
+	}
+}

@@ -59,6 +59,9 @@ func (s *Secret) resolve(baseDir string) error {
 	return nil
 }
 
+// hasRef reports whether the secret is written in the config at all (before it is resolved).
+func (s Secret) hasRef() bool { return s.ref != "" }
+
 // Value returns the secret itself. Call it only where the secret is used, never to print it.
 func (s Secret) Value() string { return s.value }
 

@@ -1,7 +1,6 @@
 package policies
 
 import (
-	"crypto/tls"
 	"fmt"
 	"net"
 	"net/url"
@@ -10,8 +9,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-
-	"github.com/wxgate/wxgate/signer"
 )
 
 // Problem is one thing wrong with a configuration, at a key path such as "app[0].xpay.app_key".
@@ -62,8 +59,6 @@ func IsAppID(s string) bool { return appIDPattern.MatchString(s) }
 // IsMchID reports whether s is a WeChat Pay merchant id: 8 to 12 digits.
 func IsMchID(s string) bool { return mchIDPattern.MatchString(s) }
 
-var ()
-
 func (c *Config) validate(v *validator, baseDir string) {
 	c.validateServer(v)
 	if c.Upstream.CAFile != "" {
@@ -77,10 +72,6 @@ func (c *Config) validate(v *validator, baseDir string) {
 	v.positive("forward.timeout", c.Forward.Timeout)
 	if c.Forward.MaxConns < 1 {
 		v.add("forward.max_conns", "must be positive")
-	}
-	v.secret("forward.secret", &c.Forward.Secret, baseDir)
-	if c.Forward.Secret.IsSet() && len(c.Forward.Secret.Value()) < 16 {
-		v.add("forward.secret", "must be at least 16 characters")
 	}
 	switch c.Store.Kind {
 	case "memory":
@@ -103,9 +94,9 @@ func (c *Config) validate(v *validator, baseDir string) {
 	names := map[string]string{}
 	appIDs := map[string]string{}
 	for i := range c.Apps {
-		c.Apps[i].validate(v, fmt.Sprintf("app[%d]", i), baseDir, names, appIDs)
+		c.Apps[i].validate(v, fmt.Sprintf("app[%d]", i), names, appIDs)
 	}
-	if !c.Forward.Secret.IsSet() {
+	if !c.Forward.Secret.hasRef() {
 		for i, a := range c.Apps {
 			if a.ForwardURL != "" {
 				v.add(fmt.Sprintf("app[%d].forward_url", i), "forwarding needs forward.secret to sign events")
@@ -114,7 +105,7 @@ func (c *Config) validate(v *validator, baseDir string) {
 	}
 	mnames := map[string]string{}
 	for i := range c.Merchants {
-		c.Merchants[i].validate(v, fmt.Sprintf("merchant[%d]", i), baseDir, mnames, appIDs, c.Forward.Secret.IsSet())
+		c.Merchants[i].validate(v, fmt.Sprintf("merchant[%d]", i), mnames, appIDs, c.Forward.Secret.hasRef())
 	}
 }
 
@@ -172,17 +163,12 @@ func (c *Config) validateUpstream(v *validator) {
 	if u.MaxConnsPerHost < 1 {
 		v.add("upstream.max_conns_per_host", "must be positive")
 	}
-	if u.CAFile != "" {
-		if _, err := os.ReadFile(u.CAFile); err != nil {
-			v.add("upstream.ca_file", "cannot read: %v", err)
-		}
-	}
 	if u.MaxResponseBytes < 1024 {
 		v.add("upstream.max_response_bytes", "must be at least 1024, got %d", u.MaxResponseBytes)
 	}
 }
 
-func (a *App) validate(v *validator, key, baseDir string, names, appIDs map[string]string) {
+func (a *App) validate(v *validator, key string, names, appIDs map[string]string) {
 	v.uniqueName(key, a.Name, "X-Wxgate-App", names)
 	if !IsAppID(a.AppID) {
 		v.add(key+".appid", "must look like wx followed by 16 hex digits, got %q", a.AppID)
@@ -191,29 +177,22 @@ func (a *App) validate(v *validator, key, baseDir string, names, appIDs map[stri
 	} else {
 		appIDs[a.AppID] = key
 	}
-	v.requiredSecret(key+".secret", &a.Secret, baseDir)
+	v.requiredRef(key+".secret", a.Secret)
 	if a.ForwardURL != "" {
 		v.httpURL(key+".forward_url", a.ForwardURL)
 	}
 	if x := a.Xpay; x != nil {
-		v.requiredSecret(key+".xpay.app_key", &x.AppKey, baseDir)
-		v.secret(key+".xpay.sandbox_app_key", &x.SandboxAppKey, baseDir)
+		v.requiredRef(key+".xpay.app_key", x.AppKey)
 		if len(x.OfferID) > 64 {
 			v.add(key+".xpay.offer_id", "is longer than 64 characters")
 		}
 	}
 	if p := a.Push; p != nil {
-		v.requiredSecret(key+".push.token", &p.Token, baseDir)
-		v.secret(key+".push.encoding_aes_key", &p.EncodingAESKey, baseDir)
-		if k := p.EncodingAESKey; k.IsSet() {
-			if _, err := signer.NewPushCrypter(k.Value()); err != nil { // the signer's rule, never the key in the message
-				v.add(key+".push.encoding_aes_key", "must be the 43-character EncodingAESKey from the mini program console")
-			}
-		}
+		v.requiredRef(key+".push.token", p.Token)
 	}
 }
 
-func (m *Merchant) validate(v *validator, key, baseDir string, names, appIDs map[string]string, forwardSecret bool) {
+func (m *Merchant) validate(v *validator, key string, names, appIDs map[string]string, forwardSecret bool) {
 	v.uniqueName(key, m.Name, "X-Wxgate-Merchant", names)
 	if !IsMchID(m.MchID) {
 		v.add(key+".mchid", "must be the 8-12 digit merchant id, got %q", m.MchID)
@@ -226,14 +205,6 @@ func (m *Merchant) validate(v *validator, key, baseDir string, names, appIDs map
 	}
 	if m.PrivateKeyFile == "" {
 		v.add(key+".private_key_file", "is required: the merchant API private key (apiclient_key.pem)")
-	} else if pk, err := loadPEM(baseDir, m.PrivateKeyFile, signer.ParsePrivateKey); err != nil {
-		v.add(key+".private_key_file", "%v", err)
-	} else {
-		m.keys.PrivateKey = pk
-	}
-	v.secret(key+".apiv3_key", &m.APIv3Key, baseDir)
-	if m.APIv3Key.IsSet() && len(m.APIv3Key.Value()) != 32 {
-		v.add(key+".apiv3_key", "must be exactly 32 bytes (the APIv3 key set in the merchant platform), got %d", len(m.APIv3Key.Value()))
 	}
 	switch m.Verify {
 	case VerifyPublicKey, VerifyBoth, VerifyCertificates:
@@ -246,30 +217,13 @@ func (m *Merchant) validate(v *validator, key, baseDir string, names, appIDs map
 		}
 		if m.PublicKeyFile == "" {
 			v.add(key+".public_key_file", "is required when verifying with the WeChat Pay public key (pub_key.pem)")
-		} else if pub, err := loadPEM(baseDir, m.PublicKeyFile, signer.ParsePublicKey); err != nil {
-			v.add(key+".public_key_file", "%v", err)
-		} else {
-			m.keys.PublicKey = pub
 		}
 	}
-	if m.UsesCertificates() && !m.APIv3Key.IsSet() {
+	if m.UsesCertificates() && !m.APIv3Key.hasRef() {
 		v.add(key+".apiv3_key", "is required to download platform certificates (verify = %q)", m.Verify)
 	}
-	v.secret(key+".apiv2_key", &m.APIv2Key, baseDir)
-	if m.APIv2Key.IsSet() && len(m.APIv2Key.Value()) != 32 {
-		v.add(key+".apiv2_key", "must be the 32-character APIv2 key, got %d characters", len(m.APIv2Key.Value()))
-	}
-	switch {
-	case m.ClientCertFile == "" && m.ClientKeyFile == "":
-	case m.ClientCertFile == "" || m.ClientKeyFile == "":
+	if (m.ClientCertFile == "") != (m.ClientKeyFile == "") {
 		v.add(key+".client_cert_file", "client_cert_file and client_key_file go together (APIv2 /secapi/ calls)")
-	default:
-		cert, err := tls.LoadX509KeyPair(resolvePath(baseDir, m.ClientCertFile), resolvePath(baseDir, m.ClientKeyFile))
-		if err != nil {
-			v.add(key+".client_cert_file", "cannot load the client certificate and key: %v", err)
-		} else {
-			m.keys.ClientCert = &cert
-		}
 	}
 	if m.ForwardURL != "" {
 		v.httpURL(key+".forward_url", m.ForwardURL)
@@ -325,18 +279,18 @@ func (v *validator) positive(key string, d time.Duration) {
 	}
 }
 
+// requiredRef reports a secret that is not written at all (its value is read by provision).
+func (v *validator) requiredRef(key string, s Secret) {
+	if !s.hasRef() {
+		v.add(key, "is required (inline, \"env:NAME\" or \"file:PATH\")")
+	}
+}
+
+// secret resolves a secret's value, reporting where it cannot be read.
 func (v *validator) secret(key string, s *Secret, baseDir string) {
 	if err := s.resolve(baseDir); err != nil {
 		v.add(key, "%v", err)
 	}
-}
-
-func (v *validator) requiredSecret(key string, s *Secret, baseDir string) {
-	if s.ref == "" {
-		v.add(key, "is required (inline, \"env:NAME\" or \"file:PATH\")")
-		return
-	}
-	v.secret(key, s, baseDir)
 }
 
 func (v *validator) baseURL(key, raw string) {
