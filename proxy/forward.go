@@ -233,12 +233,20 @@ func appendJSONString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
+// forwardIdle is how long a connection to an app is kept idle: below the 5 s after which Node
+// (keepAliveTimeout) and Apache (KeepAliveTimeout) close theirs, so wxgate closes first and
+// rarely finds one closed (then errPeerClosedIdle sends the event on a new connection).
+const forwardIdle = 3 * time.Second
+
+// newForwarder returns a forwarder whose client retries only idle-closed connections.
 func newForwarder(secret string, timeout time.Duration, clock func() time.Time) *forwarder {
 	return &forwarder{
 		client: &fasthttp.Client{
 			Name: "wxgate", MaxConnsPerHost: 256, ReadTimeout: timeout, WriteTimeout: timeout,
-			MaxIdleConnDuration: 30 * time.Second, MaxResponseBodySize: 64 << 10,
-			RetryIfErr: func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+			MaxIdleConnDuration: forwardIdle, MaxResponseBodySize: 64 << 10,
+			DialTimeout:               checkIdleTimeout(idleCheckAfter),
+			MaxIdemponentCallAttempts: idleRetryAttempts(256),
+			RetryIfErr:                retryIdleClosed,
 		},
 		secret:   newHMACSigner(secret),
 		timeout:  timeout,

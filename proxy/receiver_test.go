@@ -29,16 +29,29 @@ type receiver struct {
 	up  bool
 	// downHits counts requests refused while down, per event id.
 	downHits map[string]int
+	opts     receiverOptions
+	srv      *fasthttp.Server
+}
+
+// receiverOptions make the app's event endpoint behave like particular apps.
+type receiverOptions struct {
+	idleTimeout time.Duration // how long an idle keep-alive connection is kept; 0: fasthttp's default
 }
 
 func startReceiver(t *testing.T) *receiver {
+	return startReceiverWith(t, receiverOptions{})
+}
+
+// startReceiverWith starts a receiver with options.
+func startReceiverWith(t *testing.T, opts receiverOptions) *receiver {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &receiver{t: t, url: "http://" + ln.Addr().String() + "/events", ids: map[string]int{}, downHits: map[string]int{}, up: true}
+	r := &receiver{t: t, url: "http://" + ln.Addr().String() + "/events", ids: map[string]int{}, downHits: map[string]int{}, up: true, opts: opts}
 	r.cnd = sync.NewCond(&r.mu)
-	srv := &fasthttp.Server{Handler: r.handle, ReadTimeout: 5 * time.Second}
+	srv := &fasthttp.Server{Handler: r.handle, ReadTimeout: 5 * time.Second, IdleTimeout: opts.idleTimeout}
+	r.srv = srv
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Shutdown() })
 	return r
@@ -134,3 +147,6 @@ func (r *receiver) snapshot() ([]proxy.Event, map[string]int, int) {
 	}
 	return append([]proxy.Event(nil), r.got...), ids, r.bad
 }
+
+// openConns is the number of connections the app's server holds open now.
+func (r *receiver) openConns() int32 { return r.srv.GetOpenConnectionsCount() }
