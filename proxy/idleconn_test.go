@@ -93,7 +93,7 @@ func TestIdleRetryNeverResends(t *testing.T) {
 			}
 		}},
 		{"forwarder", func(t *testing.T, srv *dyingServer, after time.Duration) func(string) bool {
-			f := newForwarder("forward-secret-0123456789", 2*time.Second, time.Now)
+			f := newForwarder("forward-secret-0123456789", 2*time.Second, 4, time.Now)
 			f.client.DialTimeout = nil
 			f.client.Dial = checkIdle((&fasthttp.TCPDialer{}).Dial, after)
 			n := 0

@@ -1,7 +1,10 @@
 package proxy_test
 
 import (
+	"bytes"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -106,4 +109,66 @@ func TestUpstreamRetriesConnectionWeChatClosedIdle(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestForwardAcceptsAnyBodyWith2xx: a 2xx is an acceptance whatever its body, here 1 MiB (beyond
+// what is drained, so its connection is closed); the next event goes out normally.
+func TestForwardAcceptsAnyBodyWith2xx(t *testing.T) {
+	e := startEnvWith(t, envOptions{receiver: receiverOptions{answer: bytes.Repeat([]byte("x"), 1<<20)}})
+	e.deliverOnce(t, e.v3Event(t, "big-answer-1"))
+	e.deliverOnce(t, e.v3Event(t, "big-answer-2"))
+	e.eachDeliveredOnce(t, "big-answer-1", "big-answer-2")
+}
+
+// TestForwardMaxConnsFailsAtOnce: with [forward] max_conns = 2 and two events held by the app, a
+// third distinct event is refused to WeChat at once, saying why, and delivered on WeChat's retry
+// once the app has caught up.
+func TestForwardMaxConnsFailsAtOnce(t *testing.T) {
+	hold, arrived := make(chan struct{}), make(chan string, 8)
+	var release sync.Once
+	releaseApp := func() { release.Do(func() { close(hold) }) }
+	e := startEnvWith(t, envOptions{
+		edit:     func(s string) string { return strings.Replace(s, "[forward]\n", "[forward]\nmax_conns = 2\n", 1) },
+		receiver: receiverOptions{hold: hold, arrived: arrived},
+	})
+	t.Cleanup(releaseApp) // runs before the servers' shutdowns (registered after them), should the test fail
+	type result struct {
+		id     string
+		acked  bool
+		status int
+		err    error
+	}
+	held := make(chan result, 2)
+	for i := 1; i <= 2; i++ {
+		n := e.v3Event(t, fmt.Sprintf("held-%d", i))
+		go func() {
+			acked, status, _, err := e.emu.Deliver(n)
+			held <- result{n.ID, acked, status, err}
+		}()
+	}
+	for i := 0; i < 2; i++ {
+		select {
+		case <-arrived:
+		case <-time.After(waitTime):
+			t.Fatal("the held events did not reach the app")
+		}
+	}
+	third := e.v3Event(t, "over-cap")
+	acked, status, body, err := e.emu.Deliver(third)
+	if acked || err != nil || status != 500 || !bytes.Contains(body, []byte("max_conns")) {
+		t.Fatalf("third event while two are held: acked %v, %d %s %v; want a failure naming max_conns", acked, status, body, err)
+	}
+	select {
+	case r := <-held:
+		t.Fatalf("held event answered before the app was released: %+v", r)
+	default:
+	}
+	releaseApp()
+	for i := 0; i < 2; i++ {
+		if r := <-held; !r.acked {
+			t.Fatalf("held event after release: %+v", r)
+		}
+	}
+	e.deliverOnce(t, third) // WeChat's retry
+	e.eachDeliveredOnce(t, "held-1", "held-2", "over-cap")
 }

@@ -36,6 +36,11 @@ type receiver struct {
 // receiverOptions make the app's event endpoint behave like particular apps.
 type receiverOptions struct {
 	idleTimeout time.Duration // how long an idle keep-alive connection is kept; 0: fasthttp's default
+	answer      []byte        // the body of the 200 answer to an accepted event
+	// hold, when set, makes every request wait until it is closed; arrived (buffered) then
+	// receives each held request's event id as it arrives.
+	hold    chan struct{}
+	arrived chan string
 }
 
 func startReceiver(t *testing.T) *receiver {
@@ -58,6 +63,13 @@ func startReceiverWith(t *testing.T, opts receiverOptions) *receiver {
 }
 
 func (r *receiver) handle(ctx *fasthttp.RequestCtx) {
+	if r.opts.hold != nil {
+		select {
+		case r.opts.arrived <- string(ctx.Request.Header.Peek(proxy.HeaderEventID)):
+		default:
+		}
+		<-r.opts.hold
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.up {
@@ -83,6 +95,7 @@ func (r *receiver) handle(ctx *fasthttp.RequestCtx) {
 	r.got = append(r.got, ev)
 	r.ids[ev.ID]++
 	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetBody(r.opts.answer)
 	r.cnd.Broadcast()
 }
 
