@@ -31,6 +31,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -81,6 +82,9 @@ type Config struct {
 	// AllowHTTPNotifyURL accepts http:// notify_url values on APIv3 orders and refunds (real
 	// WeChat Pay requires https; APIv2 accepts http anyway). For local use only.
 	AllowHTTPNotifyURL bool
+	// IdleTimeout is how long a keep-alive connection may sit idle before the emulator closes it,
+	// as WeChat's front ends do; 60 s when zero. Tests shorten it to make that close happen.
+	IdleTimeout time.Duration
 }
 
 // Emulator is an in-memory WeChat stand-in. It is safe for concurrent use.
@@ -103,8 +107,10 @@ type Emulator struct {
 
 	mch *mchState // WeChat Pay: merchants, keys, order books (mch.go)
 
-	notify          *notifier // callbacks sent to merchants and mini programs (notify.go)
-	allowHTTPNotify bool      // Config.AllowHTTPNotifyURL
+	notify          *notifier     // callbacks sent to merchants and mini programs (notify.go)
+	allowHTTPNotify bool          // Config.AllowHTTPNotifyURL
+	idleTimeout     time.Duration // Config.IdleTimeout, defaulted
+	openConns       atomic.Int64  // connections accepted and not yet closed (all listeners)
 
 	srvMu     sync.Mutex
 	srv       *fasthttp.Server
@@ -168,6 +174,7 @@ func New(cfg Config) (*Emulator, error) {
 	e := &Emulator{
 		ttl:             cfg.TokenTTL,
 		allowHTTPNotify: cfg.AllowHTTPNotifyURL,
+		idleTimeout:     cfg.IdleTimeout,
 		clock:           cfg.Clock,
 		apps:            apps,
 		tokens:          make(map[string]*token),
@@ -184,6 +191,9 @@ func New(cfg Config) (*Emulator, error) {
 	}
 	if e.ttl == 0 {
 		e.ttl = DefaultTokenTTL
+	}
+	if e.idleTimeout <= 0 {
+		e.idleTimeout = 60 * time.Second
 	}
 	if e.clock == nil {
 		e.clock = time.Now
@@ -279,7 +289,7 @@ func (e *Emulator) server() (*fasthttp.Server, error) {
 			WriteBufferSize:       16 * 1024,
 			ReadTimeout:           30 * time.Second,
 			WriteTimeout:          30 * time.Second,
-			IdleTimeout:           60 * time.Second,
+			IdleTimeout:           e.idleTimeout,
 			MaxRequestBodySize:    1 << 20,
 			MaxRequestsPerConn:    0, // unlimited keep-alive, like a real upstream
 			CloseOnShutdown:       true,
@@ -287,9 +297,24 @@ func (e *Emulator) server() (*fasthttp.Server, error) {
 			TCPKeepalive:          true,
 			TCPKeepalivePeriod:    30 * time.Second,
 			MaxIdleWorkerDuration: 10 * time.Second,
+			ConnState:             e.connState,
 		}
 	}
 	return e.srv, nil
+}
+
+// OpenConnections is the number of connections the emulator's listeners hold open now (fasthttp's
+// own count is off by one per extra listener).
+func (e *Emulator) OpenConnections() int { return int(e.openConns.Load()) }
+
+// connState counts the connections open.
+func (e *Emulator) connState(_ net.Conn, st fasthttp.ConnState) {
+	switch st {
+	case fasthttp.StateNew:
+		e.openConns.Add(1)
+	case fasthttp.StateClosed, fasthttp.StateHijacked:
+		e.openConns.Add(-1)
+	}
 }
 
 // Shutdown releases held requests, stops the notification senders (pending retries are

@@ -205,7 +205,7 @@ const (
 	DefaultMch              = "https://api.mch.weixin.qq.com"
 	DefaultUpstreamTimeout  = 5 * time.Second
 	DefaultMaxConnsPerHost  = 512
-	DefaultMaxIdleDuration  = 60 * time.Second
+	DefaultMaxIdleDuration  = 30 * time.Second // below the 60 s idle timeouts of common front ends
 	DefaultMaxResponseBytes = 16 << 20
 	DefaultForwardTimeout   = 4 * time.Second
 	DefaultSessionTTL       = 72 * time.Hour

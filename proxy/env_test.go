@@ -43,6 +43,20 @@ type testEnv struct {
 // may change the TOML.
 func startEnv(t *testing.T, edit func(string) string) *testEnv {
 	t.Helper()
+	return startEnvWith(t, envOptions{edit: edit})
+}
+
+// envOptions change a test environment beyond its config.
+type envOptions struct {
+	edit         func(string) string // changes the TOML
+	emulatorIdle time.Duration       // the emulator's IdleTimeout; 0 keeps its default
+	receiver     receiverOptions     // the app's event endpoint
+}
+
+// startEnvWith is startEnv with options.
+func startEnvWith(t *testing.T, opts envOptions) *testEnv {
+	t.Helper()
+	edit := opts.edit
 	weixinLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +73,7 @@ func startEnv(t *testing.T, edit func(string) string) *testEnv {
 		}
 		raw = append(raw, b...)
 	}
-	recv := startReceiver(t)
+	recv := startReceiverWith(t, opts.receiver)
 	render := func(caFile, pubFile, pubID string) string {
 		text := strings.NewReplacer(
 			"RECEIVER", recv.url,
@@ -85,6 +99,7 @@ func startEnv(t *testing.T, edit func(string) string) *testEnv {
 	ec.PayKey = sharedPayKey(t)
 	ec.RetryScale = 0.0005 // WeChat's 15 s first retry becomes 7.5 ms
 	ec.AllowHTTPNotifyURL = true
+	ec.IdleTimeout = opts.emulatorIdle
 	ls, err := proxy.Listen(pre.Server)
 	if err != nil {
 		t.Fatal(err)

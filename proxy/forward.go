@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -40,11 +42,12 @@ const (
 
 // forwarder posts events to the app, signed with the forward secret.
 type forwarder struct {
-	client  *fasthttp.Client
-	secret  *hmacSigner
-	timeout time.Duration
-	clock   func() time.Time
-	acked   *seenSet // event ids the app accepted
+	client   *fasthttp.Client
+	secret   *hmacSigner
+	timeout  time.Duration
+	maxConns int // [forward] max_conns, for the reason given when they are all busy
+	clock    func() time.Time
+	acked    *seenSet // event ids the app accepted
 
 	mu       sync.Mutex
 	inFlight map[string]bool // event ids being forwarded right now
@@ -146,13 +149,27 @@ func (f *forwarder) forward(url string, ev *Event) (forwardResult, string) {
 	req.Header.SetBytesV(HeaderSignature, f.secret.AppendEventSignature(sig[:0], now.Unix(), body))
 	req.SetBodyRaw(body)
 	if err := f.client.DoTimeout(req, resp, f.timeout); err != nil {
-		return forwardFailed, "the app could not be reached (" + errorKind(err) + ")"
+		return forwardFailed, f.failure(err)
 	}
+	discardBody(resp)
 	if c := resp.StatusCode(); c < 200 || c > 299 {
 		return forwardFailed, fmt.Sprintf("the app answered HTTP %d", c)
 	}
 	f.acked.add(ev.ID, now)
 	return forwardAccepted, ""
+}
+
+// failure says why a forward failed, without anything the request or answer carried.
+func (f *forwarder) failure(err error) string {
+	switch {
+	case errors.Is(err, fasthttp.ErrNoFreeConns):
+		return fmt.Sprintf("the app already has [forward] max_conns (%d) events in flight; WeChat will retry this one", f.maxConns)
+	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout), errors.Is(err, fasthttp.ErrTLSHandshakeTimeout):
+		return "the app did not answer within [forward] timeout"
+	case errors.Is(err, fasthttp.ErrConnectionClosed):
+		return "the app closed the connection before answering"
+	}
+	return "the app could not be reached (" + errorKind(err) + ")"
 }
 
 // envelopeBufs holds the buffers events are encoded into (an event is about 1-2 KiB).
@@ -183,15 +200,40 @@ func appendEvent(dst []byte, ev *Event) []byte {
 	return append(dst, '}')
 }
 
-func newForwarder(secret string, timeout time.Duration, clock func() time.Time) *forwarder {
+// forwardIdle is how long a connection to an app is kept idle: below the 5 s after which Node
+// (keepAliveTimeout) and Apache (KeepAliveTimeout) close theirs, so wxgate closes first and
+// rarely finds one closed (then errPeerClosedIdle sends the event on a new connection).
+const forwardIdle = 3 * time.Second
+
+// forwardDrainBytes is how much of an app's answer body is read (and dropped) so that its
+// connection can serve the next event; past it the connection is closed instead. The status
+// alone decides: a 2xx is an acceptance whatever its body.
+const forwardDrainBytes = 64 << 10
+
+// discardBody reads and drops up to forwardDrainBytes of resp's streamed body, then closes it.
+func discardBody(resp *fasthttp.Response) {
+	s := resp.BodyStream()
+	if s == nil {
+		return
+	}
+	_, _ = io.Copy(io.Discard, &io.LimitedReader{R: s, N: forwardDrainBytes})
+	_ = resp.CloseBodyStream() // closes the connection unless the body was read to its end
+}
+
+// newForwarder returns a forwarder whose client keeps at most maxConns connections per app
+// (then an event fails at once, for WeChat to retry) and retries only idle-closed connections.
+func newForwarder(secret string, timeout time.Duration, maxConns int, clock func() time.Time) *forwarder {
 	return &forwarder{
 		client: &fasthttp.Client{
-			Name: "wxgate", MaxConnsPerHost: 256, ReadTimeout: timeout, WriteTimeout: timeout,
-			MaxIdleConnDuration: 30 * time.Second, MaxResponseBodySize: 64 << 10,
-			RetryIfErr: func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
+			Name: "wxgate", MaxConnsPerHost: maxConns, ReadTimeout: timeout, WriteTimeout: timeout,
+			MaxIdleConnDuration: forwardIdle, StreamResponseBody: true,
+			DialTimeout:               checkIdleTimeout(idleCheckAfter),
+			MaxIdemponentCallAttempts: idleRetryAttempts(maxConns),
+			RetryIfErr:                retryIdleClosed,
 		},
 		secret:   newHMACSigner(secret),
 		timeout:  timeout,
+		maxConns: maxConns,
 		clock:    clock,
 		acked:    newSeenSet(ackedTTL, 1_000_000),
 		inFlight: map[string]bool{},

@@ -112,7 +112,7 @@ func NewGateway(cfg *policies.Config, opts Options) (*Gateway, error) {
 		signing:   signing.NewSlots(cfg.Server.SignConcurrency, cfg.Server.SignMaxWait),
 		workers:   signing.NewWorkers(cfg.Server.SignConcurrency, signing.NewGovernor(opts.SigningProcs, opts.Logger), cfg.Server.SignPriority == policies.SignPriorityNormal),
 		merchants: make(map[string]*merchantState, len(cfg.Merchants)),
-		forwarder: newForwarder(cfg.Forward.Secret.Value(), cfg.Forward.Timeout, opts.Clock),
+		forwarder: newForwarder(cfg.Forward.Secret.Value(), cfg.Forward.Timeout, cfg.Forward.MaxConns, opts.Clock),
 		nonces:    newSeenSet(2*maxClockSkew, 1_000_000),
 		sessions: credentials.NewSessions(credentials.SessionOptions{
 			TTL: cfg.Sessions.TTL, MaxEntries: cfg.Sessions.MaxEntries, Clock: opts.Clock,

@@ -29,22 +29,43 @@ type receiver struct {
 	up  bool
 	// downHits counts requests refused while down, per event id.
 	downHits map[string]int
+	opts     receiverOptions
+	srv      *fasthttp.Server
 }
 
-func startReceiver(t *testing.T) *receiver {
+// receiverOptions make the app's event endpoint behave like particular apps.
+type receiverOptions struct {
+	idleTimeout time.Duration // how long an idle keep-alive connection is kept; 0: fasthttp's default
+	answer      []byte        // the body of the 200 answer to an accepted event
+	// hold, when set, makes every request wait until it is closed; arrived (buffered) then
+	// receives each held request's event id as it arrives.
+	hold    chan struct{}
+	arrived chan string
+}
+
+// startReceiverWith starts a receiver with options.
+func startReceiverWith(t *testing.T, opts receiverOptions) *receiver {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &receiver{t: t, url: "http://" + ln.Addr().String() + "/events", ids: map[string]int{}, downHits: map[string]int{}, up: true}
+	r := &receiver{t: t, url: "http://" + ln.Addr().String() + "/events", ids: map[string]int{}, downHits: map[string]int{}, up: true, opts: opts}
 	r.cnd = sync.NewCond(&r.mu)
-	srv := &fasthttp.Server{Handler: r.handle, ReadTimeout: 5 * time.Second}
+	srv := &fasthttp.Server{Handler: r.handle, ReadTimeout: 5 * time.Second, IdleTimeout: opts.idleTimeout}
+	r.srv = srv
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Shutdown() })
 	return r
 }
 
 func (r *receiver) handle(ctx *fasthttp.RequestCtx) {
+	if r.opts.hold != nil {
+		select {
+		case r.opts.arrived <- string(ctx.Request.Header.Peek(proxy.HeaderEventID)):
+		default:
+		}
+		<-r.opts.hold
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.up {
@@ -70,6 +91,7 @@ func (r *receiver) handle(ctx *fasthttp.RequestCtx) {
 	r.got = append(r.got, ev)
 	r.ids[ev.ID]++
 	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetBody(r.opts.answer)
 	r.cnd.Broadcast()
 }
 
@@ -134,3 +156,6 @@ func (r *receiver) snapshot() ([]proxy.Event, map[string]int, int) {
 	}
 	return append([]proxy.Event(nil), r.got...), ids, r.bad
 }
+
+// openConns is the number of connections the app's server holds open now.
+func (r *receiver) openConns() int32 { return r.srv.GetOpenConnectionsCount() }

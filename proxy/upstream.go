@@ -51,10 +51,12 @@ func newUpstream(base string, u policies.Upstream, tlsConfig *tls.Config) (*upst
 		WriteBufferSize:               16 << 10,
 		DisableHeaderNamesNormalizing: false,
 		DisablePathNormalizing:        true,
-		MaxIdemponentCallAttempts:     1,
-		RetryIfErr:                    func(*fasthttp.Request, int, error) (bool, bool) { return false, false },
-		Dial:                          (&fasthttp.TCPDialer{Concurrency: 0}).Dial,
-		TLSConfig:                     tlsConfig,
+		// A call goes out again only on a pooled connection WeChat closed while it was idle,
+		// found before anything was sent; every other failure is the app's to resolve.
+		MaxIdemponentCallAttempts: idleRetryAttempts(u.MaxConnsPerHost),
+		RetryIfErr:                retryIdleClosed,
+		Dial:                      checkIdle((&fasthttp.TCPDialer{Concurrency: 0}).Dial, idleCheckAfter),
+		TLSConfig:                 tlsConfig,
 	}
 	return &upstream{base: p.Scheme + "://" + p.Host, client: hc, timeout: u.Timeout}, nil
 }
@@ -93,6 +95,8 @@ func errorKind(err error) string {
 		return "network error"
 	case errors.Is(err, fasthttp.ErrConnectionClosed):
 		return "connection closed by WeChat before answering"
+	case errors.Is(err, errPeerClosedIdle):
+		return "every pooled connection was closed while idle"
 	default:
 		return "transport error"
 	}
