@@ -50,24 +50,13 @@ func (g *Gateway) countCallback(source callbackSource, outcome callbackOutcome) 
 // digestID is a stable event id for notifications without one: a digest of what WeChat
 // authenticated, identical across WeChat's retries of the same message.
 func digestID(prefix string, parts ...[]byte) string {
-	// The parts, each followed by a zero byte, are joined in a pooled buffer and hashed with
-	// sha256.Sum256: writing them to a hash.Hash would make them escape to the heap.
-	joined := digestBufs.get()
-	b := *joined
+	h := sha256.New()
 	for _, p := range parts {
-		b = append(append(b, p...), 0)
+		h.Write(p)
+		h.Write([]byte{0})
 	}
-	sum := sha256.Sum256(b)
-	*joined = b
-	digestBufs.put(joined)
-	var out [64]byte
-	id := append(out[:0], prefix...)
-	id = hex.AppendEncode(id, sum[:16])
-	return string(id)
+	return prefix + hex.EncodeToString(h.Sum(nil)[:16])
 }
-
-// digestBufs holds the buffers digestID joins its parts in.
-var digestBufs bufPool
 
 // replayKey is the nonce-cache key of a signed callback: its source, the app or merchant, and
 // only values the callback's signature was verified over (for APIv3 the timestamp and nonce,

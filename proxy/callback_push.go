@@ -9,6 +9,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/wxgate/wxgate/event"
 	"github.com/wxgate/wxgate/internal/jsonscan"
 	"github.com/wxgate/wxgate/signer"
 )
@@ -50,11 +51,7 @@ func (g *Gateway) servePushCallback(ctx *fasthttp.RequestCtx, name []byte) {
 		g.countCallback(cbMessagePush, outcomeRejected)
 		writePushAnswer(ctx, isXML, status, 1, msg)
 	}
-	// The decrypted message lives in plainBuf until this handler returns: everything kept past it
-	// (the event id, the envelope sent, the nonce key) is a copy.
-	plainBuf := pushPlainBufs.get()
-	defer pushPlainBufs.put(plainBuf)
-	msg, sig, err := a.openPush(ctx, body, isXML, ts, nonce, plainBuf)
+	msg, sig, err := a.openPush(ctx, body, isXML, ts, nonce)
 	if err != nil {
 		reject(fasthttp.StatusUnauthorized, err.Error())
 		return
@@ -96,7 +93,7 @@ func (g *Gateway) servePushCallback(ctx *fasthttp.RequestCtx, name []byte) {
 	}
 	// In plaintext mode no signature covers the body, so msg (and this id) is whatever the
 	// sender wrote; only the replay key above bounds it, to one message per signed URL.
-	ev := &Event{ID: digestID("push_", []byte(a.appID), msg), Source: SourceMessagePush, Type: typ, App: a.name, Data: jsonMsg}
+	ev := &event.Event{ID: digestID("push_", []byte(a.appID), msg), Source: event.SourceMessagePush, Type: typ, App: a.name, Data: jsonMsg}
 	switch res, why := g.forwarder.forward(a.forwardURL, ev); res {
 	case forwardFailed:
 		g.nonces.removeKey(key)
@@ -111,15 +108,11 @@ func (g *Gateway) servePushCallback(ctx *fasthttp.RequestCtx, name []byte) {
 	}
 }
 
-// pushPlainBufs holds the buffers encrypted pushes are decrypted into.
-var pushPlainBufs bufPool
-
 // openPush verifies a push and returns the plaintext message and the signature it verified
 // (aliasing the query). Encrypted pushes (safe and compatible mode) are checked with
-// msg_signature over the Encrypt field and the appid inside, and decrypted into *plainBuf (the
-// message aliases it); plaintext pushes with signature (over the token, ts and nonce only); an
+// msg_signature over the Encrypt field and the appid inside, and decrypted; plaintext pushes with signature (over the token, ts and nonce only); an
 // app configured with an EncodingAESKey refuses plaintext pushes, whose body no signature covers.
-func (a *appState) openPush(ctx *fasthttp.RequestCtx, body []byte, isXML bool, ts, nonce string, plainBuf *[]byte) (msg, sig []byte, err error) {
+func (a *appState) openPush(ctx *fasthttp.RequestCtx, body []byte, isXML bool, ts, nonce string) (msg, sig []byte, err error) {
 	q := ctx.QueryArgs()
 	if string(q.Peek("encrypt_type")) != "aes" {
 		if a.crypter != nil {
@@ -155,13 +148,12 @@ func (a *appState) openPush(ctx *fasthttp.RequestCtx, body []byte, isXML bool, t
 	if !signer.VerifyPushSignature(sig, a.pushToken, ts, nonce, encrypt) {
 		return nil, nil, fmt.Errorf("msg_signature mismatch")
 	}
-	buf, msg, appID, err := a.crypter.AppendDecrypt((*plainBuf)[:0], encrypt)
-	*plainBuf = buf
+	msg, appID, err := a.crypter.Decrypt(encrypt)
 	if err != nil {
 		return nil, nil, errors.New("the Encrypt field does not decrypt with the EncodingAESKey")
 	}
-	if string(appID) != a.appID {
-		return nil, nil, fmt.Errorf("the message is for appid %q, not app %q", truncate(appID, 24), a.name)
+	if appID != a.appID {
+		return nil, nil, fmt.Errorf("the message is for appid %q, not app %q", truncate([]byte(appID), 24), a.name)
 	}
 	return msg, sig, nil
 }

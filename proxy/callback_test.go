@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wxgate/wxgate/emulator"
+	"github.com/wxgate/wxgate/event"
 	"github.com/wxgate/wxgate/proxy"
 	"github.com/wxgate/wxgate/signer"
 )
@@ -49,7 +50,7 @@ func TestV3CallbackEndToEnd(t *testing.T) {
 		if err := json.Unmarshal(ev.Data, &data); err != nil {
 			t.Fatal(err)
 		}
-		if ev.Source != proxy.SourceWeChatPayV3 || ev.Type != "TRANSACTION.SUCCESS" || ev.Merchant != name || ev.App != "shop" && name == "pk" ||
+		if ev.Source != event.SourceWeChatPayV3 || ev.Type != "TRANSACTION.SUCCESS" || ev.Merchant != name || ev.App != "shop" && name == "pk" ||
 			data.OutTradeNo != no || data.MchID != m.MchID || data.TradeState != "SUCCESS" {
 			t.Fatalf("%s payment event: %+v %+v", name, ev, data)
 		}
@@ -109,7 +110,7 @@ func TestPushCallbackEndToEnd(t *testing.T) {
 		Event, OpenId, OutTradeNo string
 	}
 	json.Unmarshal(ev.Data, &data)
-	if ev.Source != proxy.SourceMessagePush || ev.Type != "xpay_coin_pay_notify" || ev.App != "shop" || data.OpenId != openid || data.OutTradeNo != "push-coin-01" {
+	if ev.Source != event.SourceMessagePush || ev.Type != "xpay_coin_pay_notify" || ev.App != "shop" || data.OpenId != openid || data.OutTradeNo != "push-coin-01" {
 		t.Fatalf("coin event: %+v %s", ev, ev.Data)
 	}
 	// XML in safe mode, built as WeChat does, with nested members.
@@ -180,7 +181,7 @@ func TestV2CallbackEndToEnd(t *testing.T) {
 		t.Fatalf("v2 pay notify: %d %s", status, body)
 	}
 	ev := e.recv.waitEvents(1, waitTime)[0]
-	if ev.Source != proxy.SourceWeChatPayV2 || ev.Type != "TRANSACTION.SUCCESS" || !bytes.Contains(ev.Data, []byte(`"out_trade_no":"v2cb-1"`)) || bytes.Contains(ev.Data, []byte(`"sign"`)) {
+	if ev.Source != event.SourceWeChatPayV2 || ev.Type != "TRANSACTION.SUCCESS" || !bytes.Contains(ev.Data, []byte(`"out_trade_no":"v2cb-1"`)) || bytes.Contains(ev.Data, []byte(`"sign"`)) {
 		t.Fatalf("v2 pay event: %+v %s", ev, ev.Data)
 	}
 	info := []signer.Param{{Key: "out_trade_no", Value: "v2cb-1"}, {Key: "refund_id", Value: "50000000001"}, {Key: "refund_status", Value: "SUCCESS"}, {Key: "refund_fee", Value: "101"}}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/wxgate/wxgate/event"
 	"github.com/wxgate/wxgate/signer"
 )
 
@@ -57,7 +58,7 @@ func (g *Gateway) serveV2Callback(ctx *fasthttp.RequestCtx, name []byte) {
 // not forwarded again), and the id is made only of authenticated values: transaction_id (or
 // out_trade_no and nonce_str) under the sign, refund_id and refund_status inside req_info. The
 // unsigned outer params of a refund are checked but never forwarded.
-func (m *merchantState) decodeV2Notification(params []signer.Param) (*Event, error) {
+func (m *merchantState) decodeV2Notification(params []signer.Param) (*event.Event, error) {
 	get := func(k string) string { v, _ := signer.ParamValue(params, k); return v }
 	if mch := get("mch_id"); mch != m.mchID {
 		return nil, fmt.Errorf("mch_id %q is not merchant %q's", truncate([]byte(mch), 20), m.name)
@@ -80,7 +81,7 @@ func (m *merchantState) decodeV2Notification(params []signer.Param) (*Event, err
 		if id == "" {
 			id = digestID("v2r_", plain)
 		}
-		return &Event{ID: "refund_" + id + "_" + status, Source: SourceWeChatPayV2, Type: "REFUND." + status, Merchant: m.name, Data: data}, nil
+		return &event.Event{ID: "refund_" + id + "_" + status, Source: event.SourceWeChatPayV2, Type: "REFUND." + status, Merchant: m.name, Data: data}, nil
 	}
 	if _, signed := signer.ParamValue(params, "sign"); !signed {
 		return nil, fmt.Errorf("a payment notification without sign is refused")
@@ -96,7 +97,7 @@ func (m *merchantState) decodeV2Notification(params []signer.Param) (*Event, err
 	if id == "" {
 		id = digestID("v2p_", []byte(get("out_trade_no")), []byte(get("nonce_str")))
 	}
-	return &Event{ID: "pay_" + id, Source: SourceWeChatPayV2, Type: "TRANSACTION." + result, Merchant: m.name, Data: paramsJSON(params)}, nil
+	return &event.Event{ID: "pay_" + id, Source: event.SourceWeChatPayV2, Type: "TRANSACTION." + result, Merchant: m.name, Data: paramsJSON(params)}, nil
 }
 
 // paramsJSON turns APIv2 params into a JSON object of strings (sign left out). encoding/json

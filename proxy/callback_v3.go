@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/valyala/fasthttp"
+	"github.com/wxgate/wxgate/event"
 	"github.com/wxgate/wxgate/internal/jsonscan"
 )
 
@@ -71,7 +72,7 @@ func (g *Gateway) serveV3Callback(ctx *fasthttp.RequestCtx, name []byte) {
 // decodeV3Notification decrypts the resource and builds the event; the plaintext's mchid (and
 // appid, when the merchant has one) must be the merchant's. It reads only the members it needs,
 // in one pass over each document, after checking that each is valid JSON.
-func (g *Gateway) decodeV3Notification(m *merchantState, body []byte) (*Event, error) {
+func (g *Gateway) decodeV3Notification(m *merchantState, body []byte) (*event.Event, error) {
 	if jsonscan.Object(body) != nil {
 		return nil, errors.New("the body is not an APIv3 notification")
 	}
@@ -129,7 +130,7 @@ func (g *Gateway) decodeV3Notification(m *merchantState, body []byte) (*Event, e
 	if app := firstNonEmpty(ids[3], ids[4]); len(app) != 0 && m.appID != "" && string(app) != m.appID {
 		return nil, fmt.Errorf("the resource belongs to appid %q, not merchant %q's", truncate(app, 24), m.name)
 	}
-	return &Event{ID: id, Source: SourceWeChatPayV3, Type: eventType, App: m.appName, Merchant: m.name, Data: plain}, nil
+	return &event.Event{ID: id, Source: event.SourceWeChatPayV3, Type: eventType, App: m.appName, Merchant: m.name, Data: plain}, nil
 }
 
 // firstError returns the first non-nil error of errs.

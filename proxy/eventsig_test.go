@@ -3,38 +3,7 @@ package proxy
 import (
 	"strings"
 	"testing"
-	"time"
 )
-
-func TestVerifyEventSignature(t *testing.T) {
-	now := time.Unix(1_800_000_000, 0)
-	body := []byte(`{"id":"EV-1","source":"wechatpay.v3"}`)
-	h := string(newHMACSigner("forward-secret-0123456789").AppendEventSignature(nil, now.Unix(), body))
-	if !strings.HasPrefix(h, "t=1800000000,v1=") || len(h) != len("t=1800000000,v1=")+64 {
-		t.Fatalf("header layout: %s", h)
-	}
-	tests := []struct {
-		name, secret, header string
-		body                 []byte
-		now                  time.Time
-		wantErr              string
-	}{
-		{"valid", "forward-secret-0123456789", h, body, now, ""},
-		{"valid within tolerance", "forward-secret-0123456789", h, body, now.Add(299 * time.Second), ""},
-		{"too old", "forward-secret-0123456789", h, body, now.Add(301 * time.Second), "timestamp"},
-		{"wrong secret", "another-secret-0123456789", h, body, now, "does not match"},
-		{"body changed", "forward-secret-0123456789", h, append([]byte(" "), body...), now, "does not match"},
-		{"no v1", "forward-secret-0123456789", "t=1800000000", body, now, "malformed"},
-		{"garbage", "forward-secret-0123456789", "nonsense", body, now, "malformed"},
-		{"timestamp changed", "forward-secret-0123456789", strings.Replace(h, "t=1800000000", "t=1800000001", 1), body, now, "does not match"},
-	}
-	for _, tt := range tests {
-		err := VerifyEventSignature(tt.secret, tt.header, tt.body, tt.now, DefaultEventTolerance)
-		if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
-			t.Errorf("%s: err %v, want %q", tt.name, err, tt.wantErr)
-		}
-	}
-}
 
 func TestPushXMLToJSON(t *testing.T) {
 	tests := []struct {

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"testing"
-	"time"
 
 	"github.com/wxgate/wxgate/signer"
 )
@@ -27,20 +26,6 @@ func FuzzDecodeV3Notification(f *testing.F) {
 		ev, err := g.decodeV3Notification(m, body)
 		if err == nil && (ev.ID == "" || ev.Merchant != "pk" || len(ev.Data) == 0) {
 			t.Fatalf("incomplete event %+v from %s", ev, body)
-		}
-	})
-}
-
-// FuzzVerifyEventSignature: header parsing never panics, and nothing but the right HMAC verifies.
-func FuzzVerifyEventSignature(f *testing.F) {
-	f.Add("t=1800000000,v1=00", []byte("{}"))
-	f.Add("t=,v1=", []byte(""))
-	f.Add("v1=aa,t=1800000000,v1=bb", []byte("x"))
-	now := time.Unix(1_800_000_000, 0)
-	f.Fuzz(func(t *testing.T, header string, body []byte) {
-		// A header can only verify by carrying a full 64-hex-digit HMAC.
-		if VerifyEventSignature("fuzz-secret-0123456789", header, body, now, DefaultEventTolerance) == nil && len(header) < 64 {
-			t.Fatalf("header %q verified without a full HMAC", header)
 		}
 	})
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/wxgate/wxgate/event"
 	"github.com/wxgate/wxgate/policies"
 )
 
@@ -99,7 +100,7 @@ func TestIdleRetryNeverResends(t *testing.T) {
 			n := 0
 			return func(path string) bool {
 				n++
-				ev := &Event{ID: "ev-" + string(rune('0'+n)), Source: SourceWeChatPayV3, Type: "T", Data: json.RawMessage(`{}`)}
+				ev := &event.Event{ID: "ev-" + string(rune('0'+n)), Source: event.SourceWeChatPayV3, Type: "T", Data: json.RawMessage(`{}`)}
 				res, _ := f.forward("http://"+srv.addr+path, ev)
 				return res == forwardFailed
 			}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/wxgate/wxgate/event"
 	"github.com/wxgate/wxgate/internal/signing"
 	"github.com/wxgate/wxgate/policies"
 )
@@ -50,7 +51,7 @@ const (
 )
 
 // callbackSources are the label values of the callback sources (the events' Source).
-var callbackSources = [...]string{cbMessagePush: SourceMessagePush, cbWeChatPayV2: SourceWeChatPayV2, cbWeChatPayV3: SourceWeChatPayV3}
+var callbackSources = [...]string{cbMessagePush: event.SourceMessagePush, cbWeChatPayV2: event.SourceWeChatPayV2, cbWeChatPayV3: event.SourceWeChatPayV3}
 
 // callbackOutcome is what became of a callback, an index of callbackOutcomes.
 type callbackOutcome int

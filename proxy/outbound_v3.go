@@ -81,6 +81,10 @@ func (g *Gateway) serveV3(ctx *fasthttp.RequestCtx) {
 // every call.
 type signScratch struct{ msg, sig []byte }
 
+// maxPooledBuf bounds the scratch kept in the pool: one grown past it by a large body is left to
+// the garbage collector instead of being held for the next request.
+const maxPooledBuf = 64 << 10
+
 var signScratchPool = sync.Pool{New: func() any { return &signScratch{msg: make([]byte, 0, 1024), sig: make([]byte, 0, 512)} }}
 
 // put returns sc to the pool unless a large body grew it.

@@ -9,8 +9,7 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
-
-	"github.com/wxgate/wxgate/proxy"
+	"github.com/wxgate/wxgate/event"
 )
 
 // testForwardSecret is [forward] secret in testdata/gateway.toml.
@@ -23,7 +22,7 @@ type receiver struct {
 	url string
 	mu  sync.Mutex
 	cnd *sync.Cond
-	got []proxy.Event
+	got []event.Event
 	ids map[string]int // deliveries per event id
 	bad int            // requests whose signature failed
 	up  bool
@@ -61,7 +60,7 @@ func startReceiverWith(t *testing.T, opts receiverOptions) *receiver {
 func (r *receiver) handle(ctx *fasthttp.RequestCtx) {
 	if r.opts.hold != nil {
 		select {
-		case r.opts.arrived <- string(ctx.Request.Header.Peek(proxy.HeaderEventID)):
+		case r.opts.arrived <- string(ctx.Request.Header.Peek(event.HeaderEventID)):
 		default:
 		}
 		<-r.opts.hold
@@ -69,20 +68,20 @@ func (r *receiver) handle(ctx *fasthttp.RequestCtx) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.up {
-		r.downHits[string(ctx.Request.Header.Peek(proxy.HeaderEventID))]++
+		r.downHits[string(ctx.Request.Header.Peek(event.HeaderEventID))]++
 		r.cnd.Broadcast()
 		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
 		return
 	}
 	body := ctx.PostBody()
-	if err := proxy.VerifyEventSignature(testForwardSecret, string(ctx.Request.Header.Peek(proxy.HeaderSignature)), body, time.Now(), proxy.DefaultEventTolerance); err != nil {
+	if err := event.Verify(testForwardSecret, string(ctx.Request.Header.Peek(event.HeaderSignature)), body, time.Now(), event.DefaultTolerance); err != nil {
 		r.bad++
 		ctx.SetStatusCode(fasthttp.StatusUnauthorized)
 		r.cnd.Broadcast()
 		return
 	}
-	var ev proxy.Event
-	if err := json.Unmarshal(body, &ev); err != nil || ev.ID == "" || string(ctx.Request.Header.Peek(proxy.HeaderEventID)) != ev.ID {
+	var ev event.Event
+	if err := json.Unmarshal(body, &ev); err != nil || ev.ID == "" || string(ctx.Request.Header.Peek(event.HeaderEventID)) != ev.ID {
 		r.bad++
 		ctx.SetStatusCode(fasthttp.StatusBadRequest)
 		r.cnd.Broadcast()
@@ -103,12 +102,12 @@ func (r *receiver) setUp(up bool) {
 }
 
 // waitEvents waits until n events arrived (or fails the test after the timeout).
-func (r *receiver) waitEvents(n int, timeout time.Duration) []proxy.Event {
+func (r *receiver) waitEvents(n int, timeout time.Duration) []event.Event {
 	r.t.Helper()
 	r.waitFor(func() bool { return len(r.got) >= n }, timeout, fmt.Sprintf("%d events", n))
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return append([]proxy.Event(nil), r.got...)
+	return append([]event.Event(nil), r.got...)
 }
 
 // waitDownHits waits until each of n events was refused at least times times while the app
@@ -147,14 +146,14 @@ func (r *receiver) waitFor(cond func() bool, timeout time.Duration, what string)
 }
 
 // snapshot returns the events, deliveries per id and bad requests so far.
-func (r *receiver) snapshot() ([]proxy.Event, map[string]int, int) {
+func (r *receiver) snapshot() ([]event.Event, map[string]int, int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ids := map[string]int{}
 	for k, v := range r.ids {
 		ids[k] = v
 	}
-	return append([]proxy.Event(nil), r.got...), ids, r.bad
+	return append([]event.Event(nil), r.got...), ids, r.bad
 }
 
 // openConns is the number of connections the app's server holds open now.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/wxgate/wxgate/proxy"
+	"github.com/wxgate/wxgate/event"
 	"github.com/wxgate/wxgate/signer"
 )
 
@@ -70,7 +70,7 @@ func (a *appServer) handle(ctx *fasthttp.RequestCtx) {
 	var ok bool
 	switch string(ctx.Path()) {
 	case "/events":
-		ok = proxy.VerifyEventSignature(a.secret, string(ctx.Request.Header.Peek(proxy.HeaderSignature)), ctx.PostBody(), time.Now(), proxy.DefaultEventTolerance) == nil
+		ok = event.Verify(a.secret, string(ctx.Request.Header.Peek(event.HeaderSignature)), ctx.PostBody(), time.Now(), event.DefaultTolerance) == nil
 	case pathDirectV3:
 		ok = a.openV3(ctx) == nil
 	case pathDirectPush:

@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/wxgate/wxgate/emulator"
+	"github.com/wxgate/wxgate/event"
 	"github.com/wxgate/wxgate/policies"
 	"github.com/wxgate/wxgate/proxy"
 )
@@ -575,7 +576,7 @@ func oneLine(b []byte) string {
 type demoReceiver struct {
 	url    string
 	secret string
-	events chan proxy.Event
+	events chan event.Event
 	srv    *http.Server
 }
 
@@ -584,7 +585,7 @@ func startDemoReceiver() (*demoReceiver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("app receiver: %w", err)
 	}
-	r := &demoReceiver{url: "http://" + ln.Addr().String() + "/wechat/events", events: make(chan proxy.Event, 16)}
+	r := &demoReceiver{url: "http://" + ln.Addr().String() + "/wechat/events", events: make(chan event.Event, 16)}
 	r.srv = &http.Server{Handler: http.HandlerFunc(r.handle), ReadHeaderTimeout: 5 * time.Second}
 	go r.srv.Serve(ln)
 	return r, nil
@@ -592,11 +593,11 @@ func startDemoReceiver() (*demoReceiver, error) {
 
 func (r *demoReceiver) handle(w http.ResponseWriter, req *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(req.Body, 1<<20))
-	if err != nil || proxy.VerifyEventSignature(r.secret, req.Header.Get(proxy.HeaderSignature), body, time.Now(), proxy.DefaultEventTolerance) != nil {
+	if err != nil || event.Verify(r.secret, req.Header.Get(event.HeaderSignature), body, time.Now(), event.DefaultTolerance) != nil {
 		http.Error(w, "forged or stale event", http.StatusUnauthorized)
 		return
 	}
-	var ev proxy.Event
+	var ev event.Event
 	if json.Unmarshal(body, &ev) != nil {
 		http.Error(w, "not an event", http.StatusBadRequest)
 		return

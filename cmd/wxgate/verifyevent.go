@@ -6,7 +6,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/wxgate/wxgate/proxy"
+	"github.com/wxgate/wxgate/event"
 )
 
 // runVerifyEvent checks a forwarded event's X-Wxgate-Signature by hand (the same algorithm an
@@ -16,7 +16,7 @@ func runVerifyEvent(args []string, stdout, stderr io.Writer) error {
 	secret := fs.String("secret", "", "the [forward] secret; env:NAME reads it from the environment")
 	header := fs.String("signature", "", "the X-Wxgate-Signature header value, t=<unix>,v1=<hex>")
 	body := fs.String("body", "", "the exact request body; @FILE reads a file")
-	tolerance := fs.Duration("tolerance", proxy.DefaultEventTolerance, "largest accepted age of the signature")
+	tolerance := fs.Duration("tolerance", event.DefaultTolerance, "largest accepted age of the signature")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -31,7 +31,7 @@ func runVerifyEvent(args []string, stdout, stderr io.Writer) error {
 	if s == "" || *header == "" {
 		return usageError{msg: "-secret and -signature are required"}
 	}
-	if err := proxy.VerifyEventSignature(s, *header, []byte(b), time.Now(), *tolerance); err != nil {
+	if err := event.Verify(s, *header, []byte(b), time.Now(), *tolerance); err != nil {
 		return errors.New("invalid event: " + err.Error())
 	}
 	fmt.Fprintln(stdout, "valid")
