@@ -149,21 +149,6 @@ func BenchmarkPushDecrypt(b *testing.B) {
 	}
 }
 
-func BenchmarkPushAppendDecrypt(b *testing.B) {
-	v := loadMsgpushVectors(b).SafeModeDecrypt
-	c, err := NewPushCrypter(v.EncodingAESKey)
-	if err != nil {
-		b.Fatal(err)
-	}
-	buf := make([]byte, 0, 512)
-	b.ReportAllocs()
-	for b.Loop() {
-		if buf, _, _, err = c.AppendDecrypt(buf[:0], v.Encrypt); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 func BenchmarkParseXML(b *testing.B) {
 	body := AppendXML(nil, v2BenchParams)
 	b.ReportAllocs()
@@ -176,7 +161,7 @@ func BenchmarkParseXML(b *testing.B) {
 }
 
 // TestHotPathsDoNotAllocate pins the allocation-free paths: APIv2 signing and verification with a
-// pre-sized dst, AEAD Open and message-push AppendDecrypt into a dst with room.
+// pre-sized dst and AEAD Open.
 func TestHotPathsDoNotAllocate(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are not meaningful under -race (sync.Pool drops items); CI also runs without -race")
@@ -192,18 +177,7 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 	}
 	ct, _ := aead.Seal("fdasflkja484", "transaction", []byte(`{"trade_state":"SUCCESS"}`))
 	plain := make([]byte, 0, 64)
-	push := loadMsgpushVectors(t).SafeModeDecrypt
-	crypter, err := NewPushCrypter(push.EncodingAESKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pushBuf := make([]byte, 0, 512)
 	cases := map[string]func(){
-		"push_append_decrypt": func() {
-			if pushBuf, _, _, err = crypter.AppendDecrypt(pushBuf[:0], push.Encrypt); err != nil {
-				t.Fatal(err)
-			}
-		},
 		"aead_open": func() {
 			if plain, err = aead.Open(plain[:0], "fdasflkja484", "transaction", ct); err != nil {
 				t.Fatal(err)
@@ -284,64 +258,6 @@ func TestRSAAddsNoAllocations(t *testing.T) {
 			t.Errorf("RSA %s allocates %.1f times per call, crypto/rsa alone %.1f", c.name, got, floor)
 		}
 	}
-}
-
-// TestPushAppendDecrypt checks AppendDecrypt against Decrypt: dst's bytes are kept, a small dst
-// grows, msg and appID are sub-slices of buf, and an error gives dst back.
-func TestPushAppendDecrypt(t *testing.T) {
-	c, err := NewPushCrypter("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r [16]byte
-	big := make([]byte, 0, 4096)
-	for n := range 70 {
-		r[n%16]++
-		enc := c.Encrypt(r, []byte(strings.Repeat("m", n)), "wxba5fad812f8e6fb9")
-		want, wantApp, err := c.Decrypt(enc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, dst := range [][]byte{nil, []byte("prefix"), big[:0], append(big[:0], "prefix"...)} {
-			buf, msg, appID, err := c.AppendDecrypt(dst, enc)
-			if err != nil || string(msg) != string(want) || string(appID) != wantApp {
-				t.Fatalf("%d bytes: AppendDecrypt = %q, %q, %v; want %q, %q", n, msg, appID, err, want, wantApp)
-			}
-			if string(buf[:len(dst)]) != string(dst) {
-				t.Fatalf("%d bytes: dst's bytes changed to %q", n, buf[:len(dst)])
-			}
-			if cap(dst) >= 4096 && &buf[0] != &dst[:1][0] {
-				t.Fatalf("%d bytes: dst had room but buf is another array", n)
-			}
-			if !within(buf, msg) || !within(buf, appID) {
-				t.Fatalf("%d bytes: msg or appID is not inside buf", n)
-			}
-		}
-	}
-	for _, enc := range []string{"", "!!!!", "AAAAAAAAAAAAAAAAAAAAAA==", c.Encrypt(r, nil, "")[4:]} {
-		dst := append(make([]byte, 0, 8), "prefix"...)
-		buf, msg, appID, err := c.AppendDecrypt(dst, enc)
-		if err == nil || msg != nil || appID != nil || string(buf) != "prefix" {
-			t.Errorf("AppendDecrypt(%q) = %q, %q, %q, %v; want prefix and an error", enc, buf, msg, appID, err)
-		}
-	}
-	var zero PushCrypter
-	if buf, _, _, err := zero.AppendDecrypt([]byte("x"), "AAAA"); err == nil || string(buf) != "x" {
-		t.Errorf("zero PushCrypter: %q, %v", buf, err)
-	}
-}
-
-// within reports whether sub, unless empty, is a sub-slice of buf.
-func within(buf, sub []byte) bool {
-	if len(sub) == 0 {
-		return true
-	}
-	for i := 0; i+len(sub) <= len(buf); i++ {
-		if &buf[i] == &sub[0] {
-			return true
-		}
-	}
-	return false
 }
 
 // BenchmarkPushSignature is the safe-mode msg_signature of the spec vector (SHA-1 over token,
