@@ -610,7 +610,7 @@ func TestParseBenchAndTheZeroAllocationTarget(t *testing.T) {
 		}
 		return changed
 	}
-	if c := zeroAllocCheck(with("signer.BenchmarkPushSignature", 7)); c.verdict() != "**missed**" || c.value != 7 || !strings.Contains(c.remark, "BenchmarkPushSignature 7") {
+	if c := zeroAllocCheck(with("signer.BenchmarkPaySig", 7)); c.verdict() != "**missed**" || c.value != 7 || !strings.Contains(c.remark, "BenchmarkPaySig 7") {
 		t.Errorf("an allocating signer: %+v %s", c, c.verdict())
 	}
 	if c := zeroAllocCheck(with("signer.BenchmarkRSAVerify", 10)); c.verdict() != "**missed**" || c.value != 1 {
