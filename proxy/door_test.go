@@ -50,7 +50,7 @@ func startLoggedGateway(t *testing.T, cfg *policies.Config) (gatewayAddrs, *sync
 	}
 	srv := proxy.NewServer(gw)
 	srv.Start(ls)
-	t.Cleanup(func() { srv.Shutdown() })
+	t.Cleanup(func() { srv.Shutdown(); gw.Close() })
 	return gatewayAddrs{app: ls.App.Addr().String(), callback: ls.Callback.Addr().String(), admin: ls.Admin.Addr().String()}, logs
 }
 

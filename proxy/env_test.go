@@ -175,6 +175,7 @@ func (e *testEnv) startGatewayOn(cfg *policies.Config, ls proxy.Listeners) (*pro
 	srv := proxy.NewServer(gw)
 	srv.Start(ls)
 	e.t.Cleanup(func() {
+		defer gw.Close()
 		if err := srv.Shutdown(); err != nil {
 			e.t.Errorf("gateway shutdown: %v", err)
 		}

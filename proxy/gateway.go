@@ -54,6 +54,8 @@ type Gateway struct {
 	rate          *rateLog               // repeated warnings, rate-limited
 	unhealthy     atomic.Pointer[string] // why /healthz fails, once a listener stopped
 
+	tokenClient *fasthttp.Client // fetches access tokens
+
 	readyMu sync.Mutex
 	ready   *readyVerdict // the last /readyz verdict (readyCacheFor)
 }
@@ -121,7 +123,8 @@ func NewGateway(cfg *policies.Config, opts Options) (*Gateway, error) {
 		log:     opts.Logger,
 		rate:    newRateLog(opts.Logger, opts.Clock),
 	}
-	tokenClient := &fasthttp.Client{
+
+	g.tokenClient = &fasthttp.Client{
 		Name:                "wxgate",
 		MaxConnsPerHost:     tokenClientMaxConns,
 		ReadTimeout:         cfg.Upstream.Timeout,
@@ -151,7 +154,7 @@ func NewGateway(cfg *policies.Config, opts Options) (*Gateway, error) {
 			}
 		}
 		fetcher := &credentials.StableTokenClient{
-			Client: tokenClient, BaseURL: cfg.Upstream.Weixin, AppID: a.AppID, Secret: a.Secret.Value(), Timeout: cfg.Upstream.Timeout,
+			Client: g.tokenClient, BaseURL: cfg.Upstream.Weixin, AppID: a.AppID, Secret: a.Secret.Value(), Timeout: cfg.Upstream.Timeout,
 		}
 		st.tokens = credentials.NewTokens(fetcher.Fetch, credentials.TokenOptions{Clock: opts.Clock})
 		g.apps[a.Name] = st
@@ -171,6 +174,21 @@ func NewGateway(cfg *policies.Config, opts Options) (*Gateway, error) {
 		}
 	}
 	return g, nil
+}
+
+// Close releases what the gateway holds: it stops the signing threads and closes the idle
+// connections of its clients. Call it after the Server using it has shut down.
+func (g *Gateway) Close() {
+	g.workers.Stop()
+	g.weixin.client.CloseIdleConnections()
+	g.mch.client.CloseIdleConnections()
+	for _, m := range g.merchants {
+		if m.secapi != nil {
+			m.secapi.client.CloseIdleConnections()
+		}
+	}
+	g.tokenClient.CloseIdleConnections()
+	g.forwarder.client.CloseIdleConnections()
 }
 
 // app picks the app named by the X-Wxgate-App header, or the first configured app.

@@ -200,7 +200,6 @@ func (s *Server) Shutdown() error {
 		_ = ln.Close()
 	}
 	s.wg.Wait()
-	s.Gateway.workers.Stop()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return errors.Join(append(s.errs, err1, err2, err3)...)

@@ -154,3 +154,25 @@ func TestStoppedListenerFailsHealth(t *testing.T) {
 		t.Fatalf("/healthz: %d %s", status, body)
 	}
 }
+
+// TestGatewayClose: Close stops the signing threads (a signature asked for afterwards fails at
+// once instead of waiting for a thread that is gone) and may be called twice.
+func TestGatewayClose(t *testing.T) {
+	g := merchantGateway(t)
+	m := g.merchants["pk"]
+	if _, aerr := g.rsaSign(m, nil, []byte("before")); aerr != nil {
+		t.Fatalf("a signature before Close: %v", aerr)
+	}
+	g.Close()
+	g.Close()
+	done := make(chan *apiError, 1)
+	go func() { _, aerr := g.rsaSign(m, nil, []byte("after")); done <- aerr }()
+	select {
+	case aerr := <-done:
+		if aerr == nil {
+			t.Fatal("a signature after Close succeeded")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a signature after Close hangs")
+	}
+}

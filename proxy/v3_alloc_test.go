@@ -17,25 +17,8 @@ func TestSignV3AllocatesOnlyRSA(t *testing.T) {
 	if raceEnabled {
 		t.Skip("allocation counts are not meaningful under -race (sync.Pool drops items); CI also runs without -race")
 	}
-	var text strings.Builder
-	for _, f := range []string{"testdata/gateway.toml", "testdata/merchants.toml"} {
-		raw, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		text.Write(raw)
-	}
-	cfg, err := policies.Parse([]byte(strings.NewReplacer("MCHUPSTREAM", "https://127.0.0.1:1", "UPSTREAM", "http://127.0.0.1:1",
-		"CAFILE", "client_cert.pem", "RECEIVER", "http://127.0.0.1:1/events", "PUBKEYFILE", "stand_in_pub.pem",
-		"PUBKEYID", "PUB_KEY_ID_0000000000000000000000000000000000").Replace(text.String())), "testdata")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := NewGateway(cfg, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(g.workers.Stop)
+	g := merchantGateway(t)
+	t.Cleanup(g.Close)
 	m := g.merchants["pk"]
 	body := []byte(`{"appid":"wx00000000000000a1","mchid":"1900000001","description":"d","out_trade_no":"o1","notify_url":"https://127.0.0.1/n","amount":{"total":1},"payer":{"openid":"o"}}`)
 	uri := []byte("/v3/pay/transactions/jsapi")
@@ -57,4 +40,29 @@ func TestSignV3AllocatesOnlyRSA(t *testing.T) {
 	if got := req.URI().String(); got != "https://127.0.0.1:1/v3/pay/transactions/jsapi" {
 		t.Errorf("URI %s", got)
 	}
+}
+
+// merchantGateway is a gateway for testdata/gateway.toml and merchants.toml with nothing to
+// reach upstream.
+func merchantGateway(t *testing.T) *Gateway {
+	t.Helper()
+	var text strings.Builder
+	for _, f := range []string{"testdata/gateway.toml", "testdata/merchants.toml"} {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text.Write(raw)
+	}
+	cfg, err := policies.Parse([]byte(strings.NewReplacer("MCHUPSTREAM", "https://127.0.0.1:1", "UPSTREAM", "http://127.0.0.1:1",
+		"CAFILE", "client_cert.pem", "RECEIVER", "http://127.0.0.1:1/events", "PUBKEYFILE", "stand_in_pub.pem",
+		"PUBKEYID", "PUB_KEY_ID_0000000000000000000000000000000000").Replace(text.String())), "testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := NewGateway(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
 }

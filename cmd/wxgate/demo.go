@@ -181,6 +181,7 @@ func startDemoEnv() (env *demoEnv, err error) {
 // Close stops the gateway, the emulator and the receiver, and removes the demo's files.
 func (d *demoEnv) Close() error {
 	err := errors.Join(d.srv.Shutdown(), d.emu.Shutdown())
+	d.srv.Gateway.Close()
 	d.recv.close()
 	os.RemoveAll(d.dir)
 	return err

@@ -40,6 +40,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	defer g.Close()
 	srv := proxy.NewServer(g)
 	srv.Start(ls)
 	log.Info("wxgate serving", "app", ls.App.Addr().String(), "callback", ls.Callback.Addr().String(),
