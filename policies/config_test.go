@@ -356,3 +356,77 @@ apiv3_key = "env:WXGATE_TEST_UNSET_APIV3"
 		}
 	}
 }
+
+// TestLimitBoundaries: each limit's smallest accepted value passes and the one below it is
+// refused at its key. (A 0 means "the default" for these keys, so it is not a boundary.)
+func TestLimitBoundaries(t *testing.T) {
+	const app = "[[app]]\nname = \"shop\"\nappid = \"wx0123456789abcdef\"\nsecret = \"s\"\n"
+	for _, tc := range []struct {
+		section, key string
+		ok, bad      string // the smallest accepted value, and the largest refused one
+	}{
+		{"server", "max_body_bytes", "1024", "1023"},
+		{"server", "max_conns", "1", "-1"},
+		{"server", "callback_max_conns", "1", "-1"},
+		{"server", "sign_concurrency", "1", "-1"},
+		{"upstream", "max_conns_per_host", "1", "-1"},
+		{"upstream", "max_response_bytes", "1024", "1023"},
+		{"forward", "max_conns", "1", "-1"},
+		{"sessions", "max_entries", "1", "-1"},
+		{"upstream", "timeout", `"1ns"`, `"-1ns"`},
+	} {
+		for _, v := range []struct {
+			value string
+			valid bool
+		}{{tc.ok, true}, {tc.bad, false}} {
+			text := fmt.Sprintf("[%s]\n%s = %s\n%s", tc.section, tc.key, v.value, app)
+			_, err := Parse([]byte(text), t.TempDir())
+			var ve *ValidationError
+			switch {
+			case v.valid && err != nil:
+				t.Errorf("%s.%s = %s refused: %v", tc.section, tc.key, v.value, err)
+			case !v.valid && (!errors.As(err, &ve) || len(ve.Problems) != 1 || ve.Problems[0].Key != tc.section+"."+tc.key):
+				t.Errorf("%s.%s = %s: want one problem at that key, got %v", tc.section, tc.key, v.value, err)
+			}
+		}
+	}
+	long := strings.Repeat("o", 64)
+	for _, tc := range []struct {
+		offer string
+		valid bool
+	}{{long, true}, {long + "o", false}} {
+		_, err := Parse([]byte(app+"[app.xpay]\napp_key = \"k\"\noffer_id = \""+tc.offer+"\"\n"), t.TempDir())
+		if (err == nil) != tc.valid {
+			t.Errorf("offer_id of %d characters: %v", len(tc.offer), err)
+		}
+	}
+}
+
+// TestRouteLookupNeedsMoreThanThePrefix: a prefix route matches paths under it, never the bare
+// prefix, and All lists routes sorted by path.
+func TestRouteLookupNeedsMoreThanThePrefix(t *testing.T) {
+	rt := NewRouteTable(nil)
+	for _, p := range []string{PayV3Prefix, PayV2Prefix, PayV2SecurePrefix} {
+		if _, ok := rt.Lookup([]byte(p)); ok {
+			t.Errorf("the bare prefix %s is routed", p)
+		}
+		if _, ok := rt.Lookup([]byte(p + "x")); !ok {
+			t.Errorf("%sx is not routed", p)
+		}
+	}
+	all := rt.All()
+	for i := 1; i < len(all); i++ {
+		if all[i-1].Path >= all[i].Path {
+			t.Fatalf("All is not sorted by path: %s before %s", all[i-1].Path, all[i].Path)
+		}
+	}
+}
+
+// TestSecretString: an unset secret prints as nothing, a set one as [redacted], never its value.
+func TestSecretString(t *testing.T) {
+	var unset Secret
+	set := Secret{ref: "env:X", value: "the-value", set: true}
+	if unset.String() != "" || set.String() != "[redacted]" || fmt.Sprint(set) != "[redacted]" {
+		t.Fatalf("unset %q, set %q", unset.String(), set.String())
+	}
+}
