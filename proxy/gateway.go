@@ -132,6 +132,10 @@ func NewGateway(cfg *policies.Config, opts Options) (*Gateway, error) {
 		MaxIdleConnDuration: cfg.Upstream.MaxIdleDuration,
 		MaxResponseBodySize: 64 << 10,
 		TLSConfig:           tlsBase,
+		// A connection WeChat closed while idle is noticed before a fetch is written on it.
+		DialTimeout:               checkIdleTimeout(idleCheckAfter),
+		RetryIfErr:                retryIdleClosed,
+		MaxIdemponentCallAttempts: idleRetryAttempts(tokenClientMaxConns),
 	}
 	for i := range cfg.Apps {
 		a := &cfg.Apps[i]

@@ -172,3 +172,21 @@ func TestForwardMaxConnsFailsAtOnce(t *testing.T) {
 	e.deliverOnce(t, third) // WeChat's retry
 	e.eachDeliveredOnce(t, "held-1", "held-2", "over-cap")
 }
+
+// TestTokenFetchRetriesConnectionWeChatClosedIdle: the access_token client's pooled connection
+// that WeChat closed while idle is noticed too: the refresh after a stale token succeeds, and the
+// call through wxgate with it.
+func TestTokenFetchRetriesConnectionWeChatClosedIdle(t *testing.T) {
+	e := startEnvWith(t, envOptions{emulatorIdle: shortIdle})
+	e.warmToken()
+	appID := e.cfg.Apps[0].AppID
+	waitUntil(t, waitTime, "WeChat to close its idle connections", func() bool { return e.emu.OpenConnections() == 0 })
+	fetches := e.emu.TokenFetches(appID)
+	e.emu.ExpireTokens(appID)
+	if a := e.do("POST", "/xpay/query_order", []byte(`{"env":0,"order_id":"idle-token-01"}`)); a.Status != 200 || a.errcode(t) == 42001 {
+		t.Fatalf("a call needing a new token after WeChat's idle close: %d %s", a.Status, a.Body)
+	}
+	if got := e.emu.TokenFetches(appID) - fetches; got != 1 {
+		t.Fatalf("%d token fetches, want 1", got)
+	}
+}
