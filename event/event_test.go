@@ -24,6 +24,9 @@ func TestVerify(t *testing.T) {
 	}{
 		{"valid", "forward-secret-0123456789", h, body, now, ""},
 		{"valid within tolerance", "forward-secret-0123456789", h, body, now.Add(299 * time.Second), ""},
+		{"valid at the tolerance", "forward-secret-0123456789", h, body, now.Add(DefaultTolerance), ""},
+		{"valid at the tolerance ahead", "forward-secret-0123456789", h, body, now.Add(-DefaultTolerance), ""},
+		{"a second past the tolerance", "forward-secret-0123456789", h, body, now.Add(DefaultTolerance + time.Second), "timestamp"},
 		{"valid in the future within tolerance", "forward-secret-0123456789", h, body, now.Add(-299 * time.Second), ""},
 		{"too old", "forward-secret-0123456789", h, body, now.Add(301 * time.Second), "timestamp"},
 		{"too new", "forward-secret-0123456789", h, body, now.Add(-301 * time.Second), "timestamp"},
