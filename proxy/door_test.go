@@ -130,10 +130,21 @@ func TestCallbackBodyLimit(t *testing.T) {
 			}
 		})
 	}
-	// Within the limit, the body reaches the verification (and fails it: no signature).
-	status, body := rawStatus(t, addrs.callback, "POST /callbacks/wechatpay/pk HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}")
-	if status != 401 {
-		t.Fatalf("a small unsigned notification: %d %s", status, body)
+	// Within the limit, to its last byte, the body reaches the verification (and fails it: no
+	// signature); one byte more, announced or chunked, is refused.
+	exact := strings.Repeat("x", 4096)
+	for _, tc := range []struct {
+		name, raw string
+		want      int
+	}{
+		{"small", "POST /callbacks/wechatpay/pk HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}", 401},
+		{"exactly the limit", "POST /callbacks/wechatpay/pk HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 4096\r\n\r\n" + exact, 401},
+		{"the limit, chunked", fmt.Sprintf("POST /callbacks/wechatpay/pk HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", 4096, exact), 401},
+		{"one byte more, chunked", fmt.Sprintf("POST /callbacks/wechatpay/pk HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%sx\r\n0\r\n\r\n", 4097, exact), 413},
+	} {
+		if status, body := rawStatus(t, addrs.callback, tc.raw); status != tc.want {
+			t.Fatalf("%s: %d %s", tc.name, status, body)
+		}
 	}
 }
 

@@ -1,0 +1,78 @@
+package proxy
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCheckFreshBoundary: a timestamp exactly maxClockSkew away either way is fresh; a second
+// more is not.
+func TestCheckFreshBoundary(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	g := &Gateway{clock: func() time.Time { return now }}
+	for _, tc := range []struct {
+		offset time.Duration
+		fresh  bool
+	}{
+		{0, true}, {-maxClockSkew, true}, {maxClockSkew, true},
+		{-maxClockSkew - time.Second, false}, {maxClockSkew + time.Second, false},
+	} {
+		ts := strconv.FormatInt(now.Add(tc.offset).Unix(), 10)
+		if got := g.checkFresh(ts) == ""; got != tc.fresh {
+			t.Errorf("timestamp %+v from now: fresh %v, want %v", tc.offset, got, tc.fresh)
+		}
+	}
+}
+
+// TestPushXMLLimits: a push document exactly maxPushDepth deep and one of exactly
+// maxPushElements elements convert; one more of either is refused.
+func TestPushXMLLimits(t *testing.T) {
+	deep := func(n int) string {
+		return "<xml>" + strings.Repeat("<a>", n-1) + "x" + strings.Repeat("</a>", n-1) + "</xml>"
+	}
+	wide := func(n int) string {
+		return "<xml>" + strings.Repeat("<a>1</a>", n-1) + "</xml>"
+	}
+	for _, tc := range []struct {
+		name, doc string
+		ok        bool
+	}{
+		{"max depth", deep(maxPushDepth), true},
+		{"one level deeper", deep(maxPushDepth + 1), false},
+		{"max elements", wide(maxPushElements), true},
+		{"one element more", wide(maxPushElements + 1), false},
+	} {
+		if _, err := pushXMLToJSON([]byte(tc.doc)); (err == nil) != tc.ok {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+}
+
+// TestSeenSetBoundaries: a key expires exactly at its TTL, and a set of max entries keeps all
+// of them (the next one pushes out the oldest).
+func TestSeenSetBoundaries(t *testing.T) {
+	t0 := time.Unix(1_800_000_000, 0)
+	s := newSeenSet(time.Minute, 3)
+	s.add("a", t0)
+	if !s.has("a", t0.Add(time.Minute-time.Nanosecond)) || s.has("a", t0.Add(time.Minute)) {
+		t.Fatal("a key must live until, and not at, its TTL")
+	}
+	if !s.add("a", t0.Add(time.Minute)) {
+		t.Fatal("an expired key is not new again")
+	}
+	s = newSeenSet(time.Hour, 3)
+	for _, k := range []string{"a", "b", "c"} {
+		s.add(k, t0)
+	}
+	for _, k := range []string{"a", "b", "c"} {
+		if !s.has(k, t0) {
+			t.Fatalf("with max entries, %s was dropped", k)
+		}
+	}
+	s.add("d", t0)
+	if s.has("a", t0) || !s.has("d", t0) {
+		t.Fatal("past max, the oldest must go")
+	}
+}
