@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"bytes"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -188,5 +189,27 @@ func TestTokenFetchRetriesConnectionWeChatClosedIdle(t *testing.T) {
 	}
 	if got := e.emu.TokenFetches(appID) - fetches; got != 1 {
 		t.Fatalf("%d token fetches, want 1", got)
+	}
+}
+
+// TestAppRefusalIsNotDelivery: whatever the app answers other than a 2xx (a 4xx it means or a
+// 5xx it suffers), WeChat is not acknowledged and the event stays WeChat's to retry; the retry
+// after the app accepts is acknowledged and reaches the app once.
+func TestAppRefusalIsNotDelivery(t *testing.T) {
+	for _, status := range []int{400, 404, 409, 500, 503} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			e := startEnv(t, nil)
+			e.recv.mu.Lock()
+			e.recv.downStatus = status
+			e.recv.mu.Unlock()
+			e.recv.setUp(false)
+			id := "refused-" + strconv.Itoa(status)
+			if acked, got, body, err := e.emu.Deliver(e.v3Event(t, id)); acked || err != nil {
+				t.Fatalf("the app answered %d but WeChat was acknowledged: %d %s %v", status, got, body, err)
+			}
+			e.recv.setUp(true)
+			e.deliverOnce(t, e.v3Event(t, id)) // WeChat's retry, newly signed, same id
+			e.eachDeliveredOnce(t, id)
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -26,6 +27,8 @@ type receiver struct {
 	ids map[string]int // deliveries per event id
 	bad int            // requests whose signature failed
 	up  bool
+	// downStatus is what the app answers while down (503 unless set).
+	downStatus int
 	// downHits counts requests refused while down, per event id.
 	downHits map[string]int
 	opts     receiverOptions
@@ -70,7 +73,7 @@ func (r *receiver) handle(ctx *fasthttp.RequestCtx) {
 	if !r.up {
 		r.downHits[string(ctx.Request.Header.Peek(event.HeaderEventID))]++
 		r.cnd.Broadcast()
-		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		ctx.SetStatusCode(cmp.Or(r.downStatus, fasthttp.StatusServiceUnavailable))
 		return
 	}
 	body := ctx.PostBody()
