@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 	"testing"
@@ -74,5 +75,19 @@ func TestSeenSetBoundaries(t *testing.T) {
 	s.add("d", t0)
 	if s.has("a", t0) || !s.has("d", t0) {
 		t.Fatal("past max, the oldest must go")
+	}
+}
+
+// TestFirstError: the first non-nil error is the one reported, so a notification's first bad
+// member is the one named.
+func TestFirstError(t *testing.T) {
+	a, b := errors.New("a"), errors.New("b")
+	for _, tc := range []struct {
+		errs []error
+		want error
+	}{{nil, nil}, {[]error{nil, nil}, nil}, {[]error{nil, a, b}, a}, {[]error{b, a}, b}} {
+		if got := firstError(tc.errs...); got != tc.want {
+			t.Errorf("firstError(%v) = %v, want %v", tc.errs, got, tc.want)
+		}
 	}
 }

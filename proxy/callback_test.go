@@ -181,7 +181,7 @@ func TestV2CallbackEndToEnd(t *testing.T) {
 		t.Fatalf("v2 pay notify: %d %s", status, body)
 	}
 	ev := e.recv.waitEvents(1, waitTime)[0]
-	if ev.Source != event.SourceWeChatPayV2 || ev.Type != "TRANSACTION.SUCCESS" || !bytes.Contains(ev.Data, []byte(`"out_trade_no":"v2cb-1"`)) || bytes.Contains(ev.Data, []byte(`"sign"`)) {
+	if ev.ID != "pay_4200000000000001" || ev.Source != event.SourceWeChatPayV2 || ev.Type != "TRANSACTION.SUCCESS" || !bytes.Contains(ev.Data, []byte(`"out_trade_no":"v2cb-1"`)) || bytes.Contains(ev.Data, []byte(`"sign"`)) {
 		t.Fatalf("v2 pay event: %+v %s", ev, ev.Data)
 	}
 	info := []signer.Param{{Key: "out_trade_no", Value: "v2cb-1"}, {Key: "refund_id", Value: "50000000001"}, {Key: "refund_status", Value: "SUCCESS"}, {Key: "refund_fee", Value: "101"}}
@@ -191,7 +191,7 @@ func TestV2CallbackEndToEnd(t *testing.T) {
 	if acked, status, body, _ := e.emu.Deliver(n); !acked {
 		t.Fatalf("v2 refund notify: %d %s", status, body)
 	}
-	if ev = e.recv.waitEvents(2, waitTime)[1]; ev.Type != "REFUND.SUCCESS" || !bytes.Contains(ev.Data, []byte(`"refund_id":"50000000001"`)) {
+	if ev = e.recv.waitEvents(2, waitTime)[1]; ev.ID != "refund_50000000001_SUCCESS" || ev.Type != "REFUND.SUCCESS" || !bytes.Contains(ev.Data, []byte(`"refund_id":"50000000001"`)) {
 		t.Fatalf("v2 refund event: %+v %s", ev, ev.Data)
 	}
 	// A tampered sign and a missing sign are refused.

@@ -213,3 +213,15 @@ func TestAppRefusalIsNotDelivery(t *testing.T) {
 		})
 	}
 }
+
+// TestAnyTwoHundredIsAcceptance: every 2xx the app may answer, 200 to 299, is an acceptance.
+func TestAnyTwoHundredIsAcceptance(t *testing.T) {
+	for _, status := range []int{200, 202, 204, 299} {
+		t.Run(strconv.Itoa(status), func(t *testing.T) {
+			e := startEnvWith(t, envOptions{receiver: receiverOptions{status: status}})
+			id := "accepted-" + strconv.Itoa(status)
+			e.deliverOnce(t, e.v3Event(t, id))
+			e.eachDeliveredOnce(t, id)
+		})
+	}
+}

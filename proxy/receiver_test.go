@@ -38,7 +38,8 @@ type receiver struct {
 // receiverOptions make the app's event endpoint behave like particular apps.
 type receiverOptions struct {
 	idleTimeout time.Duration // how long an idle keep-alive connection is kept; 0: fasthttp's default
-	answer      []byte        // the body of the 200 answer to an accepted event
+	answer      []byte        // the body of the answer to an accepted event
+	status      int           // the status of that answer (200 unless set)
 	// hold, when set, makes every request wait until it is closed; arrived (buffered) then
 	// receives each held request's event id as it arrives.
 	hold    chan struct{}
@@ -92,7 +93,7 @@ func (r *receiver) handle(ctx *fasthttp.RequestCtx) {
 	}
 	r.got = append(r.got, ev)
 	r.ids[ev.ID]++
-	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetStatusCode(cmp.Or(r.opts.status, fasthttp.StatusOK))
 	ctx.SetBody(r.opts.answer)
 	r.cnd.Broadcast()
 }
