@@ -203,3 +203,33 @@ func TestSmallInt(t *testing.T) {
 		}
 	}
 }
+
+// TestValidAgreesOnEveryCut: on every prefix of a set of documents, and on each document with one
+// byte removed or doubled, Valid gives encoding/json.Valid's verdict (and never panics): the
+// validator's bounds checks and error returns are exercised at every position.
+func TestValidAgreesOnEveryCut(t *testing.T) {
+	docs := []string{
+		`{"a":[1,-2.5e+3,0.0,true,false,null,"s\"\\\/\b\f\n\r\tu\u00e9"],"b":{"c":{}},"d":[]}`,
+		` [ "x" , { "k" : -0 } , 1E5 , 12.34e-2 ] `,
+		`"\ud83d\ude00 plain ascii longer than four bytes"`,
+		`{"k":"` + strings.Repeat("abcd", 9) + `"}`,
+		`-1`, `0`, `123`, `true`,
+	}
+	for _, d := range docs {
+		if !Valid([]byte(d)) {
+			t.Fatalf("the document itself is refused: %s", d)
+		}
+		var variants []string
+		for k := 0; k <= len(d); k++ {
+			variants = append(variants, d[:k])
+			if k < len(d) {
+				variants = append(variants, d[:k]+d[k+1:], d[:k+1]+d[k:])
+			}
+		}
+		for _, v := range variants {
+			if got, want := Valid([]byte(v)), json.Valid([]byte(v)); got != want {
+				t.Errorf("Valid(%q) = %v, encoding/json says %v", v, got, want)
+			}
+		}
+	}
+}
