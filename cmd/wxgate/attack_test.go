@@ -189,19 +189,7 @@ encoding_aes_key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := policies.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ec, err := emulatorConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	emu, err := emulator.New(ec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { emu.Shutdown() })
+	emu := emulatorFor(t, path)
 	cmd := exec.Command(bin, "serve", "-config", path)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -449,4 +437,24 @@ secret = "attack-test-app-secret"
 	if strings.Contains(string(out), "wxgate serving") {
 		t.Errorf("wxgate started serving:\n%s", out)
 	}
+}
+
+// emulatorFor is an emulator for the apps and merchants of the config file at path, shut down
+// when the test ends; it serves nothing until the caller has it Serve.
+func emulatorFor(t *testing.T, path string) *emulator.Emulator {
+	t.Helper()
+	cfg, err := policies.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec, err := emulatorConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	emu, err := emulator.New(ec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { emu.Shutdown() })
+	return emu
 }

@@ -20,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wxgate/wxgate/emulator"
 	"github.com/wxgate/wxgate/policies"
 )
 
@@ -141,20 +140,8 @@ app_key = "file:appkey.txt"
 	os.WriteFile(filepath.Join(dir, "wxgate.toml"), []byte(cfgText), 0o600)
 	os.WriteFile(filepath.Join(dir, "appkey.txt"), []byte("proc-app-key-1234\n"), 0o600)
 	t.Setenv("PROC_SECRET", "proc-secret-5678")
-	cfg, err := policies.Load(filepath.Join(dir, "wxgate.toml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ec, err := emulatorConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	emu, err := emulator.New(ec)
-	if err != nil {
-		t.Fatal(err)
-	}
+	emu := emulatorFor(t, filepath.Join(dir, "wxgate.toml"))
 	go emu.Serve(emuLn)
-	defer emu.Shutdown()
 
 	cmd := exec.Command(bin, "serve", "-config", filepath.Join(dir, "wxgate.toml"))
 	stderr, _ := cmd.StderrPipe()
