@@ -2,7 +2,6 @@ package credentials_test
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/wxgate/wxgate/credentials"
 )
@@ -21,14 +20,4 @@ func ExampleNewTokens() {
 		token, err = tokens.Stale(token)
 	}
 	_, _ = token, err
-}
-
-func ExampleSessions() {
-	sessions := credentials.NewSessions(credentials.SessionOptions{TTL: 72 * time.Hour})
-	sessions.Put("wx0123456789abcdef", "oAbCd0000000000000000000001", "tiihtNczf5v6AKRyjwEUhQ==")
-
-	buf := make([]byte, 0, 32)
-	buf, ok := sessions.AppendKey(buf, "wx0123456789abcdef", "oAbCd0000000000000000000001")
-	fmt.Println(string(buf), ok)
-	// Output: tiihtNczf5v6AKRyjwEUhQ== true
 }

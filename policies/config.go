@@ -99,10 +99,34 @@ type Sessions struct {
 	MaxEntries int           `toml:"max_entries"`
 }
 
-// Store selects where credentials live.
+// Store selects where session keys and the callback door's records live.
 type Store struct {
-	Kind     string `toml:"kind"`
+	// Kind is "disk" (the default: a file under Dir), "redis" (shared by every instance on the
+	// same Redis and Prefix) or "memory" (nothing survives a restart).
+	Kind string `toml:"kind"`
+	// Dir is the disk kind's folder, relative to the config file's folder.
+	Dir string `toml:"dir"`
+	// Prefix starts every Redis key wxgate writes.
+	Prefix string `toml:"prefix"`
+	// Timeout bounds each Redis operation; past it the call answers wxgate.store_unavailable.
+	Timeout time.Duration `toml:"timeout"`
+	// CacheTTL bounds how long a session key read from Redis is served from memory; Redis
+	// invalidates the copy as soon as another instance writes the key.
+	CacheTTL time.Duration `toml:"cache_ttl"`
+	// RedisURL is redis://[user:password@]host:port[/db], or rediss:// for TLS. With a cluster
+	// or a sentinel it gives only the credentials, TLS and db.
 	RedisURL Secret `toml:"redis_url"`
+	// RedisClusterAddrs are seed nodes of a Redis Cluster.
+	RedisClusterAddrs []string `toml:"redis_cluster_addrs"`
+	// RedisSentinel finds the master through Sentinel.
+	RedisSentinel *RedisSentinel `toml:"redis_sentinel"`
+}
+
+// RedisSentinel names a master set and the sentinels that watch it.
+type RedisSentinel struct {
+	Master   string   `toml:"master"`
+	Addrs    []string `toml:"addrs"`
+	Password Secret   `toml:"password"`
 }
 
 // Routes extends the built-in allowlist of api.weixin.qq.com paths that get an access_token.
@@ -210,6 +234,11 @@ const (
 	DefaultForwardTimeout   = 4 * time.Second
 	DefaultSessionTTL       = 72 * time.Hour
 	DefaultSessionEntries   = 2_000_000
+	DefaultStoreKind        = "disk"
+	DefaultStoreDir         = "wxgate-data"
+	DefaultStorePrefix      = "wxgate:"
+	DefaultStoreTimeout     = 500 * time.Millisecond
+	DefaultStoreCacheTTL    = 10 * time.Second
 	DefaultSignMaxWait      = 50 * time.Millisecond
 
 	DefaultCallbackMaxBodyBytes  = 64 << 10
@@ -334,7 +363,12 @@ func (c *Config) applyDefaults() {
 	setInt(&c.Forward.MaxConns, DefaultForwardMaxConns)
 	setDuration(&c.Sessions.TTL, DefaultSessionTTL)
 	setInt(&c.Sessions.MaxEntries, DefaultSessionEntries)
-	setString(&c.Store.Kind, "memory")
+	st := &c.Store
+	setString(&st.Kind, DefaultStoreKind)
+	setString(&st.Dir, DefaultStoreDir)
+	setString(&st.Prefix, DefaultStorePrefix)
+	setDuration(&st.Timeout, DefaultStoreTimeout)
+	setDuration(&st.CacheTTL, DefaultStoreCacheTTL)
 	for i := range c.Merchants {
 		m := &c.Merchants[i]
 		if m.Verify == "" {

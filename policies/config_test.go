@@ -37,12 +37,13 @@ func TestExampleConfigLoads(t *testing.T) {
 }
 
 func TestDefaults(t *testing.T) {
-	c, err := Parse([]byte(minimal), t.TempDir())
+	dir := t.TempDir()
+	c, err := Parse([]byte(minimal), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Server.AppListen != DefaultAppListen || c.Upstream.Weixin != DefaultWeixin || c.Sessions.TTL != DefaultSessionTTL ||
-		c.Store.Kind != "memory" || c.Upstream.MaxConnsPerHost != DefaultMaxConnsPerHost || c.Server.SignPriority != SignPriorityLow {
+		c.Store.Kind != StoreDisk || c.Store.Dir != filepath.Join(dir, DefaultStoreDir) || c.Upstream.MaxConnsPerHost != DefaultMaxConnsPerHost || c.Server.SignPriority != SignPriorityLow {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
 }
@@ -428,5 +429,73 @@ func TestSecretString(t *testing.T) {
 	set := Secret{ref: "env:X", value: "the-value", set: true}
 	if unset.String() != "" || set.String() != "[redacted]" || fmt.Sprint(set) != "[redacted]" {
 		t.Fatalf("unset %q, set %q", unset.String(), set.String())
+	}
+}
+
+// TestStoreConfig: each store kind's keys, and the mistakes a user makes with them.
+func TestStoreConfig(t *testing.T) {
+	t.Setenv("WXGATE_TEST_REDIS_URL", "redis://:pw@10.0.0.5:6379/1")
+	cases := []struct {
+		name    string
+		store   string
+		problem string // the key named in the error; "" when valid
+		check   func(t *testing.T, s Store)
+	}{
+		{"disk default dir", "", "", func(t *testing.T, s Store) {
+			if s.Kind != StoreDisk || !filepath.IsAbs(s.Dir) || filepath.Base(s.Dir) != DefaultStoreDir {
+				t.Fatalf("store %+v", s)
+			}
+		}},
+		{"disk absolute dir", "kind = \"disk\"\ndir = \"/var/lib/wxgate\"", "", func(t *testing.T, s Store) {
+			if s.Dir != "/var/lib/wxgate" {
+				t.Fatalf("dir %q", s.Dir)
+			}
+		}},
+		{"memory", "kind = \"memory\"", "", nil},
+		{"redis url from env", "kind = \"redis\"\nredis_url = \"env:WXGATE_TEST_REDIS_URL\"", "", func(t *testing.T, s Store) {
+			if s.RedisURL.Value() != "redis://:pw@10.0.0.5:6379/1" || s.Prefix != DefaultStorePrefix || s.Timeout != DefaultStoreTimeout || s.CacheTTL != DefaultStoreCacheTTL {
+				t.Fatalf("store %+v", s)
+			}
+		}},
+		{"redis cluster", "kind = \"redis\"\nredis_cluster_addrs = [\"10.0.0.1:6379\", \"10.0.0.2:6379\"]\nprefix = \"shop:\"", "", func(t *testing.T, s Store) {
+			if len(s.RedisClusterAddrs) != 2 || s.Prefix != "shop:" {
+				t.Fatalf("store %+v", s)
+			}
+		}},
+		{"redis sentinel", "kind = \"redis\"\n[store.redis_sentinel]\nmaster = \"m\"\naddrs = [\"10.0.0.1:26379\"]", "", func(t *testing.T, s Store) {
+			if s.RedisSentinel == nil || s.RedisSentinel.Master != "m" {
+				t.Fatalf("store %+v", s)
+			}
+		}},
+		{"redis without address", "kind = \"redis\"", "store.redis_url", nil},
+		{"cluster and sentinel", "kind = \"redis\"\nredis_cluster_addrs = [\"a:1\"]\n[store.redis_sentinel]\nmaster = \"m\"\naddrs = [\"b:2\"]", "store.redis_cluster_addrs", nil},
+		{"cluster addr without port", "kind = \"redis\"\nredis_cluster_addrs = [\"10.0.0.1\"]", "store.redis_cluster_addrs[0]", nil},
+		{"sentinel without master", "kind = \"redis\"\n[store.redis_sentinel]\naddrs = [\"b:2\"]", "store.redis_sentinel.master", nil},
+		{"sentinel without addrs", "kind = \"redis\"\n[store.redis_sentinel]\nmaster = \"m\"", "store.redis_sentinel.addrs", nil},
+		{"bad prefix", "kind = \"redis\"\nredis_url = \"redis://a:1\"\nprefix = \"has space\"", "store.prefix", nil},
+		{"zero timeout", "kind = \"redis\"\nredis_url = \"redis://a:1\"\ntimeout = \"-1s\"", "store.timeout", nil},
+		{"redis settings on disk", "kind = \"disk\"\nredis_url = \"redis://a:1\"", "store.kind", nil},
+		{"unknown kind", "kind = \"etcd\"", "store.kind", nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			raw := minimal + "\n[store]\n" + c.store + "\n"
+			cfg, err := Parse([]byte(raw), t.TempDir())
+			if c.problem == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.check != nil {
+					c.check(t, cfg.Store)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.problem+":") {
+				t.Fatalf("error %v, want one at %s", err, c.problem)
+			}
+			if strings.Contains(err.Error(), "pw@") {
+				t.Fatalf("error shows the redis_url: %v", err)
+			}
+		})
 	}
 }

@@ -22,6 +22,12 @@ func (c *Config) provision(v *validator, baseDir string) {
 	if c.Forward.Secret.IsSet() && len(c.Forward.Secret.Value()) < 16 {
 		v.add("forward.secret", "must be at least 16 characters")
 	}
+	if c.Store.Kind == StoreRedis {
+		v.secret("store.redis_url", &c.Store.RedisURL, baseDir)
+		if st := c.Store.RedisSentinel; st != nil {
+			v.secret("store.redis_sentinel.password", &st.Password, baseDir)
+		}
+	}
 	for i := range c.Apps {
 		c.Apps[i].provision(v, fmt.Sprintf("app[%d]", i), baseDir)
 	}

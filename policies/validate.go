@@ -73,13 +73,7 @@ func (c *Config) validate(v *validator, baseDir string) {
 	if c.Forward.MaxConns < 1 {
 		v.add("forward.max_conns", "must be positive")
 	}
-	switch c.Store.Kind {
-	case "memory":
-	case "redis": // its redis_url is resolved once the kind is supported
-		v.add("store.kind", `"redis" is not available in this version; use "memory"`)
-	default:
-		v.add("store.kind", "must be \"memory\" or \"redis\", got %q", c.Store.Kind)
-	}
+	c.Store.validate(v, baseDir)
 	for i, p := range c.Routes.Allow {
 		key := fmt.Sprintf("routes.allow[%d]", i)
 		if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?# ") {
@@ -308,5 +302,59 @@ func (v *validator) httpURL(key, raw string) {
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		v.add(key, "must be an http(s) URL, got %q", raw)
+	}
+}
+
+// Store kinds.
+const (
+	StoreDisk   = "disk"
+	StoreRedis  = "redis"
+	StoreMemory = "memory"
+)
+
+// storePrefixPattern keeps Redis key prefixes printable and short.
+var storePrefixPattern = regexp.MustCompile(`^[A-Za-z0-9_.:{}-]{0,64}$`)
+
+func (s *Store) validate(v *validator, baseDir string) {
+	redisSet := s.RedisURL.hasRef() || len(s.RedisClusterAddrs) > 0 || s.RedisSentinel != nil
+	switch s.Kind {
+	case StoreDisk:
+		s.Dir = resolvePath(baseDir, s.Dir)
+	case StoreMemory:
+	case StoreRedis:
+		v.positive("store.timeout", s.Timeout)
+		v.positive("store.cache_ttl", s.CacheTTL)
+		if !storePrefixPattern.MatchString(s.Prefix) {
+			v.add("store.prefix", "must be at most 64 letters, digits or _.:{}- characters, got %q", s.Prefix)
+		}
+		if !redisSet {
+			v.add("store.redis_url", `is required with kind = "redis" (or set store.redis_cluster_addrs or [store.redis_sentinel])`)
+		}
+		if len(s.RedisClusterAddrs) > 0 && s.RedisSentinel != nil {
+			v.add("store.redis_cluster_addrs", "and [store.redis_sentinel] exclude each other: a cluster is not watched by sentinels")
+		}
+		for i, a := range s.RedisClusterAddrs {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				v.add(fmt.Sprintf("store.redis_cluster_addrs[%d]", i), "must be host:port, got %q", a)
+			}
+		}
+		if st := s.RedisSentinel; st != nil {
+			if st.Master == "" {
+				v.add("store.redis_sentinel.master", "is required: the master set name the sentinels watch")
+			}
+			if len(st.Addrs) == 0 {
+				v.add("store.redis_sentinel.addrs", "is required: host:port of at least one sentinel")
+			}
+			for i, a := range st.Addrs {
+				if _, _, err := net.SplitHostPort(a); err != nil {
+					v.add(fmt.Sprintf("store.redis_sentinel.addrs[%d]", i), "must be host:port, got %q", a)
+				}
+			}
+		}
+	default:
+		v.add("store.kind", `must be "disk", "redis" or "memory", got %q`, s.Kind)
+	}
+	if s.Kind != StoreRedis && redisSet {
+		v.add("store.kind", "is %q but Redis settings are present: set kind = \"redis\" to use them, or remove them", s.Kind)
 	}
 }

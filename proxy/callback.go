@@ -57,8 +57,3 @@ func digestID(prefix string, parts ...[]byte) string {
 	}
 	return prefix + hex.EncodeToString(h.Sum(nil)[:16])
 }
-
-// replayKey is the nonce-cache key of a signed callback: its source, the app or merchant, and
-// only values the callback's signature was verified over (for APIv3 the timestamp and nonce,
-// for pushes the verified signature itself), so that no unsigned value makes a replay new.
-func (g *Gateway) replayKey(parts ...[]byte) seenKey { return g.nonces.keyOf(parts...) }

@@ -51,33 +51,6 @@ func TestPushXMLLimits(t *testing.T) {
 	}
 }
 
-// TestSeenSetBoundaries: a key expires exactly at its TTL, and a set of max entries keeps all
-// of them (the next one pushes out the oldest).
-func TestSeenSetBoundaries(t *testing.T) {
-	t0 := time.Unix(1_800_000_000, 0)
-	s := newSeenSet(time.Minute, 3)
-	s.add("a", t0)
-	if !s.has("a", t0.Add(time.Minute-time.Nanosecond)) || s.has("a", t0.Add(time.Minute)) {
-		t.Fatal("a key must live until, and not at, its TTL")
-	}
-	if !s.add("a", t0.Add(time.Minute)) {
-		t.Fatal("an expired key is not new again")
-	}
-	s = newSeenSet(time.Hour, 3)
-	for _, k := range []string{"a", "b", "c"} {
-		s.add(k, t0)
-	}
-	for _, k := range []string{"a", "b", "c"} {
-		if !s.has(k, t0) {
-			t.Fatalf("with max entries, %s was dropped", k)
-		}
-	}
-	s.add("d", t0)
-	if s.has("a", t0) || !s.has("d", t0) {
-		t.Fatal("past max, the oldest must go")
-	}
-}
-
 // TestFirstError: the first non-nil error is the one reported, so a notification's first bad
 // member is the one named.
 func TestFirstError(t *testing.T) {

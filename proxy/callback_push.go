@@ -12,6 +12,7 @@ import (
 	"github.com/wxgate/wxgate/event"
 	"github.com/wxgate/wxgate/internal/jsonscan"
 	"github.com/wxgate/wxgate/signer"
+	"github.com/wxgate/wxgate/store"
 )
 
 // servePushCallback handles GET|POST /callbacks/message/{app}: the echostr handshake, and message
@@ -60,27 +61,15 @@ func (g *Gateway) servePushCallback(ctx *fasthttp.RequestCtx, name []byte) {
 		reject(fasthttp.StatusUnauthorized, aerr)
 		return
 	}
-	// The replay key is the signature openPush verified, never a query value it did not check
-	// (an unverified msg_signature of a plaintext push took any value, each a fresh key). The
-	// signature stands for timestamp and nonce (and Encrypt) better than they do themselves:
-	// it hashes the sorted parts joined without separators, so timestamp and nonce swapped
-	// verify alike and would be another (timestamp, nonce) key.
-	key := g.replayKey([]byte("push"), []byte(a.name), sig)
-	if !g.nonces.addKey(key, g.clock()) {
-		reject(fasthttp.StatusUnauthorized, "replayed: this timestamp and nonce were already used")
-		return
-	}
 	jsonMsg := msg
 	if bytes.HasPrefix(bytes.TrimSpace(msg), []byte("<")) { // the message's own format, whatever wrapped it
 		if jsonMsg, err = pushXMLToJSON(msg); err != nil {
-			g.nonces.removeKey(key)
 			reject(fasthttp.StatusBadRequest, err.Error())
 			return
 		}
 	}
 	f, err := readPushFields(jsonMsg)
 	if err != nil {
-		g.nonces.removeKey(key)
 		reject(fasthttp.StatusBadRequest, err.Error())
 		return
 	}
@@ -92,18 +81,20 @@ func (g *Gateway) servePushCallback(ctx *fasthttp.RequestCtx, name []byte) {
 		typ = f.MsgType
 	}
 	// In plaintext mode no signature covers the body, so msg (and this id) is whatever the
-	// sender wrote; only the replay key above bounds it, to one message per signed URL.
+	// sender wrote; only the replay key bounds it, to one message per signed URL.
 	ev := &event.Event{ID: digestID("push_", []byte(a.appID), msg), Source: event.SourceMessagePush, Type: typ, App: a.name, Data: jsonMsg}
-	switch res, why := g.forwarder.forward(a.forwardURL, ev); res {
-	case forwardFailed:
-		g.nonces.removeKey(key)
-		g.countCallback(cbMessagePush, outcomeForwardFailed)
+	// The replay key is the signature openPush verified, never a query value it did not check
+	// (an unverified msg_signature of a plaintext push took any value, each a fresh key). The
+	// signature stands for timestamp and nonce (and Encrypt) better than they do themselves:
+	// it hashes the sorted parts joined without separators, so timestamp and nonce swapped
+	// verify alike and would be another (timestamp, nonce) key.
+	replay := store.ReplayKey([]byte("push"), []byte(a.name), sig)
+	switch res, why := g.deliver(storeCtx, cbMessagePush, replay, a.forwardURL, ev); res {
+	case replayed:
+		writePushAnswer(ctx, isXML, fasthttp.StatusUnauthorized, 1, why)
+	case notDelivered:
 		writePushAnswer(ctx, isXML, fasthttp.StatusInternalServerError, 1, "not delivered yet: "+why)
-	case forwardDuplicate:
-		g.countCallback(cbMessagePush, outcomeDuplicate)
-		writePushAnswer(ctx, isXML, fasthttp.StatusOK, 0, "success")
 	default:
-		g.countCallback(cbMessagePush, outcomeForwarded)
 		writePushAnswer(ctx, isXML, fasthttp.StatusOK, 0, "success")
 	}
 }

@@ -40,15 +40,11 @@ func (g *Gateway) serveV2Callback(ctx *fasthttp.RequestCtx, name []byte) {
 		return
 	}
 	ev.App = m.appName
-	switch res, why := g.forwarder.forward(m.forwardURL, ev); res {
-	case forwardFailed:
-		g.countCallback(cbWeChatPayV2, outcomeForwardFailed)
+	// APIv2 has no timestamp or nonce: the event id alone stops replays.
+	switch res, why := g.deliver(storeCtx, cbWeChatPayV2, "", m.forwardURL, ev); res {
+	case notDelivered:
 		writeV2Answer(ctx, fasthttp.StatusInternalServerError, false, "not delivered yet: "+why)
-	case forwardDuplicate:
-		g.countCallback(cbWeChatPayV2, outcomeDuplicate)
-		writeV2Answer(ctx, fasthttp.StatusOK, true, "OK")
 	default:
-		g.countCallback(cbWeChatPayV2, outcomeForwarded)
 		writeV2Answer(ctx, fasthttp.StatusOK, true, "OK")
 	}
 }

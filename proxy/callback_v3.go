@@ -8,6 +8,7 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/wxgate/wxgate/event"
 	"github.com/wxgate/wxgate/internal/jsonscan"
+	"github.com/wxgate/wxgate/store"
 )
 
 // Members of an APIv3 notification (docs/protocol/wechatpay.md §3.2) and of its decrypted resource
@@ -41,30 +42,21 @@ func (g *Gateway) serveV3Callback(ctx *fasthttp.RequestCtx, name []byte) {
 		fail(fasthttp.StatusUnauthorized, "signature verification failed: "+err.Error())
 		return
 	}
-	// Timestamp and nonce are the very header values verifyV3 signed ("ts\nnonce\nbody\n": the
-	// line breaks keep them apart); Wechatpay-Serial and -Signature, not signed, stay out. The
-	// event id forwarded is the body's, which the signature covers too.
-	key := g.replayKey([]byte("v3"), []byte(m.name), ctx.Request.Header.Peek("Wechatpay-Timestamp"), ctx.Request.Header.Peek("Wechatpay-Nonce"))
-	if !g.nonces.addKey(key, g.clock()) {
-		fail(fasthttp.StatusUnauthorized, "replayed: this timestamp and nonce were already used")
-		return
-	}
 	ev, err := g.decodeV3Notification(m, body)
 	if err != nil {
-		g.nonces.removeKey(key)
 		fail(fasthttp.StatusBadRequest, err.Error())
 		return
 	}
-	switch res, why := g.forwarder.forward(m.forwardURL, ev); res {
-	case forwardFailed:
-		g.nonces.removeKey(key) // WeChat will retry; the retry must not look like a replay
-		g.countCallback(cbWeChatPayV3, outcomeForwardFailed)
+	// The replay key holds the very header values verifyV3 signed ("ts\nnonce\nbody\n": the line
+	// breaks keep them apart); Wechatpay-Serial and -Signature, not signed, stay out. The event
+	// id forwarded is the body's, which the signature covers too.
+	replay := store.ReplayKey([]byte("v3"), []byte(m.name), ctx.Request.Header.Peek("Wechatpay-Timestamp"), ctx.Request.Header.Peek("Wechatpay-Nonce"))
+	switch res, why := g.deliver(storeCtx, cbWeChatPayV3, replay, m.forwardURL, ev); res {
+	case replayed:
+		writeV3CallbackFail(ctx, fasthttp.StatusUnauthorized, why)
+	case notDelivered:
 		writeV3CallbackFail(ctx, fasthttp.StatusInternalServerError, "not delivered yet: "+why)
-	case forwardDuplicate:
-		g.countCallback(cbWeChatPayV3, outcomeDuplicate)
-		ctx.SetStatusCode(fasthttp.StatusNoContent)
 	default:
-		g.countCallback(cbWeChatPayV3, outcomeForwarded)
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
 	}
 }

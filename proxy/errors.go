@@ -35,6 +35,7 @@ const (
 	CodeOverloaded            = "wxgate.overloaded"
 	CodeResponseSignature     = "wxgate.response_signature_invalid"
 	CodeBillHashMismatch      = "wxgate.bill_hash_mismatch"
+	CodeStoreUnavailable      = "wxgate.store_unavailable"
 )
 
 // apiError is one of wxgate's own failures: an HTTP status, a stable code and a message that says
@@ -90,3 +91,8 @@ func (g *Gateway) fail(ctx *fasthttp.RequestCtx, kind policies.RouteKind, e *api
 	g.metrics.observe(kind, e.Status)
 	g.metrics.errors.inc(e.Code)
 }
+
+// errStoreUnavailable is the answer when the session store cannot be read or written: the call
+// needs state that only the store has (a user's session_key), and it is down or too slow.
+var errStoreUnavailable = newError(fasthttp.StatusServiceUnavailable, CodeStoreUnavailable,
+	"wxgate's store (disk or Redis) did not answer; calls that need a user's session_key fail until it is back, others keep working")

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -18,53 +17,19 @@ type forwarder struct {
 	timeout  time.Duration
 	maxConns int // [forward] max_conns, for the reason given when they are all busy
 	clock    func() time.Time
-	acked    *seenSet // event ids the app accepted
-
-	mu       sync.Mutex
-	inFlight map[string]bool // event ids being forwarded right now
 }
 
-// ackedTTL keeps acknowledged event ids past WeChat's whole retry schedule (24h4m).
-const ackedTTL = 25 * time.Hour
-
-// forwardResult is what happened to one forward.
-type forwardResult int
-
-const (
-	forwardAccepted  forwardResult = iota // the app answered 2xx
-	forwardDuplicate                      // already accepted earlier: not sent again
-	forwardFailed                         // the app is down, slow or refused: WeChat must retry
-)
-
-// forward delivers ev to url unless the app already accepted an event with that id.
-func (f *forwarder) forward(url string, ev *event.Event) (forwardResult, string) {
+// forward posts ev to url; true when the app answered 2xx, else why it did not. Whether the
+// event was delivered before is the store's business (deliver), not the forwarder's.
+func (f *forwarder) forward(url string, ev *event.Event) (bool, string) {
 	if url == "" {
-		return forwardFailed, "no forward_url is configured for this app or merchant"
+		return false, "no forward_url is configured for this app or merchant"
 	}
 	now := f.clock()
-	if f.acked.has(ev.ID, now) {
-		return forwardDuplicate, ""
-	}
-	// The same event arriving twice at once (WeChat sometimes switches paths) is forwarded once:
-	// the second copy fails now, and WeChat's retry finds it acknowledged.
-	f.mu.Lock()
-	busy := f.inFlight[ev.ID]
-	if !busy {
-		f.inFlight[ev.ID] = true
-	}
-	f.mu.Unlock()
-	if busy {
-		return forwardFailed, "the same event is being forwarded right now"
-	}
-	defer func() {
-		f.mu.Lock()
-		delete(f.inFlight, ev.ID)
-		f.mu.Unlock()
-	}()
 	ev.ReceivedAt = now.UTC().Format(time.RFC3339)
 	body, err := ev.Marshal()
 	if err != nil {
-		return forwardFailed, "cannot encode the event: its data is not JSON"
+		return false, "cannot encode the event: its data is not JSON"
 	}
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
@@ -78,14 +43,13 @@ func (f *forwarder) forward(url string, ev *event.Event) (forwardResult, string)
 	req.Header.Set(event.HeaderSignature, f.secret.Signature(now.Unix(), body))
 	req.SetBodyRaw(body)
 	if err := f.client.DoTimeout(req, resp, f.timeout); err != nil {
-		return forwardFailed, f.failure(err)
+		return false, f.failure(err)
 	}
 	discardBody(resp)
 	if c := resp.StatusCode(); c < 200 || c > 299 {
-		return forwardFailed, fmt.Sprintf("the app answered HTTP %d", c)
+		return false, fmt.Sprintf("the app answered HTTP %d", c)
 	}
-	f.acked.add(ev.ID, now)
-	return forwardAccepted, ""
+	return true, ""
 }
 
 // failure says why a forward failed, without anything the request or answer carried.
@@ -136,7 +100,5 @@ func newForwarder(secret string, timeout time.Duration, maxConns int, clock func
 		timeout:  timeout,
 		maxConns: maxConns,
 		clock:    clock,
-		acked:    newSeenSet(ackedTTL, 1_000_000),
-		inFlight: map[string]bool{},
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/wxgate/wxgate/internal/signing"
 	"github.com/wxgate/wxgate/policies"
 	"github.com/wxgate/wxgate/signer"
+	"github.com/wxgate/wxgate/store"
 )
 
 // Header names the app uses to pick credentials.
@@ -28,6 +29,9 @@ type Options struct {
 	// SigningProcs, when above the current GOMAXPROCS, is the GOMAXPROCS to run with while RSA
 	// signatures are being computed (and procsIdleAfter beyond); 0 leaves GOMAXPROCS alone.
 	SigningProcs int
+	// Store holds session keys and callback records; the caller opens it (store.Open) and
+	// closes it after the gateway. Default: a memory store the gateway owns.
+	Store store.Store
 }
 
 // Gateway holds everything the request path needs, built once at start-up: keys parsed, HMAC
@@ -39,7 +43,8 @@ type Gateway struct {
 	first    *appState
 	weixin   *upstream
 	mch      *upstream
-	sessions *credentials.Sessions
+	store    store.Store
+	ownStore bool // opened by NewGateway: closed by Close
 	clock    func() time.Time
 	signing  *signing.Slots
 	workers  *signing.Workers // compute what signing admits
@@ -48,7 +53,6 @@ type Gateway struct {
 	merchants     map[string]*merchantState
 	firstMerchant *merchantState
 	forwarder     *forwarder
-	nonces        *seenSet // callback timestamp+nonce pairs already used
 	metrics       *metrics
 	log           *slog.Logger
 	rate          *rateLog               // repeated warnings, rate-limited
@@ -115,15 +119,15 @@ func NewGateway(cfg *policies.Config, opts Options) (*Gateway, error) {
 		workers:   signing.NewWorkers(cfg.Server.SignConcurrency, signing.NewGovernor(opts.SigningProcs, opts.Logger), cfg.Server.SignPriority == policies.SignPriorityNormal),
 		merchants: make(map[string]*merchantState, len(cfg.Merchants)),
 		forwarder: newForwarder(cfg.Forward.Secret.Value(), cfg.Forward.Timeout, cfg.Forward.MaxConns, opts.Clock),
-		nonces:    newSeenSet(2*maxClockSkew, 1_000_000),
-		sessions: credentials.NewSessions(credentials.SessionOptions{
-			TTL: cfg.Sessions.TTL, MaxEntries: cfg.Sessions.MaxEntries, Clock: opts.Clock,
-		}),
-		metrics: newMetrics(),
-		log:     opts.Logger,
-		rate:    newRateLog(opts.Logger, opts.Clock),
+		store:     opts.Store,
+		metrics:   newMetrics(),
+		log:       opts.Logger,
+		rate:      newRateLog(opts.Logger, opts.Clock),
 	}
 
+	if g.store == nil {
+		g.store, g.ownStore = store.OpenMemory(StoreOptions(cfg, opts.Clock)), true
+	}
 	g.tokenClient = &fasthttp.Client{
 		Name:                "wxgate",
 		MaxConnsPerHost:     tokenClientMaxConns,
@@ -193,7 +197,27 @@ func (g *Gateway) Close() {
 	}
 	g.tokenClient.CloseIdleConnections()
 	g.forwarder.client.CloseIdleConnections()
+	if g.ownStore {
+		_ = g.store.Close()
+	}
 }
+
+// StoreOptions are the store options cfg sets: the session TTL and cap, and a claim that
+// outlives the longest forward.
+func StoreOptions(cfg *policies.Config, clock func() time.Time) store.Options {
+	return store.Options{
+		SessionTTL:  cfg.Sessions.TTL,
+		MaxSessions: cfg.Sessions.MaxEntries,
+		ReplayTTL:   2 * maxClockSkew,
+		ClaimTTL:    cfg.Forward.Timeout + claimMargin,
+		Timeout:     cfg.Store.Timeout,
+		Clock:       clock,
+	}
+}
+
+// claimMargin is how long a delivery's claim outlives the forward timeout: past it, a claim
+// whose holder died (kill -9) lapses and WeChat's retry is delivered.
+const claimMargin = 5 * time.Second
 
 // app picks the app named by the X-Wxgate-App header, or the first configured app.
 func (g *Gateway) app(ctx *fasthttp.RequestCtx) (*appState, *apiError) {

@@ -100,7 +100,11 @@ func (g *Gateway) serveXpayPaymentParams(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	var keyBuf [64]byte
-	sk, found := g.sessions.AppendKey(keyBuf[:0], a.appID, in.OpenID)
+	sk, found, err := g.store.AppendSession(storeCtx, keyBuf[:0], a.appID, []byte(in.OpenID))
+	if err != nil {
+		g.fail(ctx, policies.RouteXpay, errStoreUnavailable)
+		return
+	}
 	if !found {
 		fail(fasthttp.StatusConflict, CodeSessionKeyMissing,
 			fmt.Sprintf("no session_key is stored for openid %q of app %q; log the user in through wxgate (GET /sns/jscode2session) or hand wxgate the key with POST /wxgate/session-keys", truncate([]byte(in.OpenID), 64), a.name))
@@ -197,7 +201,10 @@ func (g *Gateway) serveSessionKeys(ctx *fasthttp.RequestCtx) {
 		fail(fasthttp.StatusBadRequest, CodeBadRequest, `"session_key" must be the base64 text code2Session returned (24 characters)`)
 		return
 	}
-	g.sessions.Put(a.appID, in.OpenID, in.SessionKey)
+	if err := g.store.PutSession(storeCtx, a.appID, in.OpenID, in.SessionKey); err != nil {
+		g.fail(ctx, 0, errStoreUnavailable)
+		return
+	}
 	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"stored": true, "app": a.name, "openid": in.OpenID})
 	g.metrics.observe(0, fasthttp.StatusOK)
 }

@@ -101,8 +101,8 @@ func TestIdleRetryNeverResends(t *testing.T) {
 			return func(path string) bool {
 				n++
 				ev := &event.Event{ID: "ev-" + string(rune('0'+n)), Source: event.SourceWeChatPayV3, Type: "T", Data: json.RawMessage(`{}`)}
-				res, _ := f.forward("http://"+srv.addr+path, ev)
-				return res == forwardFailed
+				ok, _ := f.forward("http://"+srv.addr+path, ev)
+				return !ok
 			}
 		}},
 	}

@@ -190,9 +190,18 @@ func (g *Gateway) writeMetrics(w io.Writer) {
 	fmt.Fprintln(w, "# HELP wxgate_session_keys_captured_total session_keys stored from jscode2session answers.")
 	fmt.Fprintln(w, "# TYPE wxgate_session_keys_captured_total counter")
 	fmt.Fprintf(w, "wxgate_session_keys_captured_total %d\n", m.sessionsCaptured.Load())
-	fmt.Fprintln(w, "# HELP wxgate_session_keys Session keys currently stored.")
-	fmt.Fprintln(w, "# TYPE wxgate_session_keys gauge")
-	fmt.Fprintf(w, "wxgate_session_keys %d\n", g.sessions.Len())
+	st := g.store.Stats()
+	if st.Sessions >= 0 { // the redis kind does not count them: a scan of every key
+		fmt.Fprintln(w, "# HELP wxgate_session_keys Session keys currently stored.")
+		fmt.Fprintln(w, "# TYPE wxgate_session_keys gauge")
+		fmt.Fprintf(w, "wxgate_session_keys %d\n", st.Sessions)
+	}
+	fmt.Fprintln(w, "# HELP wxgate_store_up Whether the store (kind label) answered its last operation.")
+	fmt.Fprintln(w, "# TYPE wxgate_store_up gauge")
+	fmt.Fprintf(w, "wxgate_store_up{kind=%q} %d\n", st.Kind, boolInt(st.Up))
+	fmt.Fprintln(w, "# HELP wxgate_store_errors_total Store operations that failed (unreachable, too slow, disk refused).")
+	fmt.Fprintln(w, "# TYPE wxgate_store_errors_total counter")
+	fmt.Fprintf(w, "wxgate_store_errors_total %d\n", st.Errors)
 	fmt.Fprintln(w, "# HELP wxgate_token_fetches_total access_token fetches from WeChat by app.")
 	fmt.Fprintln(w, "# TYPE wxgate_token_fetches_total counter")
 	for _, n := range sortedKeys(g.apps) {
@@ -210,4 +219,11 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -40,11 +40,21 @@ func (g *Gateway) serveCode2Session(ctx *fasthttp.RequestCtx, a *appState) {
 			openid, ok1 := jsonscan.StringValue(openidRaw)
 			key, ok2 := jsonscan.StringValue(keyRaw)
 			if ok1 && ok2 && openid != "" && key != "" {
-				g.sessions.Put(a.appID, openid, key)
-				g.metrics.sessionsCaptured.Add(1)
+				// The code is spent: WeChat's answer goes to the app even when the store fails,
+				// flagged, so that the app can hand the key over later (POST /wxgate/session-keys).
+				if err := g.store.PutSession(storeCtx, a.appID, openid, key); err != nil {
+					g.rate.warn("store-login", "a login's session_key could not be stored", "err", err)
+					ctx.Response.Header.Set(HeaderSessionStored, "false")
+				} else {
+					g.metrics.sessionsCaptured.Add(1)
+				}
 			}
 		}
 	}
 	relay(ctx, resp)
 	g.metrics.observe(kind, resp.StatusCode())
 }
+
+// HeaderSessionStored is "false" on a jscode2session answer whose session_key wxgate could not
+// store (its store was unavailable); the app may hand it over later with POST /wxgate/session-keys.
+const HeaderSessionStored = "X-Wxgate-Session-Stored"

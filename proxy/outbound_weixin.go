@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/valyala/fasthttp"
 
@@ -93,8 +94,12 @@ func (g *Gateway) signXpay(req *fasthttp.Request, ctx *fasthttp.RequestCtx, a *a
 		if openidRaw == nil || !plain || len(openid) == 0 {
 			return newError(fasthttp.StatusBadRequest, CodeMissingOpenID, r.Path+` needs the user's "openid" in the body: its session_key makes the user signature`)
 		}
-		var keyBuf [64]byte
-		sk, found := g.sessions.AppendKey(keyBuf[:0], a.appID, string(openid))
+		keyBuf := sessionKeyBufs.Get().(*[64]byte)
+		defer sessionKeyBufs.Put(keyBuf)
+		sk, found, err := g.store.AppendSession(storeCtx, keyBuf[:0], a.appID, openid)
+		if err != nil {
+			return errStoreUnavailable
+		}
 		if !found {
 			return newError(fasthttp.StatusConflict, CodeSessionKeyMissing,
 				fmt.Sprintf("no session_key is stored for openid %q of app %q; log the user in through wxgate (GET /sns/jscode2session) or hand wxgate the key with POST /wxgate/session-keys", truncate(openid, 64), a.name))
@@ -220,3 +225,7 @@ func tokenError(a *appState, err error) *apiError {
 	return newError(fasthttp.StatusBadGateway, CodeTokenUnavailable,
 		fmt.Sprintf("could not obtain an access_token for app %q: %v; check the app's appid and secret and WeChat's IP allowlist", a.name, err))
 }
+
+// sessionKeyBufs lends the buffers a session_key is read into on the xpay path: a buffer handed
+// to the store (an interface) escapes to the heap, and a pooled one costs no allocation.
+var sessionKeyBufs = sync.Pool{New: func() any { return new([64]byte) }}

@@ -36,7 +36,9 @@ func xpayCall(tb testing.TB) (*Gateway, *appState, policies.Route, *fasthttp.Req
 	tb.Helper()
 	g := benchGateway(tb)
 	a := g.apps["shop"]
-	g.sessions.Put(a.appID, "o-bench-user", "c2Vzc2lvbi1rZXktMDEyMzQ1Ng==")
+	if err := g.store.PutSession(storeCtx, a.appID, "o-bench-user", "c2Vzc2lvbi1rZXktMDEyMzQ1Ng=="); err != nil {
+		tb.Fatal(err)
+	}
 	r, ok := g.routes.Lookup([]byte("/xpay/currency_pay"))
 	if !ok || !r.UserSignature {
 		tb.Fatalf("route %+v", r)

@@ -1,4 +1,4 @@
-package credentials
+package store
 
 import (
 	"encoding/base64"

@@ -1,4 +1,4 @@
-package credentials
+package store
 
 import (
 	"encoding/base64"
@@ -19,12 +19,6 @@ type SessionOptions struct {
 	// Clock returns the current time; default time.Now.
 	Clock func() time.Time
 }
-
-// Defaults used for zero SessionOptions fields.
-const (
-	DefaultSessionTTL        = 72 * time.Hour
-	DefaultSessionMaxEntries = 2_000_000
-)
 
 const (
 	sessionShardBits  = 6
@@ -64,7 +58,7 @@ func NewSessions(opts SessionOptions) *Sessions {
 		s.ttl = int64(DefaultSessionTTL)
 	}
 	if s.max <= 0 {
-		s.max = DefaultSessionMaxEntries
+		s.max = DefaultMaxSessions
 	}
 	s.max = min(s.max, maxSessionsCap)
 	s.base = time.Now()
