@@ -27,6 +27,7 @@ import (
 	"github.com/wxgate/wxgate/event"
 	"github.com/wxgate/wxgate/policies"
 	"github.com/wxgate/wxgate/proxy"
+	"github.com/wxgate/wxgate/store"
 )
 
 // demoConfig is the throwaway config of `wxgate demo`; the {{...}} fields are filled with fresh
@@ -76,6 +77,7 @@ type demoEnv struct {
 	emu      *emulator.Emulator
 	emuAddr  string
 	srv      *proxy.Server
+	store    store.Store
 	appURL   string
 	adminURL string
 	cfg      *policies.Config
@@ -165,7 +167,12 @@ func startDemoEnv() (env *demoEnv, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("demo config: %w", err)
 	}
-	g, err := proxy.NewGateway(cfg, proxy.Options{})
+	st, err := openStore(cfg) // the default kind: disk, in the demo's folder
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { st.Close() })
+	g, err := proxy.NewGateway(cfg, proxy.Options{Store: st})
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +180,7 @@ func startDemoEnv() (env *demoEnv, err error) {
 	srv := proxy.NewServer(g)
 	srv.Start(ls)
 	return &demoEnv{
-		emu: emu, emuAddr: fields["weixin"], srv: srv, cfg: cfg, dir: dir, recv: recv, callbackURL: callbackURL,
+		emu: emu, emuAddr: fields["weixin"], srv: srv, store: st, cfg: cfg, dir: dir, recv: recv, callbackURL: callbackURL,
 		appURL: "http://" + ls.App.Addr().String(), adminURL: "http://" + ls.Admin.Addr().String(),
 	}, nil
 }
@@ -182,6 +189,7 @@ func startDemoEnv() (env *demoEnv, err error) {
 func (d *demoEnv) Close() error {
 	err := errors.Join(d.srv.Shutdown(), d.emu.Shutdown())
 	d.srv.Gateway.Close()
+	err = errors.Join(err, d.store.Close())
 	d.recv.close()
 	os.RemoveAll(d.dir)
 	return err

@@ -22,6 +22,7 @@ Usage:
   wxgate serve   -config FILE   run the gateway
   wxgate emulate -config FILE   run the WeChat emulator for the apps in FILE
   wxgate check   -config FILE   validate a config and print a summary with secrets masked
+  wxgate store   export|import  move session keys and callback records between stores
   wxgate sign    KIND [flags]   compute an xpay signature by hand (KIND: pay-sig, client-pay-sig, user)
   wxgate verify-event [flags]   check a forwarded event's X-Wxgate-Signature by hand
   wxgate version                print the version
@@ -45,6 +46,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDemo(ctx, rest, stdout, stderr)
 	case "check":
 		return runCheck(rest, stdout, stderr)
+	case "store":
+		return runStore(ctx, rest, stdout, stderr)
 	case "sign":
 		return runSign(rest, stdout, stderr)
 	case "verify-event":

@@ -32,20 +32,25 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			"(server.max_conns + server.callback_max_conns + the upstream and forward connection pools): "+
 			"raise the limit (systemd LimitNOFILE=, ulimit -n) or lower those settings", fdLimit, need)
 	}
-	g, err := proxy.NewGateway(cfg, proxy.Options{Logger: log, SigningProcs: signing.SigningProcs(cfg.Server.SignConcurrency, log)})
+	st, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close() // after the gateway: pending writes finish first
+	g, err := proxy.NewGateway(cfg, proxy.Options{Logger: log, Store: st, SigningProcs: signing.SigningProcs(cfg.Server.SignConcurrency, log)})
 	if err != nil {
 		return fmt.Errorf("start gateway: %w", err)
 	}
+	defer g.Close()
 	ls, err := proxy.Listen(cfg.Server)
 	if err != nil {
 		return err
 	}
-	defer g.Close()
 	srv := proxy.NewServer(g)
 	srv.Start(ls)
 	log.Info("wxgate serving", "app", ls.App.Addr().String(), "callback", ls.Callback.Addr().String(),
 		"admin", ls.Admin.Addr().String(), "apps", len(cfg.Apps), "merchants", len(cfg.Merchants),
-		"weixin", cfg.Upstream.Weixin, "open_file_limit", fdLimit)
+		"weixin", cfg.Upstream.Weixin, "store", cfg.Store.Kind, "open_file_limit", fdLimit)
 	return serveUntil(ctx, srv, log)
 }
 
