@@ -288,6 +288,10 @@ func TestPushDecryptErrors(t *testing.T) {
 			t.Errorf("%s: decrypted to %q, %q", name, msg, appID)
 		}
 	}
+	// The length error counts the bytes after the 20-byte header: 6 (abcwx1), not 46.
+	if _, _, err := c.Decrypt(bad["msg_len past the end"]); err == nil || !strings.Contains(err.Error(), "message length 7 exceeds the 6 bytes left") {
+		t.Errorf("msg_len past the end: %v", err)
+	}
 	other, _ := NewPushCrypter("abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")
 	if _, _, err := other.Decrypt(loadMsgpushVectors(t).SafeModeDecrypt.Encrypt); err == nil {
 		t.Error("decrypted with another key")
@@ -304,17 +308,20 @@ func TestPushRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	var r [16]byte
-	for n := range 70 {
-		r[n%16]++
-		msg := []byte(strings.Repeat("m", n))
-		enc := c.Encrypt(r, msg, "wxba5fad812f8e6fb9")
-		raw, _ := base64.StdEncoding.DecodeString(enc)
-		if len(raw)%32 != 0 {
-			t.Fatalf("%d-byte message encrypts to %d bytes, not a multiple of 32", n, len(raw))
-		}
-		got, appID, err := c.Decrypt(enc)
-		if err != nil || string(got) != string(msg) || appID != "wxba5fad812f8e6fb9" {
-			t.Fatalf("round trip of %d bytes: %q, %q, %v", n, got, appID, err)
+	// An appid longer than the message and the header (the buffer is sized from all three).
+	for _, wantApp := range []string{"wxba5fad812f8e6fb9", "", strings.Repeat("w", 100)} {
+		for n := range 70 {
+			r[n%16]++
+			msg := []byte(strings.Repeat("m", n))
+			enc := c.Encrypt(r, msg, wantApp)
+			raw, _ := base64.StdEncoding.DecodeString(enc)
+			if len(raw)%32 != 0 {
+				t.Fatalf("%d-byte message encrypts to %d bytes, not a multiple of 32", n, len(raw))
+			}
+			got, appID, err := c.Decrypt(enc)
+			if err != nil || string(got) != string(msg) || appID != wantApp {
+				t.Fatalf("round trip of %d bytes with appid %q: %q, %q, %v", n, wantApp, got, appID, err)
+			}
 		}
 	}
 }

@@ -289,10 +289,32 @@ func TestParseAuthorization(t *testing.T) {
 		{"upper-case field", s + `MCHID="1900009191",` + n + "," + g + "," + ts + "," + sn},
 		{"no equals", s + "mchid"},
 		{"control character", s + "mchid=\"19\n0\"," + n + "," + g + "," + ts + "," + sn},
+		{"unit separator", s + "mchid=\"19\x1f0\"," + n + "," + g + "," + ts + "," + sn},
+		{"DEL", s + "mchid=\"19\x7f0\"," + n + "," + g + "," + ts + "," + sn},
 	}
 	for _, c := range bad {
 		if got, err := ParseAuthorization(c.v); err == nil {
 			t.Errorf("%s: accepted %q as %+v", c.name, c.v, got)
+		}
+	}
+	// Only control characters are refused: a space is the first byte that is not one.
+	if got, err := ParseAuthorization(s + `mchid="19 0",` + n + "," + g + "," + ts + "," + sn); err != nil || got.MchID != "19 0" {
+		t.Errorf("a value with a space: %+v, %v", got, err)
+	}
+}
+
+// TestAuthorizationErrorEcho: an unknown field's name is echoed whole up to 32 bytes, then cut.
+func TestAuthorizationErrorEcho(t *testing.T) {
+	for _, tc := range []struct{ name, echoed string }{
+		{strings.Repeat("f", 31), strings.Repeat("f", 31)},
+		{strings.Repeat("f", 32), strings.Repeat("f", 32)},
+		{strings.Repeat("f", 33), strings.Repeat("f", 32) + "..."},
+		{strings.Repeat("f", 400), strings.Repeat("f", 32) + "..."},
+	} {
+		_, err := ParseAuthorization("WECHATPAY2-SHA256-RSA2048 " + tc.name + `="1"`)
+		want := `signer: parse Authorization: unknown field "` + tc.echoed + `"`
+		if err == nil || err.Error() != want {
+			t.Errorf("a %d-byte field name: %v, want %s", len(tc.name), err, want)
 		}
 	}
 }

@@ -40,12 +40,18 @@ func TestSignersDoNotAllocate(t *testing.T) {
 	k := NewXpayKey("app-key-0123456789abcdef")
 	dst := make([]byte, 0, 64)
 	keyBytes := []byte("9hAb/NEYUlkaMBEsmFgzig==")
+	userSig := AppendUserSignature(nil, keyBytes, benchBody)
 	cases := map[string]func(){
 		"pay_sig":              func() { dst = k.AppendPaySig(dst[:0], "/xpay/currency_pay", benchBody) },
 		"client_pay_sig":       func() { dst = k.AppendClientPaySig(dst[:0], benchBody) },
 		"user_signature":       func() { dst = AppendUserSignature(dst[:0], "9hAb/NEYUlkaMBEsmFgzig==", benchBody) },
 		"user_signature_bytes": func() { dst = AppendUserSignature(dst[:0], keyBytes, benchBody) },
 		"verify_pay_sig":       func() { k.VerifyPaySig(dst, "/xpay/currency_pay", benchBody) },
+		"verify_user_signature": func() {
+			if !VerifyUserSignature(userSig, "9hAb/NEYUlkaMBEsmFgzig==", benchBody) {
+				t.Fatal("own user signature refused")
+			}
+		},
 	}
 	for name, f := range cases {
 		f() // warm the pools

@@ -67,3 +67,105 @@ func TestMemberString(t *testing.T) {
 		t.Errorf("an absent member: %q, %v", got, err)
 	}
 }
+
+// TestPlainString: only a quoted string without a backslash is plain; its contents alias raw.
+// (StringValue falls back to encoding/json, so only PlainString itself shows a wrong refusal.)
+func TestPlainString(t *testing.T) {
+	for _, tc := range []struct {
+		raw, want string
+		ok        bool
+	}{
+		{`"abc"`, "abc", true},
+		{`""`, "", true},
+		{`"a b/c"`, "a b/c", true},
+		{`"a\"b"`, "", false},
+		{`"a\\"`, "", false},
+		{`"\u0041"`, "", false},
+		{`"`, "", false},
+		{``, "", false},
+		{`abc"`, "", false},
+		{`"abc`, "", false},
+		{`"ab"x`, "", false},
+		{`1`, "", false},
+		{`null`, "", false},
+		{`{"a":"b"}`, "", false},
+	} {
+		raw := []byte(tc.raw)
+		got, ok := PlainString(raw)
+		if ok != tc.ok || string(got) != tc.want || ok != (got != nil) {
+			t.Errorf("PlainString(%s) = %q, %v; want %q, %v", tc.raw, got, ok, tc.want, tc.ok)
+		}
+		if len(got) > 0 && &got[0] != &raw[1] {
+			t.Errorf("PlainString(%s) copied the contents", tc.raw)
+		}
+	}
+}
+
+// TestMemberBytes: a plain string aliases raw, an escaped one is decoded, absent and null are nil
+// without an error, other types are nil with an error naming the member.
+func TestMemberBytes(t *testing.T) {
+	for _, tc := range []struct {
+		raw      []byte
+		want     string
+		isNil    bool
+		err      bool
+		aliasing bool
+	}{
+		{[]byte(`"plain"`), "plain", false, false, true},
+		{[]byte(`""`), "", false, false, false},
+		{[]byte(`"a\u0041\n"`), "aA\n", false, false, false},
+		{[]byte(`"\"x\""`), `"x"`, false, false, false},
+		{nil, "", true, false, false},
+		{[]byte(`null`), "", true, false, false},
+		{[]byte(`12`), "", true, true, false},
+		{[]byte(`["a"]`), "", true, true, false},
+	} {
+		got, err := MemberBytes(tc.raw, "resource.nonce")
+		if string(got) != tc.want || (got == nil) != tc.isNil || (err != nil) != tc.err {
+			t.Errorf("MemberBytes(%s) = %q (nil %v), %v", tc.raw, got, got == nil, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "resource.nonce") {
+			t.Errorf("MemberBytes(%s): the error %q does not name the member", tc.raw, err)
+		}
+		if aliases := len(got) > 0 && &got[0] == &tc.raw[1]; aliases != tc.aliasing {
+			t.Errorf("MemberBytes(%s) aliases raw: %v, want %v", tc.raw, aliases, tc.aliasing)
+		}
+	}
+}
+
+// TestTopFieldTruncated: errcodeOf (proxy) reads WeChat's answers with TopField and SmallInt
+// without validating them first, so a cut-off answer must not read past its end: the member is
+// read as far as it goes, and a key without its value is not a member.
+func TestTopFieldTruncated(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		code int64
+		ok   bool
+	}{
+		{`{"errcode":40001`, 40001, true},
+		{`{"errcode":40001 `, 40001, true},
+		{`{"errcode":40001,`, 40001, true},
+		{`{"errmsg":"ok","errcode":0`, 0, true},
+		{`{"errcode"`, 0, false},
+		{`{"errcode" `, 0, false},
+		{`{"errcode":`, 0, false},
+		{`{"errcode": `, 0, false},
+		{`{"errcode":[1`, 0, false},
+		{`{"errcode":{"a":1`, 0, false},
+		{`{"errcode":"40001`, 0, false},
+		{`{"errmsg":"a,\"errcode\":1`, 0, false},
+	} {
+		b := []byte(tc.body)
+		var code int64
+		var ok bool
+		if raw, found := TopField(b, "errcode"); found {
+			code, ok = SmallInt(raw)
+		}
+		if code != tc.code || ok != tc.ok {
+			t.Errorf("errcode of %s = %d, %v; want %d, %v", tc.body, code, ok, tc.code, tc.ok)
+		}
+		// UniqueTopFields has the same bounds checks (its one caller validates first).
+		var vals [1][]byte
+		_ = UniqueTopFields(b, []string{"errcode"}, vals[:])
+	}
+}

@@ -68,9 +68,10 @@ func RepairUTF8(b []byte) []byte {
 	return append(out, b[start:]...)
 }
 
-// hex4 decodes the four hex digits at b[i:i+4].
+// hex4 decodes the four hex digits at b[i:i+4] (i >= 0: RepairUTF8 passes a backslash's index
+// plus 2 or 8).
 func hex4(b []byte, i int) (rune, bool) {
-	if i < 0 || i+4 > len(b) {
+	if i+4 > len(b) {
 		return 0, false
 	}
 	var r rune

@@ -26,8 +26,12 @@ func TestValidUTF8JSON(t *testing.T) {
 		{"lone high", `{"a":"\ud800"}`, `{"a":"\ufffd"}`},
 		{"lone low", `{"a":"\uDC00x"}`, `{"a":"\ufffdx"}`},
 		{"high then letter", `{"a":"\ud800\u0041"}`, `{"a":"\ufffd\u0041"}`},
+		{"high then U+E000", `{"a":"\ud800\ue000"}`, `{"a":"\ufffd\ue000"}`},
+		{"high then last low", `{"a":"\udbff\udfff"}`, `{"a":"\udbff\udfff"}`},
 		{"high high low", `{"a":"\ud800\ud800\udc00"}`, `{"a":"\ufffd\ud800\udc00"}`},
 		{"low high", `{"a":"\udc00\ud800"}`, `{"a":"\ufffd\ufffd"}`},
+		{"low low", `{"a":"\udc00\udc00"}`, `{"a":"\ufffd\ufffd"}`},
+		{"lone highs, every hex letter", `["\ud9af","\uD9AF"]`, `["\ufffd","\ufffd"]`},
 		{"high at the end", `["\ud800"]`, `["\ufffd"]`},
 		{"escaped backslash then u", `{"a":"\\ud800"}`, `{"a":"\\ud800"}`},
 		{"nested", "{\"a\":[{\"b\":\"\xff\"}]}", `{"a":[{"b":"\ufffd"}]}`},
@@ -117,6 +121,8 @@ func TestUniqueTopFields(t *testing.T) {
 		{"duplicate by Kelvin sign", `{"k":"1","` + "\u212a" + `":"2"}`, ``, true},
 		{"duplicate of an unread member", `{"mchid":"1","out_trade_no":"a","out_trade_no":"b"}`, ``, true},
 		{"not an object", `[1]`, ``, true},
+		{"empty", ``, ``, true},
+		{"only space", " \t", ``, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -126,6 +132,24 @@ func TestUniqueTopFields(t *testing.T) {
 				t.Fatalf("UniqueTopFields(%s) = %q, %v", c.doc, vals[0], err)
 			}
 		})
+	}
+}
+
+// TestDuplicateNameShortened: the name a duplicate error echoes is cut after 40 bytes.
+func TestDuplicateNameShortened(t *testing.T) {
+	for _, tc := range []struct{ name, echoed string }{
+		{strings.Repeat("n", 39), strings.Repeat("n", 39)},
+		{strings.Repeat("n", 40), strings.Repeat("n", 40)},
+		{strings.Repeat("n", 41), strings.Repeat("n", 40) + "..."},
+		{strings.Repeat("n", 500), strings.Repeat("n", 40) + "..."},
+	} {
+		doc := `{"` + tc.name + `":1,"` + tc.name + `":2}`
+		var vals [1][]byte
+		err := UniqueTopFields([]byte(doc), []string{"x"}, vals[:])
+		want := `member "` + tc.echoed + `" occurs twice (names compared ignoring case)`
+		if err == nil || err.Error() != want {
+			t.Errorf("a %d-byte name twice: %v, want %s", len(tc.name), err, want)
+		}
 	}
 }
 

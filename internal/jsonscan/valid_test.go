@@ -61,6 +61,14 @@ var jsonCases = []struct {
 	{`{]`, false},
 	{`{"a":"x\`, false},
 	{`{"a":"\`, false},
+	{`"\uaAfF"`, true}, // each end of the hex letter ranges
+	{`[9,90,-9.9e9]`, true},
+	{`{1}`, false},   // a member without a key: its value must not be read as the member
+	{`{"a"}`, false}, // a key without its value
+	{`{"a" }`, false},
+	{"\"\n", false}, // a control character that is also whitespace, then nothing
+	{"\" \t", false},
+	{"[\"\r]", false},
 }
 
 func TestValidJSON(t *testing.T) {
