@@ -35,7 +35,8 @@ func TopField(b []byte, name string) ([]byte, bool) {
 
 // TopFields reads several top-level members of the valid JSON object b in one pass: vals[k] is
 // set to the raw value of names[k] (the first occurrence), or left nil when absent. Keys written
-// with escape sequences are not matched.
+// with escape sequences are not matched. On input that is not valid JSON (a truncated answer)
+// it never panics: it returns what it found before the damage.
 func TopFields(b []byte, names []string, vals [][]byte) {
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
@@ -50,7 +51,14 @@ func TopFields(b []byte, names []string, vals [][]byte) {
 			i++
 			continue
 		}
-		keyEnd := skipValue(b, i)
+		if b[i] != '"' {
+			return
+		}
+		// A key whose closing quote is missing (a truncated answer) ends the scan.
+		keyEnd := skipString(b, i)
+		if keyEnd-1 <= i || b[keyEnd-1] != '"' {
+			return
+		}
 		key := b[i+1 : keyEnd-1]
 		i = skipSpace(b, keyEnd)
 		if i >= len(b) || b[i] != ':' {

@@ -154,6 +154,12 @@ func TestTopFieldTruncated(t *testing.T) {
 		{`{"errcode":{"a":1`, 0, false},
 		{`{"errcode":"40001`, 0, false},
 		{`{"errmsg":"a,\"errcode\":1`, 0, false},
+		// A body cut inside a key (these once panicked: slice bounds out of range).
+		{`{"errcode":1,"`, 1, true},
+		{`{"`, 0, false},
+		{`{"errc`, 0, false},
+		{`{"errcode":1,"errmsg`, 1, true},
+		{`{1:2}`, 0, false},
 	} {
 		b := []byte(tc.body)
 		var code int64
