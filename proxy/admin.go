@@ -78,12 +78,22 @@ func (g *Gateway) checkReady() *readyVerdict {
 			}
 		}
 	}
+	// The store is reported, but does not fail readiness: with Redis down every instance would
+	// leave the load balancer at once, although the calls that need no state keep working.
+	st := map[string]any{"kind": g.store.Stats().Kind, "up": true}
+	if err := g.store.Check(storeCtx); err != nil {
+		st["up"], st["error"] = false, err.Error()
+	}
 	v := &readyVerdict{at: g.clock(), status: fasthttp.StatusOK}
 	if len(problems) == 0 {
-		v.body, _ = json.Marshal(map[string]string{"status": "ready"})
+		status := "ready"
+		if st["up"] == false {
+			status = "degraded: calls that need a user's session_key and callbacks fail until the store is back"
+		}
+		v.body, _ = json.Marshal(map[string]any{"status": status, "store": st})
 		return v
 	}
 	v.status = fasthttp.StatusServiceUnavailable
-	v.body, _ = json.Marshal(map[string]any{"status": "not ready", "apps": problems})
+	v.body, _ = json.Marshal(map[string]any{"status": "not ready", "apps": problems, "store": st})
 	return v
 }

@@ -108,9 +108,10 @@ func (l *logLines) waitFor(t *testing.T, s string, timeout time.Duration) {
 
 // eventSink is the app's event endpoint: it accepts every event and counts them by id.
 type eventSink struct {
-	url string
-	mu  sync.Mutex
-	ids map[string]int
+	url    string
+	mu     sync.Mutex
+	ids    map[string]int
+	bodies []string // every event received, in order
 }
 
 func startEventSink(t *testing.T) *eventSink {
@@ -123,12 +124,26 @@ func startEventSink(t *testing.T) *eventSink {
 	srv := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
 		s.mu.Lock()
 		s.ids[string(ctx.Request.Header.Peek("X-Wxgate-Event-Id"))]++
+		s.bodies = append(s.bodies, string(ctx.PostBody()))
 		s.mu.Unlock()
 		ctx.SetStatusCode(fasthttp.StatusOK)
 	}}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Shutdown() })
 	return s
+}
+
+// received is how many events the sink accepted whose body holds marker.
+func (s *eventSink) received(marker string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, b := range s.bodies {
+		if strings.Contains(b, marker) {
+			n++
+		}
+	}
+	return n
 }
 
 // count is how many events the sink accepted.

@@ -10,14 +10,16 @@ const module = "github.com/wxgate/wxgate/"
 
 // forbidden lists, for each package, the packages of wxgate it must never import (directly).
 var forbidden = map[string][]string{
-	"signer":            {"*"},
-	"internal/jsonscan": {"*"},
-	"event":             {"*", "!signer"},
-	"internal/signing":  {"*", "!signer", "!internal/threadcpu", "!internal/threadprio"},
-	"policies":          {"*", "!signer"},
-	"credentials":       {"proxy", "cmd/wxgate", "emulator", "bench", "event"},
-	"proxy":             {"cmd/wxgate", "emulator", "bench"},
-	"emulator":          {"proxy", "cmd/wxgate", "bench", "credentials"},
+	"signer":             {"*"},
+	"internal/jsonscan":  {"*"},
+	"event":              {"*", "!signer"},
+	"internal/signing":   {"*", "!signer", "!internal/threadcpu", "!internal/threadprio"},
+	"policies":           {"*", "!signer"},
+	"credentials":        {"proxy", "cmd/wxgate", "emulator", "bench", "event", "store"},
+	"store":              {"*"},
+	"internal/redistest": {"*"},
+	"proxy":              {"cmd/wxgate", "emulator", "bench"},
+	"emulator":           {"proxy", "cmd/wxgate", "bench", "credentials"},
 }
 
 // TestImportDirections: no package imports what its doc comment says it never imports, and
@@ -38,6 +40,9 @@ func TestImportDirections(t *testing.T) {
 			dep := strings.TrimPrefix(imp, module)
 			if strings.HasPrefix(dep, "cmd/") {
 				t.Errorf("%s imports %s: nothing imports cmd", pkg, dep)
+			}
+			if dep == "internal/redistest" {
+				t.Errorf("%s imports %s outside its tests: it starts processes", pkg, dep)
 			}
 			if rules, ok := forbidden[pkg]; ok && refused(rules, dep) {
 				t.Errorf("%s imports %s", pkg, dep)
