@@ -42,9 +42,6 @@ func (t *ttlMap) set(key, val string, exp, now int64) {
 // del forgets key.
 func (t *ttlMap) del(key string) { delete(t.m, key) }
 
-// len is the number of keys held, expired ones not yet swept included.
-func (t *ttlMap) len() int { return len(t.m) }
-
 // sweep drops the expired entries at the front of the insertion order and, past max, the
 // oldest ones.
 func (t *ttlMap) sweep(now int64) {
