@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/wxgate/wxgate/policies"
@@ -88,7 +89,21 @@ func printSummary(w io.Writer, path string, cfg *policies.Config, allRoutes bool
 		fmt.Fprint(w, ", WeChat Pay /v3/*, /pay/*, /secapi/*")
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "Sessions: kept %s, at most %d; store %s\n", cfg.Sessions.TTL, cfg.Sessions.MaxEntries, cfg.Store.Kind)
+	fmt.Fprintf(w, "Sessions: kept %s\n", cfg.Sessions.TTL)
+	switch st := cfg.Store; st.Kind {
+	case policies.StoreDisk:
+		fmt.Fprintf(w, "Store: disk, %s\n", filepath.Join(st.Dir, "wxgate.db"))
+	case policies.StoreRedis:
+		where := "redis_url " + st.RedisURL.String()
+		if len(st.RedisClusterAddrs) > 0 {
+			where = fmt.Sprintf("cluster %v", st.RedisClusterAddrs)
+		} else if sn := st.RedisSentinel; sn != nil {
+			where = fmt.Sprintf("master %q of sentinels %v", sn.Master, sn.Addrs)
+		}
+		fmt.Fprintf(w, "Store: redis, %s, prefix %q, timeout %s, cache %s\n", where, st.Prefix, st.Timeout, st.CacheTTL)
+	default:
+		fmt.Fprintf(w, "Store: memory (at most %d session keys; nothing survives a restart)\n", cfg.Sessions.MaxEntries)
+	}
 	fmt.Fprintf(w, "\nCallback URLs to give WeChat (on %s, behind your HTTPS front):\n", cfg.Server.CallbackListen)
 	for _, a := range cfg.Apps {
 		if a.Push != nil {
