@@ -116,6 +116,8 @@ type Store struct {
 	// RedisURL is redis://[user:password@]host:port[/db], or rediss:// for TLS. With a cluster
 	// or a sentinel it gives only the credentials, TLS and db.
 	RedisURL Secret `toml:"redis_url"`
+	// RedisCAFile is a PEM file of CA certificates trusted for rediss://, besides the system's.
+	RedisCAFile string `toml:"redis_ca_file"`
 	// RedisClusterAddrs are seed nodes of a Redis Cluster.
 	RedisClusterAddrs []string `toml:"redis_cluster_addrs"`
 	// RedisSentinel finds the master through Sentinel.

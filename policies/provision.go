@@ -24,6 +24,11 @@ func (c *Config) provision(v *validator, baseDir string) {
 	}
 	if c.Store.Kind == StoreRedis {
 		v.secret("store.redis_url", &c.Store.RedisURL, baseDir)
+		if f := c.Store.RedisCAFile; f != "" {
+			if _, err := os.ReadFile(f); err != nil {
+				v.add("store.redis_ca_file", "cannot read: %v", err)
+			}
+		}
 		if st := c.Store.RedisSentinel; st != nil {
 			v.secret("store.redis_sentinel.password", &st.Password, baseDir)
 		}

@@ -316,12 +316,15 @@ const (
 var storePrefixPattern = regexp.MustCompile(`^[A-Za-z0-9_.:{}-]{0,64}$`)
 
 func (s *Store) validate(v *validator, baseDir string) {
-	redisSet := s.RedisURL.hasRef() || len(s.RedisClusterAddrs) > 0 || s.RedisSentinel != nil
+	redisSet := s.RedisURL.hasRef() || len(s.RedisClusterAddrs) > 0 || s.RedisSentinel != nil || s.RedisCAFile != ""
 	switch s.Kind {
 	case StoreDisk:
 		s.Dir = resolvePath(baseDir, s.Dir)
 	case StoreMemory:
 	case StoreRedis:
+		if s.RedisCAFile != "" {
+			s.RedisCAFile = resolvePath(baseDir, s.RedisCAFile)
+		}
 		v.positive("store.timeout", s.Timeout)
 		v.positive("store.cache_ttl", s.CacheTTL)
 		if !storePrefixPattern.MatchString(s.Prefix) {

@@ -3,9 +3,11 @@ package store
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -23,6 +25,8 @@ type RedisOptions struct {
 	SentinelAddrs  []string
 	// SentinelPassword authenticates to the sentinels, when they require it.
 	SentinelPassword string
+	// CAFile is a PEM file of CA certificates trusted for rediss:// besides the system's.
+	CAFile string
 	// Prefix starts every key wxgate writes, so that several deployments share one Redis.
 	Prefix string
 	// CacheTTL bounds how long a session key read from Redis is served from this process's
@@ -89,12 +93,29 @@ func redisClientOption(ro RedisOptions, timeout time.Duration) (rueidis.ClientOp
 			return co, fmt.Errorf("store.redis_url does not parse (redis://[user:password@]host:port[/db] or rediss:// for TLS)")
 		}
 	}
+	if ro.CAFile != "" {
+		if co.TLSConfig == nil {
+			return co, errors.New("store.redis_ca_file is set but store.redis_url is not rediss://: TLS is off")
+		}
+		pem, err := os.ReadFile(ro.CAFile)
+		if err != nil {
+			return co, fmt.Errorf("store.redis_ca_file: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pem) {
+			return co, fmt.Errorf("store.redis_ca_file %s holds no PEM certificate", ro.CAFile)
+		}
+		co.TLSConfig.RootCAs = pool
+	}
 	switch {
 	case len(ro.ClusterAddrs) > 0:
 		co.InitAddress = ro.ClusterAddrs
 	case ro.SentinelMaster != "":
 		co.InitAddress = ro.SentinelAddrs
-		co.Sentinel = rueidis.SentinelOption{MasterSet: ro.SentinelMaster, Password: ro.SentinelPassword, TopologyRefreshInterval: 5 * time.Second}
+		co.Sentinel = rueidis.SentinelOption{MasterSet: ro.SentinelMaster, Password: ro.SentinelPassword, TLSConfig: co.TLSConfig, TopologyRefreshInterval: 5 * time.Second}
 	default:
 		co.ForceSingleClient = true
 	}

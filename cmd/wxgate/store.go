@@ -28,7 +28,7 @@ func openStore(cfg *policies.Config) (store.Store, error) {
 		}
 		return s, nil
 	case policies.StoreRedis:
-		ro := store.RedisOptions{URL: st.RedisURL.Value(), ClusterAddrs: st.RedisClusterAddrs, Prefix: st.Prefix, CacheTTL: st.CacheTTL}
+		ro := store.RedisOptions{URL: st.RedisURL.Value(), ClusterAddrs: st.RedisClusterAddrs, Prefix: st.Prefix, CacheTTL: st.CacheTTL, CAFile: st.RedisCAFile}
 		if sn := st.RedisSentinel; sn != nil {
 			ro.SentinelMaster, ro.SentinelAddrs, ro.SentinelPassword = sn.Master, sn.Addrs, sn.Password.Value()
 		}

@@ -33,6 +33,7 @@ type Server struct {
 	dir  string
 	port int
 	args []string
+	tls  bool // the port speaks TLS only
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -63,6 +64,18 @@ func Start(t testing.TB, args ...string) *Server {
 	return s
 }
 
+// StartTLS runs a redis-server that accepts only TLS connections, with the PEM files certFile
+// and keyFile; clients are not asked for certificates. Addr is its TLS port.
+func StartTLS(t testing.TB, certFile, keyFile string) *Server {
+	t.Helper()
+	s := &Server{t: t, dir: t.TempDir()}
+	s.args = []string{"--tls-port", "", "--port", "0", "--tls-cert-file", certFile, "--tls-key-file", keyFile, "--tls-auth-clients", "no"}
+	s.tls = true
+	s.start(freePort(t))
+	t.Cleanup(s.Kill)
+	return s
+}
+
 // Addr is host:port of the server.
 func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)) }
 
@@ -78,8 +91,13 @@ func (s *Server) Dir() string { return s.dir }
 func (s *Server) start(port int) {
 	s.t.Helper()
 	s.port = port
+	extra := s.args
+	if s.tls {
+		extra = append([]string(nil), s.args...)
+		extra[1] = strconv.Itoa(port) // --tls-port
+	}
 	args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", s.dir,
-		"--save", "", "--appendonly", "no", "--protected-mode", "no", "--logfile", ""}, s.args...)
+		"--save", "", "--appendonly", "no", "--protected-mode", "no", "--logfile", ""}, extra...)
 	s.run(binary(s.t, "redis-server"), args, "Ready to accept connections")
 }
 
