@@ -476,6 +476,7 @@ func TestStoreConfig(t *testing.T) {
 		{"zero timeout", "kind = \"redis\"\nredis_url = \"redis://a:1\"\ntimeout = \"-1s\"", "store.timeout", nil},
 		{"redis settings on disk", "kind = \"disk\"\nredis_url = \"redis://a:1\"", "store.kind", nil},
 		{"unknown kind", "kind = \"etcd\"", "store.kind", nil},
+		{"missing CA file", "kind = \"redis\"\nredis_url = \"rediss://a:1\"\nredis_ca_file = \"no-such-ca.pem\"", "store.redis_ca_file", nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
