@@ -205,8 +205,9 @@ func (s *Server) Shutdown() error {
 	return errors.Join(append(s.errs, err1, err2, err3)...)
 }
 
-// fdReserve is the descriptors counted for everything but connections: the listeners, files,
-// the runtime's poller, pipes.
+// fdReserve is the descriptors counted for everything but connections: the listeners, files
+// (the disk store holds one; the redis store a pipe and a subscription per node, a dozen for a
+// cluster), the runtime's poller, pipes.
 const fdReserve = 64
 
 // DescriptorsNeeded is the number of file descriptors a gateway for cfg may hold at once with
