@@ -19,6 +19,7 @@ import (
 	"github.com/wxgate/wxgate/emulator"
 	"github.com/wxgate/wxgate/policies"
 	"github.com/wxgate/wxgate/proxy"
+	"github.com/wxgate/wxgate/store"
 )
 
 // testEnv is a real emulator (api.weixin.qq.com over HTTP, api.mch.weixin.qq.com over TLS) and a
@@ -37,6 +38,7 @@ type testEnv struct {
 	appURL      string
 	adminURL    string
 	client      *fasthttp.Client
+	store       store.Store // given to the gateways this env starts; nil: memory
 }
 
 // startEnv starts the emulator and a gateway for testdata/gateway.toml and merchants.toml; edit
@@ -51,6 +53,7 @@ type envOptions struct {
 	edit         func(string) string // changes the TOML
 	emulatorIdle time.Duration       // the emulator's IdleTimeout; 0 keeps its default
 	receiver     receiverOptions     // the app's event endpoint
+	store        store.Store         // the gateway's store; nil: memory
 }
 
 // startEnvWith is startEnv with options.
@@ -132,7 +135,8 @@ func startEnvWith(t *testing.T, opts envOptions) *testEnv {
 	}
 	e := &testEnv{t: t, cfg: cfg, text: text, emu: emu, recv: recv, callbackURL: callbackURL,
 		emuAddr: "http://" + weixinLn.Addr().String(), mchAddr: "https://" + mchLn.Addr().String(),
-		client: &fasthttp.Client{ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, MaxConnsPerHost: 256}}
+		client: &fasthttp.Client{ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, MaxConnsPerHost: 256},
+		store:  opts.store}
 	e.gw, e.appURL, e.adminURL = e.startGatewayOn(cfg, ls)
 	return e
 }
@@ -168,7 +172,7 @@ func (e *testEnv) startGateway(cfg *policies.Config) (*proxy.Gateway, string, st
 // startGatewayOn starts a wxgate with cfg on bound listeners.
 func (e *testEnv) startGatewayOn(cfg *policies.Config, ls proxy.Listeners) (*proxy.Gateway, string, string) {
 	e.t.Helper()
-	gw, err := proxy.NewGateway(cfg, proxy.Options{})
+	gw, err := proxy.NewGateway(cfg, proxy.Options{Store: e.store})
 	if err != nil {
 		e.t.Fatal(err)
 	}
