@@ -25,7 +25,7 @@ import (
 )
 
 // Scenario names, in the order they run.
-var Scenarios = []string{"xpay", "v3", "callbacks", "push", "body", "apps", "merchants", "sessions", "micro"}
+var Scenarios = []string{"xpay", "v3", "callbacks", "push", "body", "apps", "merchants", "sessions", "micro", "store"}
 
 // Options configure a benchmark run.
 type Options struct {
@@ -177,6 +177,8 @@ func (h *harness) runScenario(ctx context.Context, name string) error {
 		return h.scenarioMicro(ctx)
 	case "sessions":
 		return h.scenarioSessions(ctx)
+	case "store":
+		return h.scenarioStore(ctx)
 	}
 	return fmt.Errorf("unknown scenario %q", name)
 }

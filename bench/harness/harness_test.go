@@ -50,6 +50,29 @@ func TestGeneratedConfigLoads(t *testing.T) {
 	if cfg.Server.SignPriority != policies.SignPriorityLow {
 		t.Errorf("without -sign-priority the config keeps wxgate's default, got %q", cfg.Server.SignPriority)
 	}
+	if cfg.Store.Kind != policies.StoreMemory {
+		t.Errorf("without a Store the generated config must say kind = \"memory\" (wxgate's default is disk), got %q", cfg.Store.Kind)
+	}
+	for _, c := range []struct{ body, kind, dir string }{
+		{diskStoreConfig("state"), policies.StoreDisk, filepath.Join(dir, "state")},
+		{redisStoreConfig("127.0.0.1:6399"), policies.StoreRedis, ""},
+	} {
+		gc := gc
+		gc.Store = c.body
+		if err := os.WriteFile(path, []byte(m.render(gc)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := policies.Load(path)
+		if err != nil {
+			t.Fatalf("[store] %s: %v", c.body, err)
+		}
+		if cfg.Store.Kind != c.kind || (c.dir != "" && cfg.Store.Dir != c.dir) {
+			t.Errorf("[store] %s: kind %q dir %q, want %q %q", c.body, cfg.Store.Kind, cfg.Store.Dir, c.kind, c.dir)
+		}
+		if c.kind == policies.StoreRedis && cfg.Store.RedisURL.Value() != "redis://127.0.0.1:6399" {
+			t.Errorf("redis_url %q", cfg.Store.RedisURL.Value())
+		}
+	}
 	m.signPriority = policies.SignPriorityNormal
 	if err := os.WriteFile(path, []byte(m.render(gc)), 0o600); err != nil {
 		t.Fatal(err)

@@ -152,7 +152,15 @@ type gateConfig struct {
 	ForwardURL                             string // the harness app's event endpoint
 	Apps                                   []appCreds
 	Merchants                              []merchantCreds // nil: the main merchant alone
+	// Store is the body of the [store] section; "" is storeMemory. wxgate's own default kind is
+	// "disk" (a bbolt file under the config's folder, an fsync per login): every scenario but
+	// "store" runs on the memory kind, so its numbers stay comparable with runs made before the
+	// store existed, and the store scenario compares the kinds side by side.
+	Store string
 }
+
+// storeMemory is the [store] body of every generated config that does not say otherwise.
+const storeMemory = `kind = "memory"`
 
 // render writes the config as TOML.
 func (m *material) render(c gateConfig) string {
@@ -172,6 +180,11 @@ func (m *material) render(c gateConfig) string {
 		fmt.Fprintf(&b, "ca_file = %s\n", q(c.CAFile))
 	}
 	fmt.Fprintf(&b, "\n[forward]\nsecret = %s\ntimeout = \"4s\"\n", q(m.forwardSecret))
+	st := c.Store
+	if st == "" {
+		st = storeMemory
+	}
+	fmt.Fprintf(&b, "\n[store]\n%s\n", strings.TrimSpace(st))
 	for _, a := range c.Apps {
 		fmt.Fprintf(&b, "\n[[app]]\nname = %s\nappid = %s\nsecret = %s\nforward_url = %s\n", q(a.Name), q(a.AppID), q(a.Secret), q(c.ForwardURL))
 		fmt.Fprintf(&b, "[app.push]\ntoken = %s\nencoding_aes_key = %s\n", q(a.PushToken), q(a.AESKey))

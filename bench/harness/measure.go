@@ -35,6 +35,9 @@ type column struct {
 	// upstream is the emulator's process, accounted too when set: with the harness's own CPU
 	// (the load generator) it tells what the shared machine could give the proxy at most.
 	upstream int
+	// side is another process accounted apart, never in the proxy's CPU: the redis-server of
+	// the store scenario (0 for none).
+	side int
 	// conns overrides the harness's -conns; rate, when positive, paces the run (requests/s).
 	conns int
 	rate  float64
@@ -70,6 +73,7 @@ type row struct {
 	signCPU time.Duration
 	rounds  int
 	upCPU   time.Duration // the upstream's CPU during the run, when col.upstream is set
+	sideCPU time.Duration // the side process's CPU during the run, when col.side is set
 	selfCPU time.Duration // the harness's (load generator's) CPU during the run
 	// machine is the whole machine's CPU time during the run (every process, the kernel, and
 	// the hypervisor's steal), when /proc/stat could be read.
@@ -116,6 +120,7 @@ func (r *row) merge(o row) {
 	r.res.Merge(o.res)
 	r.cpu += o.cpu
 	r.upCPU += o.upCPU
+	r.sideCPU += o.sideCPU
 	r.selfCPU += o.selfCPU
 	r.machine = r.machine.Add(o.machine)
 	r.measured = r.measured && o.measured
@@ -230,9 +235,13 @@ func (h *harness) measure(ctx context.Context, c column) row {
 	if c.metrics != "" {
 		metrics0 = scrapeAll(c.metrics, runMetrics...)
 	}
-	var up0, self0 procstat.Sample
+	var up0, side0, self0 procstat.Sample
 	if c.upstream != 0 {
 		up0, _ = procstat.Read(c.upstream)
+	}
+	sideErr := errors.New("no side process")
+	if c.side != 0 {
+		side0, sideErr = procstat.Read(c.side)
 	}
 	self0, _ = procstat.Read(os.Getpid())
 	machine0, machineErr := procstat.Machine()
@@ -269,6 +278,11 @@ func (h *harness) measure(ctx context.Context, c column) row {
 	if c.upstream != 0 {
 		if up1, err := procstat.Read(c.upstream); err == nil {
 			r.upCPU = up1.CPU - up0.CPU
+		}
+	}
+	if sideErr == nil {
+		if side1, err := procstat.Read(c.side); err == nil {
+			r.sideCPU = side1.CPU - side0.CPU
 		}
 	}
 	if self1, err := procstat.Read(os.Getpid()); err == nil {

@@ -23,17 +23,7 @@ func (h *harness) scenarioPush(ctx context.Context) error {
 	path := pathPushCallback + a.Name
 	n := int(h.opts.Duration.Seconds()*float64(max(h.opts.Rounds, 1))*pushNotifications) + 1000
 	h.logf("  building %d message pushes ...\n", n)
-	pool, took, err := buildPool(n, 30*time.Second, func(i int) (notification, error) {
-		msg := fmt.Appendf(nil, `{"ToUserName":"gh_0123456789ab","FromUserName":"oWxPay0000000000000000000000","CreateTime":%d,`+
-			`"MsgType":"event","Event":"%s","OpenId":"oBench000000000000000000000","OutTradeNo":"push%s%d","Env":0,`+
-			`"WeChatPayInfo":{"MchOrderNo":"m%d","TransactionId":"4200000000%010d","PaidTime":%d},"CoinInfo":{"Quantity":10,"OrigPrice":100,"ActualPrice":100,"Attach":""}}`,
-			time.Now().Unix(), emulator.EventCoinPay, randomHex(3), i, i, i, time.Now().Unix())
-		nt, err := emu.BuildPushMessage(a.AppID, msg, path, emulator.NotifyOptions{})
-		if err != nil {
-			return notification{}, err
-		}
-		return notification{path: nt.URL, header: nt.Header, body: nt.Body}, nil
-	})
+	pool, took, err := buildPushPool(emu, a, n)
 	if err != nil {
 		return err
 	}
@@ -56,6 +46,23 @@ func (h *harness) scenarioPush(ctx context.Context) error {
 	}
 	h.report.add(sec)
 	return nil
+}
+
+// buildPushPool builds n safe-mode xpay_coin_pay_notify pushes of app a to its callback path,
+// each with its own nonce and event, within 30 s; it returns how long building took.
+func buildPushPool(emu *emulator.Emulator, a appCreds, n int) (*notificationPool, time.Duration, error) {
+	path := pathPushCallback + a.Name
+	return buildPool(n, 30*time.Second, func(i int) (notification, error) {
+		msg := fmt.Appendf(nil, `{"ToUserName":"gh_0123456789ab","FromUserName":"oWxPay0000000000000000000000","CreateTime":%d,`+
+			`"MsgType":"event","Event":"%s","OpenId":"oBench000000000000000000000","OutTradeNo":"push%s%d","Env":0,`+
+			`"WeChatPayInfo":{"MchOrderNo":"m%d","TransactionId":"4200000000%010d","PaidTime":%d},"CoinInfo":{"Quantity":10,"OrigPrice":100,"ActualPrice":100,"Attach":""}}`,
+			time.Now().Unix(), emulator.EventCoinPay, randomHex(3), i, i, i, time.Now().Unix())
+		nt, err := emu.BuildPushMessage(a.AppID, msg, path, emulator.NotifyOptions{})
+		if err != nil {
+			return notification{}, err
+		}
+		return notification{path: nt.URL, header: nt.Header, body: nt.Body}, nil
+	})
 }
 
 // pushCeiling measures msg_signature checks + decryptions per second on a real push.

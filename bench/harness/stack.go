@@ -64,11 +64,7 @@ func (h *harness) startStackFor(name string, apps []appCreds, merchants []mercha
 		}
 	}()
 	emuCfg := filepath.Join(dir, "emulator.toml")
-	base := gateConfig{
-		AppListen: "127.0.0.1:0", CallbackListen: "127.0.0.1:0", AdminListen: "127.0.0.1:0",
-		Weixin: "http://127.0.0.1:1", Mch: "https://127.0.0.1:1", PublicKeyID: placeholderKeyID,
-		ForwardURL: h.app.url + "/events", Apps: apps, Merchants: merchants,
-	}
+	base := h.baseConfig(apps, merchants)
 	if err := os.WriteFile(emuCfg, []byte(h.mat.render(base)), 0o600); err != nil {
 		return nil, err
 	}
@@ -83,9 +79,25 @@ func (h *harness) startStackFor(name string, apps []appCreds, merchants []mercha
 	if err := json.Unmarshal([]byte(line), &st.emuInfo); err != nil {
 		return nil, fmt.Errorf("emulator ready line %q: %w", line, err)
 	}
+	return st, h.startGate(st, name, dir, base)
+}
+
+// baseConfig is the wxgate config of apps and merchants (nil: the main merchant) before its
+// listeners and upstreams are known; its [store] is the memory kind.
+func (h *harness) baseConfig(apps []appCreds, merchants []merchantCreds) gateConfig {
+	return gateConfig{
+		AppListen: "127.0.0.1:0", CallbackListen: "127.0.0.1:0", AdminListen: "127.0.0.1:0",
+		Weixin: "http://127.0.0.1:1", Mch: "https://127.0.0.1:1", PublicKeyID: placeholderKeyID,
+		ForwardURL: h.app.url + "/events", Apps: apps, Merchants: merchants,
+	}
+}
+
+// startGate writes the config of base, pointed at st's emulator on three free ports, into dir
+// and starts wxgate serve on it, waiting for its first healthy answer (st.startedIn).
+func (h *harness) startGate(st *stack, name, dir string, base gateConfig) (err error) {
 	ports, err := freePorts(3)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	st.appAddr, st.cbAddr, st.adminAddr = ports[0], ports[1], ports[2]
 	gc := base
@@ -93,19 +105,37 @@ func (h *harness) startStackFor(name string, apps []appCreds, merchants []mercha
 	gc.Weixin, gc.Mch, gc.CAFile, gc.PublicKeyID = st.emuInfo.Weixin, st.emuInfo.Mch, st.emuInfo.CAFile, st.emuInfo.PublicKeyID
 	st.configPath = filepath.Join(dir, "wxgate.toml")
 	if err := os.WriteFile(st.configPath, []byte(h.mat.render(gc)), 0o600); err != nil {
-		return nil, err
+		return err
 	}
 	if st.cfg, err = policies.Load(st.configPath); err != nil {
-		return nil, err
+		return err
 	}
 	start := time.Now()
 	if st.gate, err = startProc(name+" wxgate", dir, h.bin("wxgate"), "serve", "-config", st.configPath); err != nil {
-		return nil, err
+		return err
 	}
 	if err := waitHealthy(st.gate, "http://"+st.adminAddr+"/healthz", 15*time.Second); err != nil {
-		return nil, err
+		return err
 	}
 	st.startedIn = time.Since(start)
+	return nil
+}
+
+// startGateOn starts another wxgate for the apps of on, served by on's emulator, in a folder
+// of its own named name, with the [store] section body storeBody ("" for memory). The stack
+// returned has no emulator of its own: stopping it stops that wxgate only.
+func (h *harness) startGateOn(on *stack, name, storeBody string) (st *stack, err error) {
+	dir := filepath.Join(h.dir, name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	st = &stack{apps: on.apps, emuInfo: on.emuInfo}
+	base := h.baseConfig(on.apps, nil)
+	base.Store = storeBody
+	if err := h.startGate(st, name, dir, base); err != nil {
+		st.stop()
+		return nil, err
+	}
 	return st, nil
 }
 

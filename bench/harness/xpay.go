@@ -34,6 +34,14 @@ const usersPerApp = 8
 // prepareXpay logs users of each app in through wxgate (login codes test:bench<n>), presents
 // them a balance no run can exhaust, and fetches the access_token for the direct columns.
 func prepareXpay(st *stack, apps []appCreds, users int) ([]*xpayApp, error) {
+	return prepareXpayUsers(st, apps, users, "bench")
+}
+
+// prepareXpayUsers is prepareXpay with the users named user<n> (login codes test:user<n>).
+// wxgates sharing one emulator need users of their own: the emulator keeps only the newest
+// session_key of each user, so a second login through another wxgate would make the first
+// one's stored key stale.
+func prepareXpayUsers(st *stack, apps []appCreds, users int, user string) ([]*xpayApp, error) {
 	base := "http://" + st.appAddr
 	var out []*xpayApp
 	for _, a := range apps {
@@ -44,7 +52,7 @@ func prepareXpay(st *stack, apps []appCreds, users int) ([]*xpayApp, error) {
 				OpenID     string `json:"openid"`
 				SessionKey string `json:"session_key"`
 			}
-			if err := call("GET", fmt.Sprintf("%s/sns/jscode2session?js_code=test:bench%d", base, i), hdr, nil, &login); err != nil {
+			if err := call("GET", fmt.Sprintf("%s/sns/jscode2session?js_code=test:%s%d", base, user, i), hdr, nil, &login); err != nil {
 				return nil, err
 			}
 			if login.OpenID == "" || login.SessionKey == "" {
