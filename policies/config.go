@@ -25,6 +25,7 @@ type Config struct {
 	Sessions  Sessions   `toml:"sessions"`
 	Store     Store      `toml:"store"`
 	Routes    Routes     `toml:"routes"`
+	Log       Log        `toml:"log"`
 	Apps      []App      `toml:"app"`
 	Merchants []Merchant `toml:"merchant"`
 
@@ -129,6 +130,26 @@ type RedisSentinel struct {
 	Master   string   `toml:"master"`
 	Addrs    []string `toml:"addrs"`
 	Password Secret   `toml:"password"`
+}
+
+// The values of [log] level and format.
+const (
+	LogLevelDebug = "debug"
+	LogLevelInfo  = "info"
+	LogLevelWarn  = "warn"
+	LogLevelError = "error"
+	LogFormatText = "text"
+	LogFormatJSON = "json"
+)
+
+// Log configures what wxgate serve logs and how.
+type Log struct {
+	// Level is the least severe level written: "debug", "info" (the default), "warn" or "error".
+	Level string `toml:"level"`
+	// Format is "text" (the default, key=value pairs) or "json" (one JSON object a line).
+	Format string `toml:"format"`
+	// Access writes one line per request on the app and callback listeners (default off).
+	Access bool `toml:"access"`
 }
 
 // Routes extends the built-in allowlist of api.weixin.qq.com paths that get an access_token.
@@ -365,6 +386,8 @@ func (c *Config) applyDefaults() {
 	setInt(&c.Forward.MaxConns, DefaultForwardMaxConns)
 	setDuration(&c.Sessions.TTL, DefaultSessionTTL)
 	setInt(&c.Sessions.MaxEntries, DefaultSessionEntries)
+	setString(&c.Log.Level, LogLevelInfo)
+	setString(&c.Log.Format, LogFormatText)
 	st := &c.Store
 	setString(&st.Kind, DefaultStoreKind)
 	setString(&st.Dir, DefaultStoreDir)

@@ -43,7 +43,8 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Server.AppListen != DefaultAppListen || c.Upstream.Weixin != DefaultWeixin || c.Sessions.TTL != DefaultSessionTTL ||
-		c.Store.Kind != StoreDisk || c.Store.Dir != filepath.Join(dir, DefaultStoreDir) || c.Upstream.MaxConnsPerHost != DefaultMaxConnsPerHost || c.Server.SignPriority != SignPriorityLow {
+		c.Store.Kind != StoreDisk || c.Store.Dir != filepath.Join(dir, DefaultStoreDir) || c.Upstream.MaxConnsPerHost != DefaultMaxConnsPerHost || c.Server.SignPriority != SignPriorityLow ||
+		c.Log != (Log{Level: LogLevelInfo, Format: LogFormatText}) {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
 }
@@ -59,6 +60,9 @@ weixin = "ftp://x"
 timeout = "-1s"
 [store]
 kind = "etcd"
+[log]
+level = "verbose"
+format = "xml"
 [routes]
 allow = ["wxa/nope", "/xpay/currency_pay"]
 [[app]]
@@ -87,7 +91,7 @@ secret = "x"
 		t.Fatalf("want *ValidationError, got %v", err)
 	}
 	want := []string{
-		"server.app_listen", "server.sign_priority", "upstream.weixin", "upstream.timeout", "store.kind", "routes.allow[0]", "routes.allow[1]",
+		"server.app_listen", "server.sign_priority", "upstream.weixin", "upstream.timeout", "store.kind", "log.level", "log.format", "routes.allow[0]", "routes.allow[1]",
 		"app[0].name", "app[0].appid", "app[0].secret", "app.colour", "app[0].xpay.app_key", "app[0].push.encoding_aes_key",
 		"app[1].forward_url", "app[2].name", "app[2].appid",
 	}

@@ -74,6 +74,16 @@ func (c *Config) validate(v *validator, baseDir string) {
 		v.add("forward.max_conns", "must be positive")
 	}
 	c.Store.validate(v, baseDir)
+	switch c.Log.Level {
+	case LogLevelDebug, LogLevelInfo, LogLevelWarn, LogLevelError:
+	default:
+		v.add("log.level", `must be "debug", "info", "warn" or "error", got %q`, c.Log.Level)
+	}
+	switch c.Log.Format {
+	case LogFormatText, LogFormatJSON:
+	default:
+		v.add("log.format", `must be "text" or "json", got %q`, c.Log.Format)
+	}
 	for i, p := range c.Routes.Allow {
 		key := fmt.Sprintf("routes.allow[%d]", i)
 		if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?# ") {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -19,6 +20,13 @@ const (
 // decrypted and forwarded to the app, and WeChat is acknowledged only once the app accepted it.
 // Nothing else is served there.
 func (g *Gateway) CallbackHandler(ctx *fasthttp.RequestCtx) {
+	g.takeRequestID(ctx)
+	g.callbackHandler(ctx)
+	g.finish(ctx, listenerCallback)
+}
+
+// callbackHandler is CallbackHandler once the request has its id.
+func (g *Gateway) callbackHandler(ctx *fasthttp.RequestCtx) {
 	if aerr := originFormError(ctx); aerr != nil {
 		writeError(ctx, aerr)
 		return
@@ -42,9 +50,9 @@ func (g *Gateway) CallbackHandler(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-// countCallback counts what became of a callback, by source.
-func (g *Gateway) countCallback(source callbackSource, outcome callbackOutcome) {
-	g.metrics.callbacks[source][outcome].Add(1)
+// countCallback counts what became of a callback, by source, and how long it took.
+func (g *Gateway) countCallback(ctx *fasthttp.RequestCtx, source callbackSource, outcome callbackOutcome) {
+	g.metrics.callback(source, outcome, time.Since(ctx.Time()))
 }
 
 // digestID is a stable event id for notifications without one: a digest of what WeChat

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"time"
 
 	"github.com/wxgate/wxgate/event"
 	"github.com/wxgate/wxgate/store"
@@ -21,38 +22,56 @@ const (
 // the store records its replay key (its signed timestamp and nonce, "" when the protocol has
 // none) and claims its event id; the claim is released when the forward fails, so that WeChat's
 // retry is delivered, and marked delivered when the app accepted it. why says what failed.
-func (g *Gateway) deliver(ctx context.Context, source callbackSource, replay, url string, ev *event.Event) (delivery, string) {
-	c, err := g.store.Claim(ctx, replay, ev.ID)
+// Refusals and failed forwards are logged with c's fields.
+func (g *Gateway) deliver(c *callbackCall, replay, url string, ev *event.Event) (delivery, string) {
+	c.id = ev.ID
+	start := time.Now()
+	cl, err := g.store.Claim(storeCtx, replay, ev.ID)
+	g.metrics.store(storeClaim, start, err)
 	if err != nil {
-		g.countCallback(source, outcomeForwardFailed)
-		g.rate.warn("store-claim", "a notification was not delivered: the store is unavailable; WeChat will retry", "err", err)
+		g.countCallback(c.ctx, c.source, outcomeForwardFailed)
+		g.rate.error("store-claim", "a notification was not delivered: the store is unavailable; WeChat will retry", c.attrs("err", err.Error())...)
 		return notDelivered, "wxgate's store is unavailable"
 	}
-	switch c.Verdict {
+	switch cl.Verdict {
 	case store.Replayed:
-		g.countCallback(source, outcomeRejected)
-		return replayed, "replayed: this timestamp and nonce were already used"
+		why := "replayed: this timestamp and nonce were already used"
+		g.refused(c, why)
+		return replayed, why
 	case store.AlreadyDelivered:
-		g.countCallback(source, outcomeDuplicate)
+		g.countCallback(c.ctx, c.source, outcomeDuplicate)
 		return duplicate, ""
 	case store.InFlight:
-		g.countCallback(source, outcomeForwardFailed)
+		g.countCallback(c.ctx, c.source, outcomeForwardFailed)
 		return notDelivered, "the same event is being forwarded right now"
 	}
-	if ok, why := g.forwarder.forward(url, ev); !ok {
-		if err := g.store.Release(ctx, c); err != nil {
+	fstart := time.Now()
+	ok, why := g.forwarder.forward(url, ev)
+	took := time.Since(fstart)
+	g.metrics.forward(c.source, ok, took)
+	if !ok {
+		start = time.Now()
+		err := g.store.Release(storeCtx, cl)
+		g.metrics.store(storeRelease, start, err)
+		if err != nil {
 			// The claim lapses by itself after [forward] timeout + 5 s; WeChat retries later.
-			g.rate.warn("store-release", "a failed delivery's claim could not be released; it lapses by itself", "err", err)
+			g.rate.warn("store-release", "a failed delivery's claim could not be released; it lapses by itself", "err", err.Error())
 		}
-		g.countCallback(source, outcomeForwardFailed)
+		g.countCallback(c.ctx, c.source, outcomeForwardFailed)
+		g.rate.error("forward-failed\x00"+c.name+"\x00"+why, "forward to the app failed; WeChat will retry",
+			c.attrs("host", forwardHost(url), "reason", why, "duration", took)...)
 		return notDelivered, why
 	}
-	if err := g.store.Delivered(ctx, c); err != nil {
+	start = time.Now()
+	err = g.store.Delivered(storeCtx, cl)
+	g.metrics.store(storeDelivered, start, err)
+	if err != nil {
 		// The app has the event: WeChat is acknowledged all the same (a retry would deliver it
 		// twice). Only WeChat's retries of this event within 25 h could reach the app again.
-		g.rate.warn("store-delivered", "a delivered event could not be recorded as delivered", "err", err)
+		g.rate.warn("store-delivered", "a delivered event could not be recorded as delivered", "err", err.Error())
 	}
-	g.countCallback(source, outcomeForwarded)
+	g.countCallback(c.ctx, c.source, outcomeForwarded)
+	g.log.Debug("callback forwarded", c.attrs("host", forwardHost(url), "duration", took)...)
 	return delivered, ""
 }
 

@@ -18,9 +18,10 @@ import (
 // servePushCallback handles GET|POST /callbacks/message/{app}: the echostr handshake, and message
 // pushes (xpay events included) in plaintext, compatible or safe mode, JSON or XML.
 func (g *Gateway) servePushCallback(ctx *fasthttp.RequestCtx, name []byte) {
+	call := &callbackCall{ctx: ctx, source: cbMessagePush, name: truncate(name, 40)}
 	a, ok := g.apps[string(name)]
 	if !ok || a.pushToken == "" {
-		g.countCallback(cbMessagePush, outcomeRejected)
+		g.refused(call, "no app with [app.push] has this name")
 		writeError(ctx, newError(fasthttp.StatusNotFound, CodeUnknownRoute, "no app with [app.push] named "+truncate(name, 40)))
 		return
 	}
@@ -28,13 +29,13 @@ func (g *Gateway) servePushCallback(ctx *fasthttp.RequestCtx, name []byte) {
 	ts, nonce := string(q.Peek("timestamp")), string(q.Peek("nonce"))
 	if ctx.IsGet() {
 		if !signer.VerifyPushSignature(q.Peek("signature"), a.pushToken, ts, nonce) {
-			g.countCallback(cbMessagePush, outcomeRejected)
+			g.refused(call, "handshake signature mismatch")
 			ctx.Error("signature mismatch", fasthttp.StatusUnauthorized)
 			return
 		}
 		// A handshake URL kept in some log must not answer for the server again later.
 		if stale := g.checkFresh(ts); stale != "" {
-			g.countCallback(cbMessagePush, outcomeRejected)
+			g.refused(call, "handshake refused: "+stale)
 			ctx.Error("handshake refused: "+stale, fasthttp.StatusUnauthorized)
 			return
 		}
@@ -49,7 +50,7 @@ func (g *Gateway) servePushCallback(ctx *fasthttp.RequestCtx, name []byte) {
 	body := ctx.PostBody()
 	isXML := bytes.HasPrefix(bytes.TrimSpace(body), []byte("<"))
 	reject := func(status int, msg string) {
-		g.countCallback(cbMessagePush, outcomeRejected)
+		g.refused(call, msg)
 		writePushAnswer(ctx, isXML, status, 1, msg)
 	}
 	msg, sig, err := a.openPush(ctx, body, isXML, ts, nonce)
@@ -89,7 +90,7 @@ func (g *Gateway) servePushCallback(ctx *fasthttp.RequestCtx, name []byte) {
 	// it hashes the sorted parts joined without separators, so timestamp and nonce swapped
 	// verify alike and would be another (timestamp, nonce) key.
 	replay := store.ReplayKey([]byte("push"), []byte(a.name), sig)
-	switch res, why := g.deliver(storeCtx, cbMessagePush, replay, a.forwardURL, ev); res {
+	switch res, why := g.deliver(call, replay, a.forwardURL, ev); res {
 	case replayed:
 		writePushAnswer(ctx, isXML, fasthttp.StatusUnauthorized, 1, why)
 	case notDelivered:

@@ -16,8 +16,9 @@ import (
 // appid and mch_id must be the merchant's. WeChat gets the SUCCESS XML only once the app accepted
 // the event.
 func (g *Gateway) serveV2Callback(ctx *fasthttp.RequestCtx, name []byte) {
+	call := &callbackCall{ctx: ctx, source: cbWeChatPayV2, name: truncate(name, 40)}
 	reject := func(status int, msg string) {
-		g.countCallback(cbWeChatPayV2, outcomeRejected)
+		g.refused(call, msg)
 		writeV2Answer(ctx, status, false, msg)
 	}
 	m, ok := g.merchants[string(name)]
@@ -41,7 +42,7 @@ func (g *Gateway) serveV2Callback(ctx *fasthttp.RequestCtx, name []byte) {
 	}
 	ev.App = m.appName
 	// APIv2 has no timestamp or nonce: the event id alone stops replays.
-	switch res, why := g.deliver(storeCtx, cbWeChatPayV2, "", m.forwardURL, ev); res {
+	switch res, why := g.deliver(call, "", m.forwardURL, ev); res {
 	case notDelivered:
 		writeV2Answer(ctx, fasthttp.StatusInternalServerError, false, "not delivered yet: "+why)
 	default:

@@ -24,8 +24,16 @@ var (
 // with the APIv3 key, check it belongs to the merchant, forward, and answer 204 only once the app
 // accepted it.
 func (g *Gateway) serveV3Callback(ctx *fasthttp.RequestCtx, name []byte) {
+	call := &callbackCall{ctx: ctx, source: cbWeChatPayV3, name: truncate(name, 40)}
 	fail := func(status int, msg string) {
-		g.countCallback(cbWeChatPayV3, outcomeRejected)
+		if call.id == "" { // the notification's id, when the body has one (read, never trusted)
+			if raw, ok := jsonscan.TopField(ctx.PostBody(), "id"); ok {
+				if id, ok := jsonscan.StringValue(raw); ok && saneRequestID([]byte(id)) {
+					call.id = id
+				}
+			}
+		}
+		g.refused(call, msg)
 		writeV3CallbackFail(ctx, status, msg)
 	}
 	m, ok := g.merchants[string(name)]
@@ -51,7 +59,7 @@ func (g *Gateway) serveV3Callback(ctx *fasthttp.RequestCtx, name []byte) {
 	// breaks keep them apart); Wechatpay-Serial and -Signature, not signed, stay out. The event
 	// id forwarded is the body's, which the signature covers too.
 	replay := store.ReplayKey([]byte("v3"), []byte(m.name), ctx.Request.Header.Peek("Wechatpay-Timestamp"), ctx.Request.Header.Peek("Wechatpay-Nonce"))
-	switch res, why := g.deliver(storeCtx, cbWeChatPayV3, replay, m.forwardURL, ev); res {
+	switch res, why := g.deliver(call, replay, m.forwardURL, ev); res {
 	case replayed:
 		writeV3CallbackFail(ctx, fasthttp.StatusUnauthorized, why)
 	case notDelivered:

@@ -57,6 +57,9 @@ type errorBody struct {
 	Error struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
+		// RequestID is the request's X-Request-Id (absent for a request fasthttp refused
+		// before wxgate's handler saw it).
+		RequestID string `json:"request_id,omitempty"`
 	} `json:"error"`
 }
 
@@ -65,6 +68,7 @@ func writeError(ctx *fasthttp.RequestCtx, e *apiError) {
 	var b errorBody
 	b.Error.Code = e.Code
 	b.Error.Message = e.Message
+	b.Error.RequestID = string(requestID(ctx))
 	out, _ := json.Marshal(b)
 	ctx.Response.Reset()
 	ctx.SetStatusCode(e.Status)
@@ -88,8 +92,8 @@ func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
 // fail answers with a wxgate error and counts it.
 func (g *Gateway) fail(ctx *fasthttp.RequestCtx, kind policies.RouteKind, e *apiError) {
 	writeError(ctx, e)
-	g.metrics.observe(kind, e.Status)
-	g.metrics.errors.inc(e.Code)
+	g.observe(ctx, kind, e.Status)
+	g.metrics.errorCount(e.Code)
 }
 
 // errStoreUnavailable is the answer when the session store cannot be read or written: the call

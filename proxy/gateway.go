@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -29,6 +30,11 @@ type Options struct {
 	// SigningProcs, when above the current GOMAXPROCS, is the GOMAXPROCS to run with while RSA
 	// signatures are being computed (and procsIdleAfter beyond); 0 leaves GOMAXPROCS alone.
 	SigningProcs int
+	// AccessLog writes one info line per request on the app and callback listeners.
+	AccessLog bool
+	// Version is wxgate's version, shown by wxgate_build_info (commit and Go version come from
+	// the binary's build information).
+	Version string
 	// Store holds session keys and callback records; the caller opens it (store.Open) and
 	// closes it after the gateway. Default: a memory store the gateway owns.
 	Store store.Store
@@ -56,6 +62,8 @@ type Gateway struct {
 	metrics       *metrics
 	log           *slog.Logger
 	rate          *rateLog               // repeated warnings, rate-limited
+	ids           *requestIDs            // makes X-Request-Id values
+	accessLog     bool                   // [log] access
 	unhealthy     atomic.Pointer[string] // why /healthz fails, once a listener stopped
 
 	tokenClient *fasthttp.Client // fetches access tokens
@@ -123,7 +131,10 @@ func NewGateway(cfg *policies.Config, opts Options) (*Gateway, error) {
 		metrics:   newMetrics(),
 		log:       opts.Logger,
 		rate:      newRateLog(opts.Logger, opts.Clock),
+		ids:       newRequestIDs(),
+		accessLog: opts.AccessLog,
 	}
+	g.registerGauges(opts.Version)
 
 	if g.store == nil {
 		g.store, g.ownStore = store.OpenMemory(StoreOptions(cfg, opts.Clock)), true
@@ -164,7 +175,7 @@ func NewGateway(cfg *policies.Config, opts Options) (*Gateway, error) {
 		fetcher := &credentials.StableTokenClient{
 			Client: g.tokenClient, BaseURL: cfg.Upstream.Weixin, AppID: a.AppID, Secret: a.Secret.Value(), Timeout: cfg.Upstream.Timeout,
 		}
-		st.tokens = credentials.NewTokens(fetcher.Fetch, credentials.TokenOptions{Clock: opts.Clock})
+		st.tokens = credentials.NewTokens(g.loggedFetch(a.Name, fetcher), credentials.TokenOptions{Clock: opts.Clock})
 		g.apps[a.Name] = st
 		if g.first == nil {
 			g.first = st
@@ -182,6 +193,36 @@ func NewGateway(cfg *policies.Config, opts Options) (*Gateway, error) {
 		}
 	}
 	return g, nil
+}
+
+// loggedFetch is fetcher's Fetch with its failures counted and logged: WeChat's errcode and
+// errmsg (40125: a wrong AppSecret; 40164: an address not in the IP allowlist) or the transport
+// error. The fetcher's errors never carry the secret or a token.
+func (g *Gateway) loggedFetch(app string, fetcher *credentials.StableTokenClient) credentials.FetchFunc {
+	host := forwardHost(fetcher.BaseURL)
+	return func(force bool) (string, time.Duration, error) {
+		start := time.Now()
+		tok, ttl, err := fetcher.Fetch(force)
+		took := time.Since(start)
+		series := g.metrics.upstreamFor(host, "/cgi-bin/stable_token")
+		series.dur.Update(took.Seconds())
+		if err == nil {
+			return tok, ttl, nil
+		}
+		g.metrics.tokenFailures.Inc()
+		args := []any{"app", app, "force_refresh", force, "duration", took}
+		var we *credentials.WeChatError
+		if errors.As(err, &we) {
+			series.fail(g.metrics, "errcode")
+			args = append(args, "errcode", we.Code, "errmsg", we.Msg)
+		} else {
+			class, _ := errorClass(err)
+			series.fail(g.metrics, class)
+			args = append(args, "error", class, "cause", err.Error())
+		}
+		g.rate.error("token\x00"+app+"\x00"+err.Error(), "access_token fetch failed", args...)
+		return tok, ttl, err
+	}
 }
 
 // Close releases what the gateway holds: it stops the signing threads and closes the idle

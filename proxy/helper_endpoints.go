@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -100,7 +101,9 @@ func (g *Gateway) serveXpayPaymentParams(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	var keyBuf [64]byte
+	start := time.Now()
 	sk, found, err := g.store.AppendSession(storeCtx, keyBuf[:0], a.appID, []byte(in.OpenID))
+	g.metrics.store(storeGetSession, start, err)
 	if err != nil {
 		g.fail(ctx, policies.RouteXpay, errStoreUnavailable)
 		return
@@ -117,7 +120,7 @@ func (g *Gateway) serveXpayPaymentParams(ctx *fasthttp.RequestCtx) {
 		Mode:      in.Mode,
 	}
 	writeJSON(ctx, fasthttp.StatusOK, out)
-	g.metrics.observe(policies.RouteXpay, fasthttp.StatusOK)
+	g.observe(ctx, policies.RouteXpay, fasthttp.StatusOK)
 }
 
 // buildSignData returns the exact signData text to sign and hand to the client. A string is used
@@ -201,10 +204,13 @@ func (g *Gateway) serveSessionKeys(ctx *fasthttp.RequestCtx) {
 		fail(fasthttp.StatusBadRequest, CodeBadRequest, `"session_key" must be the base64 text code2Session returned (24 characters)`)
 		return
 	}
-	if err := g.store.PutSession(storeCtx, a.appID, in.OpenID, in.SessionKey); err != nil {
+	start := time.Now()
+	err := g.store.PutSession(storeCtx, a.appID, in.OpenID, in.SessionKey)
+	g.metrics.store(storePutSession, start, err)
+	if err != nil {
 		g.fail(ctx, 0, errStoreUnavailable)
 		return
 	}
 	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"stored": true, "app": a.name, "openid": in.OpenID})
-	g.metrics.observe(0, fasthttp.StatusOK)
+	g.observe(ctx, 0, fasthttp.StatusOK)
 }

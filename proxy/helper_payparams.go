@@ -85,7 +85,7 @@ func (g *Gateway) serveV3PaymentParams(ctx *fasthttp.RequestCtx) {
 	}
 	out.PaySign = string(sig)
 	writeJSON(ctx, fasthttp.StatusOK, out)
-	g.metrics.observe(routeV3, fasthttp.StatusOK)
+	g.observe(ctx, routeV3, fasthttp.StatusOK)
 }
 
 // serveV2PaymentParams returns the APIv2 wx.requestPayment object: paySign is the APIv2 sign over
@@ -127,5 +127,5 @@ func (g *Gateway) serveV2PaymentParams(ctx *fasthttp.RequestCtx) {
 	}
 	out.PaySign = string(sign)
 	writeJSON(ctx, fasthttp.StatusOK, out)
-	g.metrics.observe(routeV2, fasthttp.StatusOK)
+	g.observe(ctx, routeV2, fasthttp.StatusOK)
 }

@@ -79,6 +79,7 @@ func TestIdleRetryNeverResends(t *testing.T) {
 				t.Fatal(err)
 			}
 			u.client.Dial = checkIdle((&fasthttp.TCPDialer{}).Dial, after)
+			g := benchGateway(t)
 			return func(path string) bool {
 				req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
 				defer fasthttp.ReleaseRequest(req)
@@ -86,7 +87,7 @@ func TestIdleRetryNeverResends(t *testing.T) {
 				req.SetRequestURI(u.base + path)
 				req.Header.SetMethod(fasthttp.MethodPost)
 				req.SetBodyString(`{"order_id":"o-1"}`)
-				aerr := u.do(req, resp)
+				aerr := g.do(u, "/xpay/query_order", req, resp)
 				if aerr != nil && aerr.Code != CodeUpstreamUnreach {
 					t.Fatalf("%s: %s, want %s", path, aerr.Code, CodeUpstreamUnreach)
 				}

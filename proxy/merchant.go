@@ -86,7 +86,7 @@ func (g *Gateway) merchant(ctx *fasthttp.RequestCtx) (*merchantState, *apiError)
 // rsaSign signs message with the merchant key inside a signing slot.
 func (g *Gateway) rsaSign(m *merchantState, dst, message []byte) ([]byte, *apiError) {
 	if err := g.signing.Acquire(); err != nil {
-		g.metrics.overloaded.Add(1)
+		g.metrics.overloaded.Inc()
 		return nil, newError(fasthttp.StatusServiceUnavailable, CodeOverloaded, err.Error())
 	}
 	held := time.Now()

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"time"
+
 	"github.com/valyala/fasthttp"
 
 	"github.com/wxgate/wxgate/internal/jsonscan"
@@ -29,7 +31,7 @@ func (g *Gateway) serveCode2Session(ctx *fasthttp.RequestCtx, a *appState) {
 	q.Set("grant_type", "authorization_code")
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
-	if aerr := g.weixin.do(req, resp); aerr != nil {
+	if aerr := g.do(g.weixin, policies.Code2SessionPath, req, resp); aerr != nil {
 		g.fail(ctx, kind, aerr)
 		return
 	}
@@ -42,17 +44,20 @@ func (g *Gateway) serveCode2Session(ctx *fasthttp.RequestCtx, a *appState) {
 			if ok1 && ok2 && openid != "" && key != "" {
 				// The code is spent: WeChat's answer goes to the app even when the store fails,
 				// flagged, so that the app can hand the key over later (POST /wxgate/session-keys).
-				if err := g.store.PutSession(storeCtx, a.appID, openid, key); err != nil {
+				start := time.Now()
+				err := g.store.PutSession(storeCtx, a.appID, openid, key)
+				g.metrics.store(storePutSession, start, err)
+				if err != nil {
 					g.rate.warn("store-login", "a login's session_key could not be stored", "err", err)
 					ctx.Response.Header.Set(HeaderSessionStored, "false")
 				} else {
-					g.metrics.sessionsCaptured.Add(1)
+					g.metrics.sessionsCaptured.Inc()
 				}
 			}
 		}
 	}
 	relay(ctx, resp)
-	g.metrics.observe(kind, resp.StatusCode())
+	g.observe(ctx, kind, resp.StatusCode())
 }
 
 // HeaderSessionStored is "false" on a jscode2session answer whose session_key wxgate could not

@@ -65,18 +65,19 @@ func (g *Gateway) serveV2(ctx *fasthttp.RequestCtx, clientCert bool) {
 	req.Header.SetContentType("text/xml; charset=utf-8")
 	req.Header.SetUserAgent("wxgate")
 	req.SetBodyRaw(signer.AppendXML(nil, params))
-	if aerr := up.do(req, resp); aerr != nil {
+	api := payAPI(ctx.Path())
+	if aerr := g.do(up, api, req, resp); aerr != nil {
 		g.fail(ctx, kind, aerr)
 		return
 	}
 	if err := verifyV2Answer(m.v2, signType, resp.Body()); err != nil {
-		g.metrics.signatureFailures.Add(1)
+		g.answerRefused(ctx, up, api, m, "", err)
 		g.fail(ctx, kind, newError(fasthttp.StatusBadGateway, CodeResponseSignature,
 			fmt.Sprintf("WeChat Pay's APIv2 answer failed verification and was not passed on: %v; query the order before acting on it", err)))
 		return
 	}
 	relay(ctx, resp)
-	g.metrics.observe(kind, resp.StatusCode())
+	g.observe(ctx, kind, resp.StatusCode())
 }
 
 // completeV2 drops any sign the app sent and fills appid, mch_id and nonce_str when absent; an

@@ -55,7 +55,8 @@ func (g *Gateway) serveV3(ctx *fasthttp.RequestCtx) {
 	}
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseResponse(resp)
-	if aerr := g.mch.do(req, resp); aerr != nil {
+	api := payAPI(ctx.Path())
+	if aerr := g.do(g.mch, api, req, resp); aerr != nil {
 		g.fail(ctx, kind, aerr)
 		return
 	}
@@ -64,7 +65,7 @@ func (g *Gateway) serveV3(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if err := g.verifyV3(m, &resp.Header, resp.Body()); err != nil {
-		g.metrics.signatureFailures.Add(1)
+		g.answerRefused(ctx, g.mch, api, m, string(truncateBytes(resp.Header.Peek("Wechatpay-Serial"), 64)), err, "request_id_wechat", string(truncateBytes(resp.Header.Peek("Request-ID"), 128)))
 		g.fail(ctx, kind, newError(fasthttp.StatusBadGateway, CodeResponseSignature,
 			fmt.Sprintf("WeChat Pay's answer (HTTP %d) failed verification and was not passed on: %v; query the order before acting on it", resp.StatusCode(), err)))
 		return
@@ -73,7 +74,7 @@ func (g *Gateway) serveV3(ctx *fasthttp.RequestCtx) {
 		g.bills.remember(resp.Body())
 	}
 	relay(ctx, resp)
-	g.metrics.observe(kind, resp.StatusCode())
+	g.observe(ctx, kind, resp.StatusCode())
 }
 
 // signScratch holds the message and the signature of one APIv3 request signature. They cross to
@@ -174,7 +175,7 @@ func (g *Gateway) downloadCertificates(m *merchantState) ([]credentials.Platform
 	if aerr := g.signV3(m, req, fasthttp.MethodGet, []byte("/v3/certificates"), nil); aerr != nil {
 		return nil, errors.New(aerr.Message)
 	}
-	if aerr := g.mch.do(req, resp); aerr != nil {
+	if aerr := g.do(g.mch, "/v3/certificates", req, resp); aerr != nil {
 		return nil, errors.New(aerr.Message)
 	}
 	if resp.StatusCode() != fasthttp.StatusOK {
@@ -210,3 +211,13 @@ const (
 	routeV3 = policies.RoutePayV3
 	routeV2 = policies.RoutePayV2
 )
+
+// answerRefused counts and logs a WeChat Pay answer that failed verification (it never reaches
+// the app): the API, the merchant, the serial it named and why.
+func (g *Gateway) answerRefused(ctx *fasthttp.RequestCtx, u *upstream, api string, m *merchantState, serial string, err error, extra ...any) {
+	g.metrics.signatureFailures.Inc()
+	g.metrics.upstreamFor(u.host, api).fail(g.metrics, "signature_invalid")
+	args := append([]any{"api", api, "merchant", m.name, "serial", serial, "reason", err.Error(),
+		"request_id", string(requestID(ctx))}, extra...)
+	g.rate.error("answer-refused\x00"+m.name+"\x00"+api+"\x00"+err.Error(), "WeChat Pay answer failed verification and was not passed on", args...)
+}

@@ -94,7 +94,7 @@ func (g *Gateway) relayBillFile(ctx *fasthttp.RequestCtx, resp *fasthttp.Respons
 	relay(ctx, resp)
 	ctx.Response.Header.Set("X-Wxgate-Bill-Sha1", sum)
 	ctx.Response.Header.Set("X-Wxgate-Bill-Verified", verified)
-	g.metrics.observe(routeV3, resp.StatusCode())
+	g.observe(ctx, routeV3, resp.StatusCode())
 }
 
 // relayVerifiedOr502 relays a signed answer of the merchant chosen for ctx, or fails it.
@@ -102,6 +102,7 @@ func (g *Gateway) relayVerifiedOr502(ctx *fasthttp.RequestCtx, resp *fasthttp.Re
 	m, aerr := g.merchant(ctx)
 	if aerr == nil {
 		if err := g.verifyV3(m, &resp.Header, resp.Body()); err != nil {
+			g.answerRefused(ctx, g.mch, payAPI(ctx.Path()), m, string(truncateBytes(resp.Header.Peek("Wechatpay-Serial"), 64)), err, "request_id_wechat", string(truncateBytes(resp.Header.Peek("Request-ID"), 128)))
 			aerr = newError(fasthttp.StatusBadGateway, CodeResponseSignature, "WeChat Pay's answer failed verification: "+err.Error())
 		}
 	}
@@ -110,7 +111,7 @@ func (g *Gateway) relayVerifiedOr502(ctx *fasthttp.RequestCtx, resp *fasthttp.Re
 		return
 	}
 	relay(ctx, resp)
-	g.metrics.observe(routeV3, resp.StatusCode())
+	g.observe(ctx, routeV3, resp.StatusCode())
 }
 
 // billSHA1 is the lowercase hex SHA-1 of a bill file, decompressed first when gzip.

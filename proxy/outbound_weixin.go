@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -96,7 +97,9 @@ func (g *Gateway) signXpay(req *fasthttp.Request, ctx *fasthttp.RequestCtx, a *a
 		}
 		keyBuf := sessionKeyBufs.Get().(*[64]byte)
 		defer sessionKeyBufs.Put(keyBuf)
+		start := time.Now()
 		sk, found, err := g.store.AppendSession(storeCtx, keyBuf[:0], a.appID, openid)
+		g.metrics.store(storeGetSession, start, err)
 		if err != nil {
 			return errStoreUnavailable
 		}
@@ -162,7 +165,7 @@ func (g *Gateway) sendWithToken(ctx *fasthttp.RequestCtx, a *appState, r policie
 	resp := &ctx.Response
 	for attempt := 0; ; attempt++ {
 		req.URI().QueryArgs().Set(argAccessToken, token)
-		if aerr := g.weixin.do(req, resp); aerr != nil {
+		if aerr := g.do(g.weixin, r.Path, req, resp); aerr != nil {
 			g.fail(ctx, r.Kind, aerr) // writeError resets what was read
 			return
 		}
@@ -170,7 +173,7 @@ func (g *Gateway) sendWithToken(ctx *fasthttp.RequestCtx, a *appState, r policie
 		if attempt > 0 || !isErr || !credentials.TokenRejected(int(code)) {
 			break
 		}
-		g.metrics.staleRetries.Add(1)
+		g.metrics.staleRetries.Inc()
 		fresh, err := a.tokens.Stale(token)
 		if err != nil {
 			g.fail(ctx, r.Kind, tokenError(a, err))
@@ -180,7 +183,7 @@ func (g *Gateway) sendWithToken(ctx *fasthttp.RequestCtx, a *appState, r policie
 		resp.Reset()
 	}
 	dropHopHeaders(&resp.Header)
-	g.metrics.observe(r.Kind, resp.StatusCode())
+	g.observe(ctx, r.Kind, resp.StatusCode())
 }
 
 // hopHeaders describe WeChat's connection rather than its answer's body; wxgate's server

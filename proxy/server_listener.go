@@ -4,9 +4,10 @@ import (
 	"errors"
 	"net"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
+
+	vm "github.com/VictoriaMetrics/metrics"
 )
 
 // Accept backoff after a temporary failure: doubling from the first to the last.
@@ -22,14 +23,14 @@ const (
 type keepAccepting struct {
 	net.Listener
 	name     string // "callback listener", ...
-	failures *atomic.Uint64
+	failures *vm.Counter
 	log      *rateLog
 
 	closeOnce sync.Once
 	closed    chan struct{}
 }
 
-func newKeepAccepting(ln net.Listener, name string, failures *atomic.Uint64, log *rateLog) *keepAccepting {
+func newKeepAccepting(ln net.Listener, name string, failures *vm.Counter, log *rateLog) *keepAccepting {
 	return &keepAccepting{Listener: ln, name: name, failures: failures, log: log, closed: make(chan struct{})}
 }
 
@@ -44,7 +45,7 @@ func (l *keepAccepting) Accept() (net.Conn, error) {
 		if !temporaryAcceptError(err) {
 			return nil, err
 		}
-		l.failures.Add(1)
+		l.failures.Inc()
 		l.log.warn("accept "+l.name, "accepting a connection failed; retrying", "listener", l.name, "error", err.Error(), "retry_in", delay.String())
 		t := time.NewTimer(delay)
 		select {

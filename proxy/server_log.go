@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"log/slog"
 	"strings"
 	"sync"
@@ -30,12 +31,32 @@ func newRateLog(log *slog.Logger, clock func() time.Time) *rateLog {
 	return &rateLog{log: log, clock: clock, kinds: map[string]*rateKind{}}
 }
 
+// maxRateKinds bounds the kinds remembered: kinds may hold bounded pieces of what a caller sent
+// (a refusal's reason), so past it the memory starts over rather than grow.
+const maxRateKinds = 4096
+
 // warn logs msg with args unless a warning of this kind was logged less than logEvery ago.
 func (l *rateLog) warn(kind, msg string, args ...any) {
+	l.at(slog.LevelWarn, kind, msg, args...)
+}
+
+// error is warn at the error level.
+func (l *rateLog) error(kind, msg string, args ...any) {
+	l.at(slog.LevelError, kind, msg, args...)
+}
+
+// at logs msg at level unless a line of this kind was logged less than logEvery ago.
+func (l *rateLog) at(level slog.Level, kind, msg string, args ...any) {
+	if !l.log.Enabled(context.Background(), level) {
+		return
+	}
 	now := l.clock()
 	l.mu.Lock()
 	k := l.kinds[kind]
 	if k == nil {
+		if len(l.kinds) >= maxRateKinds {
+			clear(l.kinds)
+		}
 		k = &rateKind{}
 		l.kinds[kind] = k
 	} else if now.Sub(k.last) < logEvery {
@@ -46,7 +67,7 @@ func (l *rateLog) warn(kind, msg string, args ...any) {
 	suppressed := k.suppressed
 	k.last, k.suppressed = now, 0
 	l.mu.Unlock()
-	l.log.Warn(msg, append(args, "repeats_suppressed", suppressed)...)
+	l.log.Log(context.Background(), level, msg, append(args, "repeats_suppressed", suppressed)...)
 }
 
 // fastLogger is the fasthttp.Logger of every fasthttp server and client wxgate runs. fasthttp's

@@ -9,11 +9,11 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	vm "github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 )
 
@@ -86,9 +86,9 @@ func TestKeepAcceptingRidesOutTemporaryErrors(t *testing.T) {
 	enfile := &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.ENFILE)}
 	aborted := &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.ECONNABORTED)}
 	sl := &scriptedListener{Listener: real, script: []error{emfile, enfile, aborted, emfile}}
-	var failures atomic.Uint64
+	failures := vm.NewSet().NewCounter("failures_total")
 	logs := &bytes.Buffer{}
-	ln := newKeepAccepting(sl, "callback listener", &failures, newRateLog(slog.New(slog.NewTextHandler(logs, nil)), time.Now))
+	ln := newKeepAccepting(sl, "callback listener", failures, newRateLog(slog.New(slog.NewTextHandler(logs, nil)), time.Now))
 	go func() {
 		if c, err := net.Dial("tcp", real.Addr().String()); err == nil {
 			defer c.Close()
@@ -100,8 +100,8 @@ func TestKeepAcceptingRidesOutTemporaryErrors(t *testing.T) {
 		t.Fatalf("Accept gave up on a temporary error: %v", err)
 	}
 	c.Close()
-	if failures.Load() != 4 {
-		t.Fatalf("counted %d failures, want 4", failures.Load())
+	if failures.Get() != 4 {
+		t.Fatalf("counted %d failures, want 4", failures.Get())
 	}
 	if n := strings.Count(logs.String(), "accepting a connection failed"); n != 1 {
 		t.Fatalf("want one rate-limited log line for 4 failures, got %d:\n%s", n, logs)

@@ -18,6 +18,7 @@ import (
 // upstream is the pooled client for one WeChat host.
 type upstream struct {
 	base    string // scheme://host[:port], no trailing slash
+	host    string // host[:port] of base: the host label of its metrics
 	client  *fasthttp.HostClient
 	timeout time.Duration
 }
@@ -58,47 +59,83 @@ func newUpstream(base string, u policies.Upstream, tlsConfig *tls.Config) (*upst
 		Dial:                      checkIdle((&fasthttp.TCPDialer{Concurrency: 0}).Dial, idleCheckAfter),
 		TLSConfig:                 tlsConfig,
 	}
-	return &upstream{base: p.Scheme + "://" + p.Host, client: hc, timeout: u.Timeout}, nil
+	return &upstream{base: p.Scheme + "://" + p.Host, host: p.Host, client: hc, timeout: u.Timeout}, nil
 }
 
-// do sends req and reads the answer into resp within the upstream timeout.
-func (u *upstream) do(req *fasthttp.Request, resp *fasthttp.Response) *apiError {
+// do sends req and reads the answer into resp within the upstream timeout. api names the call in
+// metrics and logs: a route path or an API template, never request data.
+func (g *Gateway) do(u *upstream, api string, req *fasthttp.Request, resp *fasthttp.Response) *apiError {
+	series := g.metrics.upstreamFor(u.host, api)
+	start := time.Now()
 	err := u.client.DoTimeout(req, resp, u.timeout)
+	took := time.Since(start)
+	series.dur.Update(took.Seconds())
 	if err == nil {
 		return nil
 	}
-	return upstreamError(err)
+	class, aerr := upstreamError(err)
+	series.fail(g.metrics, class)
+	// The cause (a dial or x509 error) names hosts and certificates, never the request.
+	g.rate.error("upstream\x00"+u.host+"\x00"+api+"\x00"+class, "call to WeChat failed",
+		"host", u.host, "api", api, "error", class, "cause", err.Error(), "duration", took)
+	return aerr
 }
 
-// upstreamError turns a client failure into the answer the app gets.
-func upstreamError(err error) *apiError {
+// upstreamError turns a client failure into its error class (a metrics label) and the answer
+// the app gets.
+func upstreamError(err error) (string, *apiError) {
 	switch {
 	case errors.Is(err, fasthttp.ErrTimeout), errors.Is(err, fasthttp.ErrDialTimeout), errors.Is(err, fasthttp.ErrTLSHandshakeTimeout):
-		return newError(fasthttp.StatusGatewayTimeout, CodeUpstreamTimeout, "WeChat did not answer within [upstream] timeout; the call may or may not have been executed, query before retrying a payment")
+		return "timeout", newError(fasthttp.StatusGatewayTimeout, CodeUpstreamTimeout, "WeChat did not answer within [upstream] timeout; the call may or may not have been executed, query before retrying a payment")
 	case errors.Is(err, fasthttp.ErrNoFreeConns), errors.Is(err, fasthttp.ErrConnPoolStrategyNotImpl):
-		return newError(fasthttp.StatusServiceUnavailable, CodeUpstreamBusy, "all upstream connections are busy ([upstream] max_conns_per_host); retry shortly")
+		return "busy", newError(fasthttp.StatusServiceUnavailable, CodeUpstreamBusy, "all upstream connections are busy ([upstream] max_conns_per_host); retry shortly")
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		return newError(fasthttp.StatusBadGateway, CodeUpstreamTooLarge, "WeChat's answer exceeded [upstream] max_response_bytes")
+		return "too_large", newError(fasthttp.StatusBadGateway, CodeUpstreamTooLarge, "WeChat's answer exceeded [upstream] max_response_bytes")
 	default:
-		return newError(fasthttp.StatusBadGateway, CodeUpstreamUnreach, "could not reach WeChat ("+errorKind(err)+"); the call may not have been executed, query before retrying a payment")
+		class, kind := errorClass(err)
+		return class, newError(fasthttp.StatusBadGateway, CodeUpstreamUnreach, "could not reach WeChat ("+kind+"); the call may not have been executed, query before retrying a payment")
 	}
 }
 
 // errorKind names a transport error briefly without echoing anything the request carried.
 func errorKind(err error) string {
+	_, kind := errorClass(err)
+	return kind
+}
+
+// errorClass classifies a transport error: a short class for metrics and a phrase for answers.
+// Neither echoes anything the request carried; the log line has the error itself.
+func errorClass(err error) (class, kind string) {
 	var ne net.Error
 	var oe *net.OpError
+	var unknownCA x509.UnknownAuthorityError
+	var invalid x509.CertificateInvalidError
+	var hostname x509.HostnameError
+	var verify *tls.CertificateVerificationError
+	var alert tls.AlertError
+	var header tls.RecordHeaderError
 	switch {
+	case errors.As(err, &invalid):
+		return "tls", "TLS certificate invalid or expired"
+	case errors.As(err, &hostname):
+		return "tls", "TLS certificate is for another host"
+	case errors.As(err, &unknownCA), errors.As(err, &verify):
+		return "tls", "TLS certificate not trusted: check [upstream] ca_file and any egress proxy's CA"
+	case errors.As(err, &alert), errors.As(err, &header):
+		return "tls", "TLS handshake failed"
 	case errors.As(err, &oe):
-		return oe.Op + " " + oe.Net + " failed"
+		if oe.Op == "dial" {
+			return "dial", "could not connect: " + oe.Op + " " + oe.Net + " failed"
+		}
+		return "network", oe.Op + " " + oe.Net + " failed"
 	case errors.As(err, &ne):
-		return "network error"
+		return "network", "network error"
 	case errors.Is(err, fasthttp.ErrConnectionClosed):
-		return "connection closed by WeChat before answering"
+		return "closed", "connection closed by WeChat before answering"
 	case errors.Is(err, errPeerClosedIdle):
-		return "every pooled connection was closed while idle"
+		return "closed", "every pooled connection was closed while idle"
 	default:
-		return "transport error"
+		return "transport", "transport error"
 	}
 }
 

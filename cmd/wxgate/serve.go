@@ -22,7 +22,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log := newLogger(cfg.Log, stderr)
 	fdLimit, err := raiseFDLimit()
 	if err != nil {
 		return err
@@ -37,7 +37,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer st.Close() // after the gateway: pending writes finish first
-	g, err := proxy.NewGateway(cfg, proxy.Options{Logger: log, Store: st, SigningProcs: signing.SigningProcs(cfg.Server.SignConcurrency, log)})
+	g, err := proxy.NewGateway(cfg, proxy.Options{Logger: log, AccessLog: cfg.Log.Access, Version: version, Store: st, SigningProcs: signing.SigningProcs(cfg.Server.SignConcurrency, log)})
 	if err != nil {
 		return fmt.Errorf("start gateway: %w", err)
 	}
@@ -66,4 +66,26 @@ func serveUntil(ctx context.Context, srv *proxy.Server, log *slog.Logger) error 
 		_ = srv.Shutdown()
 		return fmt.Errorf("a listener stopped serving, exiting so that a supervisor restarts wxgate: %w", err)
 	}
+}
+
+// newLogger builds the logger [log] describes, writing to w.
+func newLogger(c policies.Log, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: logLevel(c.Level)}
+	if c.Format == policies.LogFormatJSON {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// logLevel is the slog level of a validated [log] level.
+func logLevel(s string) slog.Level {
+	switch s {
+	case policies.LogLevelDebug:
+		return slog.LevelDebug
+	case policies.LogLevelWarn:
+		return slog.LevelWarn
+	case policies.LogLevelError:
+		return slog.LevelError
+	}
+	return slog.LevelInfo
 }

@@ -1,0 +1,79 @@
+package proxy
+
+import "bytes"
+
+// payAPIs are the WeChat Pay API templates the metrics and logs name: "*" stands for one path
+// segment (an order number, a transaction id). A path that matches none is named by its prefix
+// and "other", so that a label never carries request data.
+var payAPIs = [...]string{
+	"/v3/pay/transactions/jsapi",
+	"/v3/pay/transactions/app",
+	"/v3/pay/transactions/h5",
+	"/v3/pay/transactions/native",
+	"/v3/pay/transactions/id/*",
+	"/v3/pay/transactions/out-trade-no/*",
+	"/v3/pay/transactions/out-trade-no/*/close",
+	"/v3/refund/domestic/refunds",
+	"/v3/refund/domestic/refunds/*",
+	"/v3/certificates",
+	"/v3/bill/tradebill",
+	"/v3/bill/fundflowbill",
+	"/v3/billdownload/file",
+	"/pay/unifiedorder",
+	"/pay/orderquery",
+	"/pay/closeorder",
+	"/pay/refundquery",
+	"/pay/downloadbill",
+	"/pay/micropay",
+	"/secapi/pay/refund",
+	"/secapi/pay/reverse",
+}
+
+// payAPI names a WeChat Pay path (without its query) for metrics and logs.
+func payAPI(path []byte) string {
+	for _, p := range payAPIs {
+		if matchTemplate(p, path) {
+			return p
+		}
+	}
+	switch {
+	case bytes.HasPrefix(path, []byte("/v3/")):
+		return "/v3/other"
+	case bytes.HasPrefix(path, []byte("/secapi/")):
+		return "/secapi/other"
+	}
+	return "/pay/other"
+}
+
+// matchTemplate reports whether path has template's segments, "*" matching any non-empty one.
+func matchTemplate(template string, path []byte) bool {
+	for {
+		ti := indexSlash(template)
+		pi := bytes.IndexByte(path, '/')
+		if pi < 0 {
+			pi = len(path)
+		}
+		t, p := template[:ti], path[:pi]
+		if t == "*" {
+			if len(p) == 0 {
+				return false
+			}
+		} else if t != string(p) {
+			return false
+		}
+		if ti == len(template) || pi == len(path) {
+			return ti == len(template) && pi == len(path)
+		}
+		template, path = template[ti+1:], path[pi+1:]
+	}
+}
+
+// indexSlash is the index of the first '/' in s, or len(s).
+func indexSlash(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '/' {
+			return i
+		}
+	}
+	return len(s)
+}

@@ -1,0 +1,134 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/wxgate/wxgate/policies"
+)
+
+// HeaderRequestID carries a request's id: taken from the request when it is sane, else made by
+// wxgate, and echoed on every answer of the app and callback listeners (and in error JSON).
+const HeaderRequestID = "X-Request-Id"
+
+// maxRequestIDLen bounds a request id taken from a request.
+const maxRequestIDLen = 128
+
+// requestIDs makes request ids: a random per-process prefix and a counter, so that ids are
+// unique across instances and restarts and cost no allocation.
+type requestIDs struct {
+	prefix [13]byte // 12 hex digits and '-'
+	n      atomic.Uint64
+}
+
+func newRequestIDs() *requestIDs {
+	var r [6]byte
+	_, _ = rand.Read(r[:])
+	ids := &requestIDs{}
+	hex.Encode(ids.prefix[:12], r[:])
+	ids.prefix[12] = '-'
+	return ids
+}
+
+// saneRequestID reports whether id, sent by a client, may be kept: 1 to maxRequestIDLen
+// printable ASCII characters without spaces or quotes (it goes into logs and JSON as is).
+func saneRequestID(id []byte) bool {
+	if len(id) == 0 || len(id) > maxRequestIDLen {
+		return false
+	}
+	for _, c := range id {
+		if c <= ' ' || c > '~' || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// takeRequestID makes sure the request carries a sane id in its X-Request-Id header (the one
+// place later steps read it from: error answers, log lines, the echo) and returns it.
+func (g *Gateway) takeRequestID(ctx *fasthttp.RequestCtx) []byte {
+	if id := ctx.Request.Header.Peek(HeaderRequestID); saneRequestID(id) {
+		return id
+	}
+	var buf [13 + 20]byte
+	b := append(buf[:0], g.ids.prefix[:]...)
+	b = strconv.AppendUint(b, g.ids.n.Add(1), 10)
+	ctx.Request.Header.SetBytesV(HeaderRequestID, b)
+	return ctx.Request.Header.Peek(HeaderRequestID)
+}
+
+// requestID is the id takeRequestID gave the request ("" before it ran).
+func requestID(ctx *fasthttp.RequestCtx) []byte { return ctx.Request.Header.Peek(HeaderRequestID) }
+
+// finish echoes the request id on the answer and writes the access log line.
+func (g *Gateway) finish(ctx *fasthttp.RequestCtx, listener string) {
+	id := requestID(ctx)
+	ctx.Response.Header.SetBytesV(HeaderRequestID, id)
+	if !g.accessLog {
+		return
+	}
+	// The path only: query strings carry js_code, tokens and signatures.
+	g.log.LogAttrs(context.Background(), slog.LevelInfo, "request",
+		slog.String("listener", listener),
+		slog.String("method", string(ctx.Method())),
+		slog.String("path", string(truncateBytes(ctx.Path(), 256))),
+		slog.Int("status", ctx.Response.StatusCode()),
+		slog.Duration("duration", time.Since(ctx.Time())),
+		slog.Int("bytes", len(ctx.Response.Body())),
+		slog.String("request_id", string(id)),
+		slog.String("peer", ctx.RemoteIP().String()),
+	)
+}
+
+// truncateBytes cuts b to at most n bytes.
+func truncateBytes(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
+}
+
+// observe counts an answer on the app listener and its duration since the request was read.
+func (g *Gateway) observe(ctx *fasthttp.RequestCtx, kind policies.RouteKind, status int) {
+	g.metrics.observe(kind, status, time.Since(ctx.Time()))
+}
+
+// callbackCall names a callback in log lines: its source, the app or merchant it is for, and the
+// request it came in.
+type callbackCall struct {
+	ctx    *fasthttp.RequestCtx
+	source callbackSource
+	name   string // the app or merchant name from the path (bounded)
+	id     string // WeChat's notification id, when known
+}
+
+// attrs are the log attributes of the callback.
+func (c *callbackCall) attrs(extra ...any) []any {
+	out := append([]any{
+		"source", callbackSources[c.source],
+		"name", c.name,
+		"request_id", string(requestID(c.ctx)),
+		"peer", c.ctx.RemoteIP().String(),
+	}, extra...)
+	if c.id != "" {
+		out = append(out, "notification_id", c.id)
+	}
+	if rid := c.ctx.Request.Header.Peek("Request-ID"); len(rid) > 0 && saneRequestID(rid) {
+		out = append(out, "wechat_request_id", string(rid))
+	}
+	return out
+}
+
+// refused counts a refused callback and logs why (rate-limited per source, name and reason).
+func (g *Gateway) refused(c *callbackCall, reason string) {
+	g.countCallback(c.ctx, c.source, outcomeRejected)
+	g.rate.warn("callback-refused\x00"+callbackSources[c.source]+"\x00"+c.name+"\x00"+reason,
+		"callback refused", c.attrs("reason", reason)...)
+}
