@@ -22,7 +22,7 @@ const (
 func (g *Gateway) CallbackHandler(ctx *fasthttp.RequestCtx) {
 	g.takeRequestID(ctx)
 	g.callbackHandler(ctx)
-	g.finish(ctx, listenerCallback)
+	g.finish(ctx, "callback")
 }
 
 // callbackHandler is CallbackHandler once the request has its id.

@@ -59,7 +59,7 @@ func (g *Gateway) deliver(c *callbackCall, replay, url string, ev *event.Event) 
 		}
 		g.countCallback(c.ctx, c.source, outcomeForwardFailed)
 		g.rate.error("forward-failed\x00"+c.name+"\x00"+why, "forward to the app failed; WeChat will retry",
-			c.attrs("host", forwardHost(url), "reason", why, "duration", took)...)
+			c.attrs("host", forwardHost(url), "reason", why, "duration_ms", millis(took))...)
 		return notDelivered, why
 	}
 	start = time.Now()
@@ -71,7 +71,7 @@ func (g *Gateway) deliver(c *callbackCall, replay, url string, ev *event.Event) 
 		g.rate.warn("store-delivered", "a delivered event could not be recorded as delivered", "err", err.Error())
 	}
 	g.countCallback(c.ctx, c.source, outcomeForwarded)
-	g.log.Debug("callback forwarded", c.attrs("host", forwardHost(url), "duration", took)...)
+	g.log.Debug("callback forwarded", c.attrs("host", forwardHost(url), "duration_ms", millis(took))...)
 	return delivered, ""
 }
 

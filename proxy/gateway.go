@@ -210,7 +210,7 @@ func (g *Gateway) loggedFetch(app string, fetcher *credentials.StableTokenClient
 			return tok, ttl, nil
 		}
 		g.metrics.tokenFailures.Inc()
-		args := []any{"app", app, "force_refresh", force, "duration", took}
+		args := []any{"app", app, "force_refresh", force, "duration_ms", millis(took)}
 		var we *credentials.WeChatError
 		if errors.As(err, &we) {
 			series.fail(g.metrics, "errcode")

@@ -65,7 +65,7 @@ func (g *Gateway) serveV3(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if err := g.verifyV3(m, &resp.Header, resp.Body()); err != nil {
-		g.answerRefused(ctx, g.mch, api, m, string(truncateBytes(resp.Header.Peek("Wechatpay-Serial"), 64)), err, "request_id_wechat", string(truncateBytes(resp.Header.Peek("Request-ID"), 128)))
+		g.answerRefused(ctx, g.mch, api, m, string(truncateBytes(resp.Header.Peek("Wechatpay-Serial"), 64)), err, "wechat_request_id", string(truncateBytes(resp.Header.Peek("Request-ID"), 128)))
 		g.fail(ctx, kind, newError(fasthttp.StatusBadGateway, CodeResponseSignature,
 			fmt.Sprintf("WeChat Pay's answer (HTTP %d) failed verification and was not passed on: %v; query the order before acting on it", resp.StatusCode(), err)))
 		return

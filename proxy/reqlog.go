@@ -67,7 +67,8 @@ func (g *Gateway) takeRequestID(ctx *fasthttp.RequestCtx) []byte {
 // requestID is the id takeRequestID gave the request ("" before it ran).
 func requestID(ctx *fasthttp.RequestCtx) []byte { return ctx.Request.Header.Peek(HeaderRequestID) }
 
-// finish echoes the request id on the answer and writes the access log line.
+// finish echoes the request id on the answer and writes the access log line; listener is "app"
+// or "callback".
 func (g *Gateway) finish(ctx *fasthttp.RequestCtx, listener string) {
 	id := requestID(ctx)
 	ctx.Response.Header.SetBytesV(HeaderRequestID, id)
@@ -80,7 +81,7 @@ func (g *Gateway) finish(ctx *fasthttp.RequestCtx, listener string) {
 		slog.String("method", string(ctx.Method())),
 		slog.String("path", string(truncateBytes(ctx.Path(), 256))),
 		slog.Int("status", ctx.Response.StatusCode()),
-		slog.Duration("duration", time.Since(ctx.Time())),
+		slog.Float64("duration_ms", millis(time.Since(ctx.Time()))),
 		slog.Int("bytes", len(ctx.Response.Body())),
 		slog.String("request_id", string(id)),
 		slog.String("peer", ctx.RemoteIP().String()),
@@ -132,3 +133,6 @@ func (g *Gateway) refused(c *callbackCall, reason string) {
 	g.rate.warn("callback-refused\x00"+callbackSources[c.source]+"\x00"+c.name+"\x00"+reason,
 		"callback refused", c.attrs("reason", reason)...)
 }
+
+// millis is d in milliseconds with microsecond precision, as log lines show durations.
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -12,7 +12,7 @@ import (
 func (g *Gateway) AppHandler(ctx *fasthttp.RequestCtx) {
 	g.takeRequestID(ctx)
 	g.appHandler(ctx)
-	g.finish(ctx, listenerApp)
+	g.finish(ctx, "app")
 }
 
 // appHandler is AppHandler once the request has its id.

@@ -77,7 +77,7 @@ func (g *Gateway) do(u *upstream, api string, req *fasthttp.Request, resp *fasth
 	series.fail(g.metrics, class)
 	// The cause (a dial or x509 error) names hosts and certificates, never the request.
 	g.rate.error("upstream\x00"+u.host+"\x00"+api+"\x00"+class, "call to WeChat failed",
-		"host", u.host, "api", api, "error", class, "cause", err.Error(), "duration", took)
+		"host", u.host, "api", api, "error", class, "cause", err.Error(), "duration_ms", millis(took))
 	return aerr
 }
 
