@@ -315,4 +315,3 @@ func TestLogLines(t *testing.T) {
 		}
 	})
 }
-
