@@ -1,0 +1,93 @@
+package proxy
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+)
+
+// TestRequestIDs: a sane X-Request-Id is kept, anything else is replaced by a fresh id, and
+// ids made by one gateway differ.
+func TestRequestIDs(t *testing.T) {
+	g := benchGateway(t)
+	seen := map[string]bool{}
+	for _, c := range []struct {
+		sent string
+		keep bool
+	}{
+		{"", false},
+		{"abc-123", true},
+		{"7f1c2e9a-7d4b-4f6e-9a51-0e3c1b2a4d5f", true},
+		{"has space", false},
+		{`quote"d`, false},
+		{"back\\slash", false},
+		{"\x01ctl", false},
+		{"é-utf8", false},
+		{strings.Repeat("x", maxRequestIDLen), true},
+		{strings.Repeat("x", maxRequestIDLen+1), false},
+	} {
+		var ctx fasthttp.RequestCtx
+		if c.sent != "" {
+			ctx.Request.Header.Set(HeaderRequestID, c.sent)
+		}
+		id := string(g.takeRequestID(&ctx))
+		g.finish(&ctx, "app")
+		if echoed := string(ctx.Response.Header.Peek(HeaderRequestID)); echoed != id {
+			t.Errorf("sent %q: answer carries %q, the request %q", c.sent, echoed, id)
+		}
+		if c.keep != (id == c.sent) || !saneRequestID([]byte(id)) {
+			t.Errorf("sent %q: id %q (keep %v)", c.sent, id, c.keep)
+		}
+		if !c.keep {
+			if seen[id] {
+				t.Errorf("id %q made twice", id)
+			}
+			seen[id] = true
+		}
+	}
+}
+
+// TestRequestIDAllocatesNothing: taking or making a request id and echoing it, with the access
+// log off, allocates nothing once the headers' buffers have grown.
+func TestRequestIDAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under -race")
+	}
+	g := benchGateway(t)
+	var ctx fasthttp.RequestCtx
+	run := func() {
+		ctx.Request.Header.Del(HeaderRequestID)
+		ctx.Response.Header.Del(HeaderRequestID)
+		g.takeRequestID(&ctx)
+		g.finish(&ctx, "app")
+	}
+	run()
+	if n := testing.AllocsPerRun(200, run); n != 0 {
+		t.Errorf("request id: %.1f allocations per request, want 0", n)
+	}
+}
+
+// BenchmarkRequestID is the per-request cost of the request id (made, not taken) and its echo
+// with the access log off.
+func BenchmarkRequestID(b *testing.B) {
+	g := benchGateway(b)
+	var ctx fasthttp.RequestCtx
+	b.ReportAllocs()
+	for b.Loop() {
+		ctx.Request.Header.Del(HeaderRequestID)
+		g.takeRequestID(&ctx)
+		g.finish(&ctx, "app")
+	}
+}
+
+// BenchmarkObserve is the per-request cost of the request metrics: a counter and a duration
+// histogram by route kind and status class.
+func BenchmarkObserve(b *testing.B) {
+	g := benchGateway(b)
+	var ctx fasthttp.RequestCtx
+	b.ReportAllocs()
+	for b.Loop() {
+		g.observe(&ctx, 1, 200)
+	}
+}
