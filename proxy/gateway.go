@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -211,16 +212,19 @@ func (g *Gateway) loggedFetch(app string, fetcher *credentials.StableTokenClient
 		}
 		g.metrics.tokenFailures.Inc()
 		args := []any{"app", app, "force_refresh", force, "duration_ms", millis(took)}
+		kind := "token\x00" + app + "\x00"
 		var we *credentials.WeChatError
 		if errors.As(err, &we) {
 			series.fail(g.metrics, "errcode")
 			args = append(args, "errcode", we.Code, "errmsg", we.Msg)
+			kind += strconv.Itoa(we.Code) // errmsg carries a request id: not part of the kind
 		} else {
 			class, _ := errorClass(err)
 			series.fail(g.metrics, class)
 			args = append(args, "error", class, "cause", err.Error())
+			kind += class
 		}
-		g.rate.error("token\x00"+app+"\x00"+err.Error(), "access_token fetch failed", args...)
+		g.rate.error(kind, "access_token fetch failed", args...)
 		return tok, ttl, err
 	}
 }

@@ -315,3 +315,39 @@ func TestLogLines(t *testing.T) {
 		}
 	})
 }
+
+// TestRepeatedRefusalsRateLimited: forged notifications that differ only in the values they
+// carry (serial, nonce) make one "callback refused" line per 10 s, while the metrics count
+// every one; an unknown merchant name is limited the same way whatever the name.
+func TestRepeatedRefusalsRateLimited(t *testing.T) {
+	logs := &syncBuffer{}
+	e := startEnvWith(t, envOptions{logs: logs})
+	const n = 6
+	for i := range n {
+		a := e.doURL("POST", e.callbackURL+"/callbacks/wechatpay/pk", []byte(fmt.Sprintf(`{"id":"forged-%d"}`, i)),
+			"Wechatpay-Timestamp", fmt.Sprint(time.Now().Unix()), "Wechatpay-Nonce", fmt.Sprint("n", i), "Wechatpay-Serial", fmt.Sprint(1000+i), "Wechatpay-Signature", "AAAA")
+		if a.Status != 401 {
+			t.Fatalf("forged %d: %d %s", i, a.Status, a.Body)
+		}
+		if a := e.doURL("POST", e.callbackURL+fmt.Sprintf("/callbacks/wechatpay/nobody-%d", i), []byte(`{}`)); a.Status != 404 {
+			t.Fatalf("unknown merchant %d: %d", i, a.Status)
+		}
+	}
+	var forged, unknown int
+	for _, l := range logLines(t, logs.String()) {
+		if l.str("msg") != "callback refused" {
+			continue
+		}
+		if l.str("name") == "pk" {
+			forged++
+		} else {
+			unknown++
+		}
+	}
+	if forged != 1 || unknown != 1 {
+		t.Errorf("%d lines for %d forged notifications and %d for %d unknown names, want 1 each:\n%s", forged, n, unknown, n, logs.String())
+	}
+	if got := e.metric(t, `wxgate_callbacks_total{source="wechatpay.v3",outcome="rejected"}`); got != 2*n {
+		t.Errorf("metrics count %v refusals, want %d", got, 2*n)
+	}
+}

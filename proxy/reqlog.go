@@ -127,11 +127,33 @@ func (c *callbackCall) attrs(extra ...any) []any {
 	return out
 }
 
-// refused counts a refused callback and logs why (rate-limited per source, name and reason).
+// refused counts a refused callback and logs why. Repeats are rate-limited per source, name and
+// kind of reason: what a caller chose (an unknown name, quoted values, numbers) is left out of
+// the kind, so that varied forgeries are limited as one.
 func (g *Gateway) refused(c *callbackCall, reason string) {
 	g.countCallback(c.ctx, c.source, outcomeRejected)
-	g.rate.warn("callback-refused\x00"+callbackSources[c.source]+"\x00"+c.name+"\x00"+reason,
-		"callback refused", c.attrs("reason", reason)...)
+	kind := "\x00?" // every refusal for a name that is not configured
+	if g.apps[c.name] != nil || g.merchants[c.name] != nil {
+		kind = "\x00" + c.name + "\x00" + reasonKind(reason)
+	}
+	g.rate.warn("callback-refused\x00"+callbackSources[c.source]+kind, "callback refused", c.attrs("reason", reason)...)
+}
+
+// reasonKind is reason without its quoted parts and digits, at most 64 bytes: the same for two
+// refusals that differ only in the values they quote.
+func reasonKind(reason string) string {
+	var b []byte
+	quoted := false
+	for i := 0; i < len(reason) && len(b) < 64; i++ {
+		switch c := reason[i]; {
+		case c == '"':
+			quoted = !quoted
+		case quoted, c >= '0' && c <= '9':
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
 }
 
 // millis is d in milliseconds with microsecond precision, as log lines show durations.
