@@ -46,7 +46,7 @@ func (g *Gateway) deliver(c *callbackCall, replay, url string, ev *event.Event) 
 		return notDelivered, "the same event is being forwarded right now"
 	}
 	fstart := time.Now()
-	ok, why := g.forwarder.forward(url, ev)
+	ok, why, cause := g.forwarder.forward(url, ev)
 	took := time.Since(fstart)
 	g.metrics.forward(c.source, ok, took)
 	if !ok {
@@ -58,8 +58,11 @@ func (g *Gateway) deliver(c *callbackCall, replay, url string, ev *event.Event) 
 			g.rate.warn("store-release", "a failed delivery's claim could not be released; it lapses by itself", "err", err.Error())
 		}
 		g.countCallback(c.ctx, c.source, outcomeForwardFailed)
-		g.rate.error("forward-failed\x00"+c.name+"\x00"+why, "forward to the app failed; WeChat will retry",
-			c.attrs("host", forwardHost(url), "reason", why, "duration_ms", millis(took))...)
+		args := c.attrs("host", forwardHost(url), "reason", why, "duration_ms", millis(took))
+		if cause != nil { // a dial or TLS error names the app's address, never the event
+			args = append(args, "cause", cause.Error())
+		}
+		g.rate.error("forward-failed\x00"+c.name+"\x00"+why, "forward to the app failed; WeChat will retry", args...)
 		return notDelivered, why
 	}
 	start = time.Now()

@@ -19,17 +19,18 @@ type forwarder struct {
 	clock    func() time.Time
 }
 
-// forward posts ev to url; true when the app answered 2xx, else why it did not. Whether the
-// event was delivered before is the store's business (deliver), not the forwarder's.
-func (f *forwarder) forward(url string, ev *event.Event) (bool, string) {
+// forward posts ev to url; true when the app answered 2xx, else why it did not and, for a
+// transport failure, the error itself (for the log). Whether the event was delivered before is
+// the store's business (deliver), not the forwarder's.
+func (f *forwarder) forward(url string, ev *event.Event) (bool, string, error) {
 	if url == "" {
-		return false, "no forward_url is configured for this app or merchant"
+		return false, "no forward_url is configured for this app or merchant", nil
 	}
 	now := f.clock()
 	ev.ReceivedAt = now.UTC().Format(time.RFC3339)
 	body, err := ev.Marshal()
 	if err != nil {
-		return false, "cannot encode the event: its data is not JSON"
+		return false, "cannot encode the event: its data is not JSON", nil
 	}
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
@@ -43,13 +44,13 @@ func (f *forwarder) forward(url string, ev *event.Event) (bool, string) {
 	req.Header.Set(event.HeaderSignature, f.secret.Signature(now.Unix(), body))
 	req.SetBodyRaw(body)
 	if err := f.client.DoTimeout(req, resp, f.timeout); err != nil {
-		return false, f.failure(err)
+		return false, f.failure(err), err
 	}
 	discardBody(resp)
 	if c := resp.StatusCode(); c < 200 || c > 299 {
-		return false, fmt.Sprintf("the app answered HTTP %d", c)
+		return false, fmt.Sprintf("the app answered HTTP %d", c), nil
 	}
-	return true, ""
+	return true, "", nil
 }
 
 // failure says why a forward failed, without anything the request or answer carried.

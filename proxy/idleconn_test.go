@@ -102,7 +102,7 @@ func TestIdleRetryNeverResends(t *testing.T) {
 			return func(path string) bool {
 				n++
 				ev := &event.Event{ID: "ev-" + string(rune('0'+n)), Source: event.SourceWeChatPayV3, Type: "T", Data: json.RawMessage(`{}`)}
-				ok, _ := f.forward("http://"+srv.addr+path, ev)
+				ok, _, _ := f.forward("http://"+srv.addr+path, ev)
 				return !ok
 			}
 		}},
