@@ -46,7 +46,7 @@ func (g *Gateway) deliver(c *callbackCall, replay, url string, ev *event.Event) 
 		return notDelivered, "the same event is being forwarded right now"
 	case store.Claimed:
 	default: // only a claim is forwarded
-		g.countCallback(source, outcomeForwardFailed)
+		g.countCallback(c.ctx, c.source, outcomeForwardFailed)
 		return notDelivered, "wxgate's store gave no claim"
 	}
 	fstart := time.Now()
