@@ -20,12 +20,11 @@ const (
 // decrypted and forwarded to the app, and WeChat is acknowledged only once the app accepted it.
 // Nothing else is served there.
 func (g *Gateway) CallbackHandler(ctx *fasthttp.RequestCtx) {
-	g.takeRequestID(ctx)
 	g.callbackHandler(ctx)
 	g.finish(ctx, "callback")
 }
 
-// callbackHandler is CallbackHandler once the request has its id.
+// callbackHandler is CallbackHandler before the answer gets its request id and access line.
 func (g *Gateway) callbackHandler(ctx *fasthttp.RequestCtx) {
 	if aerr := originFormError(ctx); aerr != nil {
 		writeError(ctx, aerr)

@@ -68,7 +68,7 @@ func writeError(ctx *fasthttp.RequestCtx, e *apiError) {
 	var b errorBody
 	b.Error.Code = e.Code
 	b.Error.Message = e.Message
-	b.Error.RequestID = string(requestID(ctx))
+	b.Error.RequestID = requestID(ctx)
 	out, _ := json.Marshal(b)
 	ctx.Response.Reset()
 	ctx.SetStatusCode(e.Status)

@@ -63,7 +63,6 @@ type Gateway struct {
 	metrics       *metrics
 	log           *slog.Logger
 	rate          *rateLog               // repeated warnings, rate-limited
-	ids           *requestIDs            // makes X-Request-Id values
 	accessLog     bool                   // [log] access
 	unhealthy     atomic.Pointer[string] // why /healthz fails, once a listener stopped
 
@@ -132,7 +131,6 @@ func NewGateway(cfg *policies.Config, opts Options) (*Gateway, error) {
 		metrics:   newMetrics(),
 		log:       opts.Logger,
 		rate:      newRateLog(opts.Logger, opts.Clock),
-		ids:       newRequestIDs(),
 		accessLog: opts.AccessLog,
 	}
 	g.registerGauges(opts.Version)

@@ -218,6 +218,6 @@ func (g *Gateway) answerRefused(ctx *fasthttp.RequestCtx, u *upstream, api strin
 	g.metrics.signatureFailures.Inc()
 	g.metrics.upstreamFor(u.host, api).fail(g.metrics, "signature_invalid")
 	args := append([]any{"api", api, "merchant", m.name, "serial", serial, "reason", err.Error(),
-		"request_id", string(requestID(ctx))}, extra...)
+		"request_id", requestID(ctx)}, extra...)
 	g.rate.error("answer-refused\x00"+m.name+"\x00"+api+"\x00"+err.Error(), "WeChat Pay answer failed verification and was not passed on", args...)
 }

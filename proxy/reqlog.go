@@ -6,8 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"strconv"
-	"sync/atomic"
-	"time"
+		"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -18,24 +17,22 @@ import (
 // wxgate, and echoed on every answer of the app and callback listeners (and in error JSON).
 const HeaderRequestID = "X-Request-Id"
 
+// headerRequestID is HeaderRequestID, already in canonical form, for SetCanonical.
+var headerRequestID = []byte(HeaderRequestID)
+
 // maxRequestIDLen bounds a request id taken from a request.
 const maxRequestIDLen = 128
 
-// requestIDs makes request ids: a random per-process prefix and a counter, so that ids are
-// unique across instances and restarts and cost no allocation.
-type requestIDs struct {
-	prefix [13]byte // 12 hex digits and '-'
-	n      atomic.Uint64
-}
-
-func newRequestIDs() *requestIDs {
+// idPrefix starts the ids wxgate makes: 12 random hex digits per process and '-', so that ids
+// of several instances and restarts differ.
+var idPrefix = func() [13]byte {
 	var r [6]byte
 	_, _ = rand.Read(r[:])
-	ids := &requestIDs{}
-	hex.Encode(ids.prefix[:12], r[:])
-	ids.prefix[12] = '-'
-	return ids
-}
+	var p [13]byte
+	hex.Encode(p[:12], r[:])
+	p[12] = '-'
+	return p
+}()
 
 // saneRequestID reports whether id, sent by a client, may be kept: 1 to maxRequestIDLen
 // printable ASCII characters without spaces or quotes (it goes into logs and JSON as is).
@@ -51,27 +48,32 @@ func saneRequestID(id []byte) bool {
 	return true
 }
 
-// takeRequestID makes sure the request carries a sane id in its X-Request-Id header (the one
-// place later steps read it from: error answers, log lines, the echo) and returns it.
-func (g *Gateway) takeRequestID(ctx *fasthttp.RequestCtx) []byte {
+// appendRequestID appends the request's id to dst: its X-Request-Id when sane, else one made
+// of idPrefix and fasthttp's request id (the connection's number, unique in the process, '.',
+// the request's number on it), the same each time it is asked for and stored nowhere.
+func appendRequestID(dst []byte, ctx *fasthttp.RequestCtx) []byte {
 	if id := ctx.Request.Header.Peek(HeaderRequestID); saneRequestID(id) {
-		return id
+		return append(dst, id...)
 	}
-	var buf [13 + 20]byte
-	b := append(buf[:0], g.ids.prefix[:]...)
-	b = strconv.AppendUint(b, g.ids.n.Add(1), 10)
-	ctx.Request.Header.SetBytesV(HeaderRequestID, b)
-	return ctx.Request.Header.Peek(HeaderRequestID)
+	n := ctx.ID()
+	dst = append(dst, idPrefix[:]...)
+	dst = strconv.AppendUint(dst, n>>32, 10)
+	dst = append(dst, '.')
+	return strconv.AppendUint(dst, n&0xffffffff, 10)
 }
 
-// requestID is the id takeRequestID gave the request ("" before it ran).
-func requestID(ctx *fasthttp.RequestCtx) []byte { return ctx.Request.Header.Peek(HeaderRequestID) }
+// requestID is the request's id as a string, for log lines and error answers.
+func requestID(ctx *fasthttp.RequestCtx) string {
+	var buf [maxRequestIDLen]byte
+	return string(appendRequestID(buf[:0], ctx))
+}
 
 // finish echoes the request id on the answer and writes the access log line; listener is "app"
 // or "callback".
 func (g *Gateway) finish(ctx *fasthttp.RequestCtx, listener string) {
-	id := requestID(ctx)
-	ctx.Response.Header.SetBytesV(HeaderRequestID, id)
+	var buf [maxRequestIDLen]byte
+	id := appendRequestID(buf[:0], ctx)
+	ctx.Response.Header.SetCanonical(headerRequestID, id)
 	if !g.accessLog {
 		return
 	}
@@ -115,7 +117,7 @@ func (c *callbackCall) attrs(extra ...any) []any {
 	out := append([]any{
 		"source", callbackSources[c.source],
 		"name", c.name,
-		"request_id", string(requestID(c.ctx)),
+		"request_id", requestID(c.ctx),
 		"peer", c.ctx.RemoteIP().String(),
 	}, extra...)
 	if c.id != "" {

@@ -10,12 +10,11 @@ import (
 // AppHandler serves the app listener: routed WeChat paths and the /wxgate/* helpers. Anything
 // else is 404: wxgate is never an open proxy.
 func (g *Gateway) AppHandler(ctx *fasthttp.RequestCtx) {
-	g.takeRequestID(ctx)
 	g.appHandler(ctx)
 	g.finish(ctx, "app")
 }
 
-// appHandler is AppHandler once the request has its id.
+// appHandler is AppHandler before the answer gets its request id and access line.
 func (g *Gateway) appHandler(ctx *fasthttp.RequestCtx) {
 	if aerr := originFormError(ctx); aerr != nil {
 		g.fail(ctx, 0, aerr)
