@@ -6,7 +6,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"strconv"
-		"time"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
