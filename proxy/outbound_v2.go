@@ -71,7 +71,7 @@ func (g *Gateway) serveV2(ctx *fasthttp.RequestCtx, clientCert bool) {
 		return
 	}
 	if err := verifyV2Answer(m.v2, signType, resp.Body()); err != nil {
-		g.answerRefused(ctx, up, api, m, "", err)
+		g.answerRefused(ctx, up, api, m, nil, err)
 		g.fail(ctx, kind, newError(fasthttp.StatusBadGateway, CodeResponseSignature,
 			fmt.Sprintf("WeChat Pay's APIv2 answer failed verification and was not passed on: %v; query the order before acting on it", err)))
 		return

@@ -65,7 +65,7 @@ func (g *Gateway) serveV3(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	if err := g.verifyV3(m, &resp.Header, resp.Body()); err != nil {
-		g.answerRefused(ctx, g.mch, api, m, string(truncateBytes(resp.Header.Peek("Wechatpay-Serial"), 64)), err, "wechat_request_id", string(truncateBytes(resp.Header.Peek("Request-ID"), 128)))
+		g.answerRefused(ctx, g.mch, api, m, &resp.Header, err)
 		g.fail(ctx, kind, newError(fasthttp.StatusBadGateway, CodeResponseSignature,
 			fmt.Sprintf("WeChat Pay's answer (HTTP %d) failed verification and was not passed on: %v; query the order before acting on it", resp.StatusCode(), err)))
 		return
@@ -213,11 +213,15 @@ const (
 )
 
 // answerRefused counts and logs a WeChat Pay answer that failed verification (it never reaches
-// the app): the API, the merchant, the serial it named and why.
-func (g *Gateway) answerRefused(ctx *fasthttp.RequestCtx, u *upstream, api string, m *merchantState, serial string, err error, extra ...any) {
+// the app): the API, the merchant, why, and for APIv3 (h not nil) the serial the answer named and
+// WeChat Pay's Request-ID.
+func (g *Gateway) answerRefused(ctx *fasthttp.RequestCtx, u *upstream, api string, m *merchantState, h *fasthttp.ResponseHeader, err error) {
 	g.metrics.signatureFailures.Inc()
 	g.metrics.upstreamFor(u.host, api).fail(g.metrics, "signature_invalid")
-	args := append([]any{"api", api, "merchant", m.name, "serial", serial, "reason", err.Error(),
-		"request_id", requestID(ctx)}, extra...)
-	g.rate.error("answer-refused\x00"+m.name+"\x00"+api+"\x00"+err.Error(), "WeChat Pay answer failed verification and was not passed on", args...)
+	args := []any{"api", api, "merchant", m.name, "reason", err.Error(), "request_id", requestID(ctx)}
+	if h != nil {
+		args = append(args, "serial", string(truncateBytes(h.Peek("Wechatpay-Serial"), 64)),
+			"wechat_request_id", string(truncateBytes(h.Peek("Request-ID"), 128)))
+	}
+	g.rate.error("answer-refused\x00"+m.name+"\x00"+api+"\x00"+reasonKind(err.Error()), "WeChat Pay answer failed verification and was not passed on", args...)
 }

@@ -102,7 +102,7 @@ func (g *Gateway) relayVerifiedOr502(ctx *fasthttp.RequestCtx, resp *fasthttp.Re
 	m, aerr := g.merchant(ctx)
 	if aerr == nil {
 		if err := g.verifyV3(m, &resp.Header, resp.Body()); err != nil {
-			g.answerRefused(ctx, g.mch, payAPI(ctx.Path()), m, string(truncateBytes(resp.Header.Peek("Wechatpay-Serial"), 64)), err, "wechat_request_id", string(truncateBytes(resp.Header.Peek("Request-ID"), 128)))
+			g.answerRefused(ctx, g.mch, payAPI(ctx.Path()), m, &resp.Header, err)
 			aerr = newError(fasthttp.StatusBadGateway, CodeResponseSignature, "WeChat Pay's answer failed verification: "+err.Error())
 		}
 	}
