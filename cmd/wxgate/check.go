@@ -104,6 +104,11 @@ func printSummary(w io.Writer, path string, cfg *policies.Config, allRoutes bool
 	default:
 		fmt.Fprintf(w, "Store: memory (at most %d session keys; nothing survives a restart)\n", cfg.Sessions.MaxEntries)
 	}
+	access := "off"
+	if cfg.Log.Access {
+		access = "on"
+	}
+	fmt.Fprintf(w, "Log: level %s, format %s, access log %s\n", cfg.Log.Level, cfg.Log.Format, access)
 	fmt.Fprintf(w, "\nCallback URLs to give WeChat (on %s, behind your HTTPS front):\n", cfg.Server.CallbackListen)
 	for _, a := range cfg.Apps {
 		if a.Push != nil {

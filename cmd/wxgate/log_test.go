@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +40,27 @@ func TestNewLogger(t *testing.T) {
 				t.Errorf("%+v: line %q (JSON %v)", c.cfg, line, c.json)
 			}
 		}
+	}
+}
+
+// TestCheckShowsLog: wxgate check reports the [log] settings, and refuses a bad level naming
+// the key.
+func TestCheckShowsLog(t *testing.T) {
+	dir := t.TempDir()
+	write := func(log string) string {
+		path := filepath.Join(dir, "wxgate.toml")
+		text := "[log]\n" + log + "\n[[app]]\nname = \"shop\"\nappid = \"wx0123456789abcdef\"\nsecret = \"check-log-secret\"\n"
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	out, _, err := runCmd(t, "check", "-config", write(`format = "json"`+"\naccess = true"))
+	if err != nil || !strings.Contains(out, "Log: level info, format json, access log on") {
+		t.Fatalf("check: %v\n%s", err, out)
+	}
+	if _, _, err := runCmd(t, "check", "-config", write(`level = "loud"`)); err == nil || !strings.Contains(err.Error(), "log.level") {
+		t.Fatalf("a bad level: %v", err)
 	}
 }
 
