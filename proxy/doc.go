@@ -1,12 +1,14 @@
 // Package proxy is wxgate's HTTP side: three fasthttp listeners and what each serves. Its files
 // come in groups named by their prefix:
 //
-//   - server*, routing.go, admin.go, errors.go, metrics.go, gateway.go: the listeners and their
-//     limits (server.go), accepting through descriptor exhaustion (server_listener.go), the
-//     fasthttp logger that never writes request bytes (server_log.go), which handler serves
-//     which path (routing.go), /healthz, /readyz and /metrics (admin.go, metrics.go), the one
-//     place an error becomes an HTTP answer (errors.go), and the Gateway built from a validated
-//     config (gateway.go, merchant.go).
+//   - server*, routing.go, admin.go, errors.go, metrics.go, reqlog.go, gateway.go: the listeners
+//     and their limits (server.go), accepting through descriptor exhaustion (server_listener.go),
+//     the fasthttp logger that never writes request bytes and the rate limit of repeated
+//     warnings (server_log.go), which handler serves which path (routing.go), /healthz, /readyz
+//     and /metrics (admin.go, metrics.go, with the WeChat Pay API names of payapi.go), request
+//     ids, the access log and the refusal lines (reqlog.go), the one place an error becomes an
+//     HTTP answer (errors.go), and the Gateway built from a validated config (gateway.go,
+//     merchant.go).
 //   - outbound_*: the signing proxy, app -> WeChat: access_token, xpay pay_sig and user
 //     signature (outbound_weixin.go, outbound_usersig.go, outbound_code2session.go), WeChat
 //     Pay APIv3 and APIv2 (outbound_v3*.go, outbound_v2.go), the pooled upstream clients.
