@@ -275,12 +275,18 @@ func TestLogLines(t *testing.T) {
 		const wrong = "wrong-app-secret-for-the-log-test"
 		secrets = append(secrets, wrong)
 		cfg := e.configWith(func(s string) string { return strings.Replace(s, "shop-app-secret-7f3a", wrong, 1) })
-		_, appURL, _ := e.startGateway(cfg)
+		_, appURL, adminURL := e.startGateway(cfg)
 		a := e.doURL("POST", appURL+"/xpay/query_order", []byte(`{"env":0,"order_id":"log-tok-1"}`))
 		if a.Status != 502 || a.wxgateError(t) != proxy.CodeTokenUnavailable {
 			t.Fatalf("wrong secret: %d %s", a.Status, a.Body)
 		}
 		wantLine(t, cur.next(t), "access_token fetch failed", map[string]string{"app": "shop", "errcode": "40125", "errmsg": "invalid appsecret", "level": "ERROR"})
+		m := string(e.doURL("GET", adminURL+"/metrics", nil).Body)
+		for _, want := range []string{"wxgate_token_fetch_failures_total 1\n", `api="/cgi-bin/stable_token",error="errcode"} 1` + "\n"} {
+			if !strings.Contains(m, want) {
+				t.Errorf("metrics lack %q", want)
+			}
+		}
 	})
 
 	t.Run("upstream TLS failure with its cause", func(t *testing.T) {
@@ -289,12 +295,15 @@ func TestLogLines(t *testing.T) {
 			j := strings.IndexByte(s[i:], '\n')
 			return s[:i] + s[i+j+1:]
 		})
-		_, appURL, _ := e.startGateway(cfg)
+		_, appURL, adminURL := e.startGateway(cfg)
 		a := e.doURL("POST", appURL+"/v3/pay/transactions/jsapi", jsapiBody(appID, "1900000001", "log-tls-1", 1), proxy.HeaderMerchant, "pk")
 		if a.Status != 502 || a.wxgateError(t) != proxy.CodeUpstreamUnreach || !strings.Contains(string(a.Body), "TLS certificate not trusted") {
 			t.Fatalf("untrusted CA: %d %s", a.Status, a.Body)
 		}
 		wantLine(t, cur.next(t), "call to WeChat failed", map[string]string{"api": "/v3/pay/transactions/jsapi", "error": "tls", "cause": "x509", "host": "127.0.0.1"})
+		if m := string(e.doURL("GET", adminURL+"/metrics", nil).Body); !strings.Contains(m, `api="/v3/pay/transactions/jsapi",error="tls"} 1`+"\n") {
+			t.Errorf("metrics do not count the TLS failure:\n%s", m)
+		}
 	})
 
 	t.Run("no secret, session_key or openid in any line", func(t *testing.T) {
