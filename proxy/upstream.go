@@ -102,8 +102,21 @@ func errorKind(err error) string {
 	}
 }
 
-// upstreamTLS is the TLS configuration for WeChat hosts: the system roots plus [upstream] ca_file.
-func upstreamTLS(u policies.Upstream) (*tls.Config, error) {
+// readCAFile returns the contents of [upstream] ca_file (nil when none is configured).
+func readCAFile(u policies.Upstream) ([]byte, error) {
+	if u.CAFile == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(u.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("upstream ca_file: %w", err)
+	}
+	return pem, nil
+}
+
+// upstreamTLS is the TLS configuration for WeChat hosts: the system roots plus caPEM, the
+// contents of [upstream] ca_file (readCAFile).
+func upstreamTLS(u policies.Upstream, caPEM []byte) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if u.CAFile == "" {
 		return cfg, nil
@@ -112,11 +125,7 @@ func upstreamTLS(u policies.Upstream) (*tls.Config, error) {
 	if err != nil || pool == nil {
 		pool = x509.NewCertPool()
 	}
-	pem, err := os.ReadFile(u.CAFile)
-	if err != nil {
-		return nil, fmt.Errorf("upstream ca_file: %w", err)
-	}
-	if !pool.AppendCertsFromPEM(pem) {
+	if !pool.AppendCertsFromPEM(caPEM) {
 		return nil, fmt.Errorf("upstream ca_file %s holds no PEM certificate", u.CAFile)
 	}
 	cfg.RootCAs = pool
