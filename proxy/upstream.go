@@ -22,6 +22,10 @@ type upstream struct {
 	timeout time.Duration
 }
 
+// upstreamDialer dials every upstream client: one DNS cache, and one cleaner goroutine for it
+// however many clients reloads have built (each dialer runs its own until its entries expire).
+var upstreamDialer = &fasthttp.TCPDialer{Concurrency: 0}
+
 // newUpstream builds the pooled client for base with every limit set from the config.
 func newUpstream(base string, u policies.Upstream, tlsConfig *tls.Config) (*upstream, error) {
 	p, err := url.Parse(base)
@@ -55,7 +59,7 @@ func newUpstream(base string, u policies.Upstream, tlsConfig *tls.Config) (*upst
 		// found before anything was sent; every other failure is the app's to resolve.
 		MaxIdemponentCallAttempts: idleRetryAttempts(u.MaxConnsPerHost),
 		RetryIfErr:                retryIdleClosed,
-		Dial:                      checkIdle((&fasthttp.TCPDialer{Concurrency: 0}).Dial, idleCheckAfter),
+		Dial:                      checkIdle(upstreamDialer.Dial, idleCheckAfter),
 		TLSConfig:                 tlsConfig,
 	}
 	return &upstream{base: p.Scheme + "://" + p.Host, client: hc, timeout: u.Timeout}, nil
