@@ -18,7 +18,9 @@ func reloadEnv(t *testing.T) (*testEnv, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
 	e := startEnvWith(t, envOptions{
-		edit:   func(s string) string { return strings.Replace(s, "[upstream]\n", "[upstream]\nmax_idle_duration = \"1s\"\n", 1) },
+		edit: func(s string) string {
+			return strings.Replace(s, "[upstream]\n", "[upstream]\nmax_idle_duration = \"1s\"\n", 1)
+		},
 		logger: slog.New(slog.NewTextHandler(logs, nil)),
 	})
 	return e, logs
