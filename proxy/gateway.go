@@ -34,6 +34,9 @@ type Options struct {
 	// Store holds session keys and callback records; the caller opens it (store.Open) and
 	// closes it after the gateway. Default: a memory store the gateway owns.
 	Store store.Store
+	// OpenFileLimit, when not 0, is the process's open-file limit: Reload refuses a config that
+	// may need more descriptors (DescriptorsNeeded) than that.
+	OpenFileLimit uint64
 }
 
 // Gateway holds everything the request path needs: the parts a config defines (apps,
@@ -58,6 +61,7 @@ type Gateway struct {
 	ready   *readyVerdict // the last /readyz verdict (readyCacheFor)
 
 	reloadMu sync.Mutex // one reload at a time
+	fdLimit  uint64     // Options.OpenFileLimit
 }
 
 // generation is what one config defines, ready for the request path: the config itself, the
@@ -122,6 +126,7 @@ func NewGateway(cfg *policies.Config, opts Options) (*Gateway, error) {
 		metrics: newMetrics(),
 		log:     opts.Logger,
 		rate:    newRateLog(opts.Logger, opts.Clock),
+		fdLimit: opts.OpenFileLimit,
 	}
 	gen, err := g.newGeneration(cfg, nil)
 	if err != nil {

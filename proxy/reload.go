@@ -13,8 +13,9 @@ import (
 // Reload replaces the config the gateway serves with the one load returns, without dropping a
 // request: a new generation (apps, merchants, keys, certificates, secrets, routes, upstream
 // clients) is built beside the running one and swapped in at once; requests already in flight
-// finish on the one they started with. A config that does not load (every problem is logged) or
-// cannot be built leaves the running one serving. Settings the running process cannot change
+// finish on the one they started with. A config that does not load (every problem is logged),
+// needs more descriptors than Options.OpenFileLimit, or cannot be built leaves the running one
+// serving. Settings the running process cannot change
 // (every [server], [store] and [sessions] key, [forward] timeout: listeners, limits, signing
 // slots, the store and its claims are built once) keep their running values and are named in the
 // log as needing a restart; the rest of the reload applies. It logs one line and counts the
@@ -28,6 +29,10 @@ func (g *Gateway) Reload(load func() (*policies.Config, error)) error {
 	}
 	cur := g.current()
 	restart := keepRestartOnly(cur.cfg, cfg)
+	if need := DescriptorsNeeded(cfg); g.fdLimit != 0 && uint64(need) > g.fdLimit {
+		return g.reloadFailed(fmt.Errorf("the open-file limit is %d, but this config may hold %d descriptors at once: "+
+			"lower [upstream] max_conns_per_host or [forward] max_conns, or raise the limit and restart", g.fdLimit, need))
+	}
 	gen, err := g.newGeneration(cfg, cur)
 	if err != nil {
 		return g.reloadFailed(err)

@@ -191,3 +191,35 @@ func TestReloadLeavesNoGoroutines(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // polling the goroutine count
 	}
 }
+
+// TestReloadRefusesAConfigOverTheOpenFileLimit: a reload whose connection pools could exceed the
+// process's open-file limit is refused like an invalid config.
+func TestReloadRefusesAConfigOverTheOpenFileLimit(t *testing.T) {
+	const text = `
+[upstream]
+max_conns_per_host = %d
+[[app]]
+name = "door"
+appid = "wx00000000000000e5"
+secret = "reload-fd-test-secret"
+`
+	parse := func(conns int) (*policies.Config, error) {
+		return policies.Parse(fmt.Appendf(nil, text, conns), t.TempDir())
+	}
+	cfg, err := parse(64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	g, err := proxy.NewGateway(cfg, proxy.Options{OpenFileLimit: uint64(proxy.DescriptorsNeeded(cfg)), Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if err := g.Reload(func() (*policies.Config, error) { return parse(64) }); err != nil {
+		t.Fatalf("a config within the limit: %v", err)
+	}
+	if err := g.Reload(func() (*policies.Config, error) { return parse(65) }); err == nil || !strings.Contains(lastLine(logs, "config reload refused"), "open-file limit") {
+		t.Fatalf("a config over the limit: %v\n%s", err, logs)
+	}
+}

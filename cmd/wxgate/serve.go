@@ -45,7 +45,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer st.Close() // after the gateway: pending writes finish first
-	g, err := proxy.NewGateway(cfg, proxy.Options{Logger: log, Store: st, SigningProcs: signing.SigningProcs(cfg.Server.SignConcurrency, log)})
+	g, err := proxy.NewGateway(cfg, proxy.Options{Logger: log, Store: st, OpenFileLimit: fdLimit,
+		SigningProcs: signing.SigningProcs(cfg.Server.SignConcurrency, log)})
 	if err != nil {
 		return fmt.Errorf("start gateway: %w", err)
 	}
@@ -59,19 +60,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	log.Info("wxgate serving", "app", ls.App.Addr().String(), "callback", ls.Callback.Addr().String(),
 		"admin", ls.Admin.Addr().String(), "apps", len(cfg.Apps), "merchants", len(cfg.Merchants),
 		"weixin", cfg.Upstream.Weixin, "store", cfg.Store.Kind, "open_file_limit", fdLimit)
-	reload := func() {
-		_ = g.Reload(func() (*policies.Config, error) {
-			cfg, err := policies.Load(*path)
-			if err != nil {
-				return nil, err
-			}
-			if need := proxy.DescriptorsNeeded(cfg); uint64(need) > fdLimit {
-				return nil, fmt.Errorf("the open-file limit is %d, but this config may hold %d descriptors at once: "+
-					"raise the limit (systemd LimitNOFILE=, ulimit -n) and restart, or lower the pool settings", fdLimit, need)
-			}
-			return cfg, nil
-		})
-	}
+	reload := func() { _ = g.Reload(func() (*policies.Config, error) { return policies.Load(*path) }) }
 	return serveUntil(ctx, srv, log, hup, reload)
 }
 
