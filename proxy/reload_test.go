@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/wxgate/wxgate/policies"
 	"github.com/wxgate/wxgate/proxy"
 )
@@ -179,8 +181,37 @@ func TestReloadLeavesNoGoroutines(t *testing.T) {
 	}
 	round(0)
 	base := runtime.NumGoroutine()
+	// Calls run while the reloads swap the config under them (and the race detector watches).
+	stop := make(chan struct{})
+	var failed []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+		defer fasthttp.ReleaseRequest(req)
+		defer fasthttp.ReleaseResponse(resp)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			req.Reset()
+			req.SetRequestURI(e.appURL + "/xpay/query_order")
+			req.Header.SetMethod("POST")
+			req.SetBodyString(`{"env":0,"order_id":"warm-000001"}`)
+			if err := e.client.Do(req, resp); err != nil || resp.StatusCode() != 200 {
+				failed = append(failed, fmt.Sprintf("call %d: %v %d %s", i, err, resp.StatusCode(), resp.Body()))
+			}
+		}
+	}()
 	for i := 1; i <= 20; i++ {
 		round(i)
+	}
+	close(stop)
+	<-done
+	if len(failed) > 0 {
+		t.Errorf("%d calls failed during the reloads, first: %s", len(failed), failed[0])
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for n := runtime.NumGoroutine(); n > base+4; n = runtime.NumGoroutine() {
