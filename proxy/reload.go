@@ -78,9 +78,10 @@ func (g *Gateway) reloadFailed(err error) error {
 const retireGraceMin = time.Second
 
 // retire closes the idle connections of the clients cur used and next does not: at once, and
-// again once every request that could still be using them has ended (three upstream or
-// forward timeouts: a call, its token refresh and its retry), so that no connection outlives
-// its last request longer than that. fasthttp ends its own cleaner goroutines once a client
+// again once every request that could still be using them has ended (four upstream or forward
+// timeouts: a token fetch, the call, and after a stale token a forced fetch and the retry), so
+// that no connection outlives its last request longer than that; one still busy then is closed
+// by the client's own idle cleaner ([upstream] max_idle_duration) once it is released. fasthttp ends its own cleaner goroutines once a client
 // holds no connection.
 func (g *Gateway) retire(cur, next *generation) {
 	keep := map[idleCloser]bool{}
@@ -103,7 +104,7 @@ func (g *Gateway) retire(cur, next *generation) {
 		}
 	}
 	closeAll()
-	time.AfterFunc(max(retireGraceMin, 3*max(cur.cfg.Upstream.Timeout, cur.cfg.Forward.Timeout)), closeAll)
+	time.AfterFunc(max(retireGraceMin, 4*max(cur.cfg.Upstream.Timeout, cur.cfg.Forward.Timeout)), closeAll)
 }
 
 // keepRestartOnly copies into next the settings of cur that a running process cannot change,
