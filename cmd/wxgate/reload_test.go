@@ -436,12 +436,14 @@ func TestReloadUnderLoad(t *testing.T) {
 	// config holds (the retired clients' idle connections are closed at once, the rest after
 	// their grace).
 	deadline = time.Now().Add(40 * time.Second)
-	for fds := n.openFDs(t); fds > fdBase+8; fds = n.openFDs(t) {
+	fds := n.openFDs(t)
+	for ; fds > fdBase+8; fds = n.openFDs(t) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d descriptors open after 20 reloads, %d after the first", fds, fdBase)
 		}
 		time.Sleep(50 * time.Millisecond) // polling /proc
 	}
+	t.Logf("%d descriptors open after 20 reloads, %d after the first", fds, fdBase)
 
 	if c := strings.Count(n.logs.String(), "config reloaded"); c != 20 {
 		t.Errorf("%d reload lines, want 20", c)
