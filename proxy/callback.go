@@ -18,14 +18,16 @@ const (
 
 // CallbackHandler serves the WeChat-facing callback listener: every notification is verified,
 // decrypted and forwarded to the app, and WeChat is acknowledged only once the app accepted it.
-// Nothing else is served there.
+// Nothing else is served there. Like AppHandler, a callback is served to its end by the config
+// current when it arrived.
 func (g *Gateway) CallbackHandler(ctx *fasthttp.RequestCtx) {
-	g.callbackHandler(ctx)
+	g.current().serveCallback(ctx)
 	g.finish(ctx, "callback")
 }
 
-// callbackHandler is CallbackHandler before the answer gets its request id and access line.
-func (g *Gateway) callbackHandler(ctx *fasthttp.RequestCtx) {
+// serveCallback is CallbackHandler with the generation loaded, before the answer gets its
+// request id and access line.
+func (g *generation) serveCallback(ctx *fasthttp.RequestCtx) {
 	if aerr := originFormError(ctx); aerr != nil {
 		writeError(ctx, aerr)
 		return

@@ -23,7 +23,7 @@ const (
 // none) and claims its event id; the claim is released when the forward fails, so that WeChat's
 // retry is delivered, and marked delivered when the app accepted it. why says what failed.
 // Refusals and failed forwards are logged with c's fields.
-func (g *Gateway) deliver(c *callbackCall, replay, url string, ev *event.Event) (delivery, string) {
+func (g *generation) deliver(c *callbackCall, replay, url string, ev *event.Event) (delivery, string) {
 	c.id = ev.ID
 	start := time.Now()
 	cl, err := g.store.Claim(storeCtx, replay, ev.ID)

@@ -39,7 +39,8 @@ type testEnv struct {
 	appURL      string
 	adminURL    string
 	client      *fasthttp.Client
-	store       store.Store // given to the gateways this env starts; nil: memory
+	store       store.Store  // given to the gateways this env starts; nil: memory
+	logger      *slog.Logger // given to the gateways this env starts; nil: discard
 	// logs, when set, receives every gateway's log as JSON lines at level debug, access log on.
 	logs *syncBuffer
 }
@@ -57,6 +58,7 @@ type envOptions struct {
 	emulatorIdle time.Duration       // the emulator's IdleTimeout; 0 keeps its default
 	receiver     receiverOptions     // the app's event endpoint
 	store        store.Store         // the gateway's store; nil: memory
+	logger       *slog.Logger        // the gateway's logger; nil: discard
 	logs         *syncBuffer         // the gateways' JSON log (debug, access log on); nil: none
 }
 
@@ -140,7 +142,7 @@ func startEnvWith(t *testing.T, opts envOptions) *testEnv {
 	e := &testEnv{t: t, cfg: cfg, text: text, emu: emu, recv: recv, callbackURL: callbackURL,
 		emuAddr: "http://" + weixinLn.Addr().String(), mchAddr: "https://" + mchLn.Addr().String(),
 		client: &fasthttp.Client{ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, MaxConnsPerHost: 256},
-		store:  opts.store, logs: opts.logs}
+		store:  opts.store, logger: opts.logger, logs: opts.logs}
 	e.gw, e.appURL, e.adminURL = e.startGatewayOn(cfg, ls)
 	return e
 }
@@ -176,7 +178,7 @@ func (e *testEnv) startGateway(cfg *policies.Config) (*proxy.Gateway, string, st
 // startGatewayOn starts a wxgate with cfg on bound listeners.
 func (e *testEnv) startGatewayOn(cfg *policies.Config, ls proxy.Listeners) (*proxy.Gateway, string, string) {
 	e.t.Helper()
-	o := proxy.Options{Store: e.store}
+	o := proxy.Options{Store: e.store, Logger: e.logger}
 	if e.logs != nil {
 		o.Logger = slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		o.AccessLog = true

@@ -45,6 +45,10 @@ type metrics struct {
 	storeDur  [len(storeOps)]*vm.PrometheusHistogram
 	storeErrs [len(storeOps)]*vm.Counter
 
+	reloadsOK     *vm.Counter
+	reloadsFailed *vm.Counter
+	lastReload    atomic.Int64 // unix seconds of the last config applied (start-up or reload)
+
 	upstreamMu sync.Mutex
 	upstream   atomic.Pointer[map[upstreamKey]*upstreamSeries] // copied on write
 }
@@ -156,7 +160,10 @@ func newMetrics() *metrics {
 		sessionsCaptured:  s.NewCounter("wxgate_session_keys_captured_total"),
 		overloaded:        s.NewCounter("wxgate_sign_overloaded_total"),
 		tokenFailures:     s.NewCounter("wxgate_token_fetch_failures_total"),
+		reloadsOK:         s.NewCounter(`wxgate_config_reloads_total{result="ok"}`),
+		reloadsFailed:     s.NewCounter(`wxgate_config_reloads_total{result="error"}`),
 	}
+	s.NewGauge("wxgate_config_last_reload_success_timestamp_seconds", func() float64 { return float64(m.lastReload.Load()) })
 	for i, n := range listenerNames {
 		m.acceptFailures[i] = s.NewCounter(fmt.Sprintf("wxgate_accept_failures_total{listener=%q}", strings.TrimSuffix(n, " listener")))
 	}
@@ -359,14 +366,15 @@ func (g *Gateway) writeExternal(w io.Writer) {
 	fmt.Fprintf(w, "wxgate_store_up{kind=%q} %d\n", st.Kind, boolInt(st.Up))
 	vm.WriteCounterUint64(w, "wxgate_store_errors_total", uint64(st.Errors))
 
-	names := sortedKeys(g.apps)
+	apps := g.current().apps
+	names := sortedKeys(apps)
 	vm.WriteMetadataIfNeeded(w, "wxgate_token_fetches_total", "counter")
 	for _, n := range names {
-		fmt.Fprintf(w, "wxgate_token_fetches_total{app=%q} %d\n", n, g.apps[n].tokens.Status().Fetches)
+		fmt.Fprintf(w, "wxgate_token_fetches_total{app=%q} %d\n", n, apps[n].tokens.Status().Fetches)
 	}
 	vm.WriteMetadataIfNeeded(w, "wxgate_token_force_refreshes_total", "counter")
 	for _, n := range names {
-		fmt.Fprintf(w, "wxgate_token_force_refreshes_total{app=%q} %d\n", n, g.apps[n].tokens.Status().ForceRefreshes)
+		fmt.Fprintf(w, "wxgate_token_force_refreshes_total{app=%q} %d\n", n, apps[n].tokens.Status().ForceRefreshes)
 	}
 }
 

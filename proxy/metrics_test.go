@@ -79,9 +79,10 @@ func TestMetricsExposition(t *testing.T) {
 			t.Errorf("family %s has no HELP text or TYPE", name)
 		}
 	}
-	// The bench harness reads these (bench/harness/metrics.go).
+	// The bench harness reads these (bench/harness/metrics.go); the reload's are always there.
 	for _, name := range []string{"go_memstats_mallocs_total", "go_memstats_heap_inuse_bytes", "wxgate_session_keys", "wxgate_sign_overloaded_total",
-		"wxgate_sign_wait_max_seconds", "wxgate_gomaxprocs", "wxgate_sign_wait_seconds", "wxgate_signatures_total", "wxgate_sign_cpu_seconds_total"} {
+		"wxgate_sign_wait_max_seconds", "wxgate_gomaxprocs", "wxgate_sign_wait_seconds", "wxgate_signatures_total", "wxgate_sign_cpu_seconds_total",
+		"wxgate_config_reloads_total", "wxgate_config_last_reload_success_timestamp_seconds"} {
 		if before[name] == nil {
 			t.Errorf("/metrics lacks %s", name)
 		}

@@ -132,7 +132,7 @@ func (c *callbackCall) attrs(extra ...any) []any {
 // refused counts a refused callback and logs why. Repeats are rate-limited per source, name and
 // kind of reason: what a caller chose (an unknown name, quoted values, numbers) is left out of
 // the kind, so that varied forgeries are limited as one.
-func (g *Gateway) refused(c *callbackCall, reason string) {
+func (g *generation) refused(c *callbackCall, reason string) {
 	g.countCallback(c.ctx, c.source, outcomeRejected)
 	kind := "\x00?" // every refusal for a name that is not configured
 	if g.apps[c.name] != nil || g.merchants[c.name] != nil {

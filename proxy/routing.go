@@ -8,14 +8,16 @@ import (
 )
 
 // AppHandler serves the app listener: routed WeChat paths and the /wxgate/* helpers. Anything
-// else is 404: wxgate is never an open proxy.
+// else is 404: wxgate is never an open proxy. The request is served to its end by the config
+// current when it arrived, whatever a reload swaps in meanwhile.
 func (g *Gateway) AppHandler(ctx *fasthttp.RequestCtx) {
-	g.appHandler(ctx)
+	g.current().serveApp(ctx)
 	g.finish(ctx, "app")
 }
 
-// appHandler is AppHandler before the answer gets its request id and access line.
-func (g *Gateway) appHandler(ctx *fasthttp.RequestCtx) {
+// serveApp is AppHandler with the generation loaded, before the answer gets its request id and
+// access line.
+func (g *generation) serveApp(ctx *fasthttp.RequestCtx) {
 	if aerr := originFormError(ctx); aerr != nil {
 		g.fail(ctx, 0, aerr)
 		return
