@@ -61,8 +61,9 @@ type Server struct {
 	// SignConcurrency caps RSA signatures computed at once (default: the number of cores).
 	SignConcurrency int `toml:"sign_concurrency"`
 	// SignMaxWait bounds a request's wait for a signing slot (default 1s): a request joins the
-	// queue when the signatures ahead should finish within half of it, else it is answered 503 at
-	// once, and a waiter still without a slot at nine tenths of it is answered 503 then.
+	// queue when the signatures ahead should finish within three quarters of it (half while
+	// refusals go on), else it is answered 503 at once, and a waiter still without a slot at nine
+	// tenths of it is answered 503 then.
 	SignMaxWait time.Duration `toml:"sign_max_wait"`
 	// SignPriority is where RSA signatures run: SignPriorityLow (the default) on threads of
 	// lowered priority, so that answers needing no signature go first on saturated cores;

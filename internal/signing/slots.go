@@ -8,23 +8,26 @@ import (
 
 // Slots caps concurrent RSA signatures: RSA-2048 costs about a millisecond of CPU, so more
 // signatures at once than cores only queue. A request that finds every slot busy joins a FIFO
-// queue when the signatures queued ahead of it should finish within half of [server]
-// sign_max_wait (the estimate: requests waiting × how long a slot is held ÷ slots); otherwise it
-// is answered 503 at once. A waiter that still has no slot at nine tenths of sign_max_wait is
-// answered 503 then, so no request waits longer than sign_max_wait for a slot.
+// queue when the signatures queued ahead of it should finish within three quarters of [server]
+// sign_max_wait (the estimate: requests waiting × how long a slot is held ÷ slots), or within
+// half of it for as long as a request was refused less than a bound's worth of signatures ago;
+// otherwise it is answered 503 at once. A waiter that still has no slot at nine tenths of
+// sign_max_wait is answered 503 then, so no request waits longer than sign_max_wait for a slot.
 //
 // The bound is meant to be long (1 s by default): a closed loop of clients, each waiting for its
 // answer before sending the next request, never queues more requests than there are clients, so
-// with a long bound every one of them waits its turn; only an offer that outruns the signing for
-// good (an open loop) grows the queue to half the bound, where the requests past it are refused at
-// once. The half leaves the estimate room to be wrong: an admitted request times out only when the
-// slots turn out much slower than measured while it waits (a stall, the machine's load rising:
-// 1.8 times, less the estimate's own spread). The estimate uses how long a slot is held, from taking it to giving it back: on a
-// saturated machine that is the signature plus the waits for the lower-priority signing thread
-// and for the request's goroutine to run again, and it is what decides how soon the next waiter
-// gets the slot. A waiting request costs a goroutine and its connection's buffers (tens of KB);
-// their number is bounded by the queue the estimate admits (about sign_max_wait ÷ 2 × slots ÷
-// the hold time: about 700 at 1 s on 2 slots of 1.5 ms) and, in any case, by [server] max_conns.
+// with a long bound every one of them waits its turn, up to three quarters of it. Only an offer
+// that outruns the signing for good (an open loop) grows the queue to that limit; its first
+// refusal then lowers the limit to half the bound, where it stays while the refusals go on: the
+// queue the overload keeps is then one whose requests get their slot even when the slots turn out
+// up to 1.8 times slower than measured while they wait (a stall, the machine's load rising),
+// against 1.2 times at three quarters. The estimate uses how long a slot is held, from taking it
+// to giving it back: on a saturated machine that is the signature plus the waits for the
+// lower-priority signing thread and for the request's goroutine to run again, and it is what
+// decides how soon the next waiter gets the slot. A waiting request costs a goroutine and its
+// connection's buffers (tens of KB); their number is bounded by the queue the estimate admits
+// (sign_max_wait × 3/4 × slots ÷ the hold time: about 1000 at 1 s on 2 slots of 1.5 ms) and, in
+// any case, by [server] max_conns.
 type Slots struct {
 	slots   chan struct{}
 	maxWait time.Duration
@@ -33,6 +36,9 @@ type Slots struct {
 	maxSeen atomic.Int64                        // the longest wait for a slot so far, in nanoseconds
 	waits   [len(WaitBuckets) + 1]atomic.Uint64 // waits by bucket (the last: longer than all)
 	waitSum atomic.Int64                        // total wait, in nanoseconds
+	// releases counts the slots given back; refusedAt is its value when a request was last
+	// refused (at once or after waiting), -1 before any.
+	releases, refusedAt atomic.Int64
 	// timer, when set (tests), replaces the waiter's give-up timer: it is given the wait
 	// allowed and returns the channel that ends the wait and a function that releases it.
 	timer func(time.Duration) (<-chan time.Time, func())
@@ -54,6 +60,7 @@ const initialSignCost = time.Millisecond
 func NewSlots(n int, maxWait time.Duration) *Slots {
 	s := &Slots{slots: make(chan struct{}, n), maxWait: maxWait}
 	s.cost.Store(int64(initialSignCost))
+	s.refusedAt.Store(-1)
 	return s
 }
 
@@ -74,6 +81,7 @@ func (s *Slots) Acquire() error {
 	ahead := s.waiting.Add(1)
 	defer s.waiting.Add(-1)
 	if !s.admits(ahead) {
+		s.noteRefusal()
 		return ErrQueueFull
 	}
 	start := time.Now()
@@ -84,6 +92,7 @@ func (s *Slots) Acquire() error {
 	case s.slots <- struct{}{}:
 		return nil
 	case <-over:
+		s.noteRefusal()
 		return ErrWaitOver
 	}
 }
@@ -95,10 +104,34 @@ func (s *Slots) expectedWait(ahead int64) time.Duration {
 	return time.Duration(ahead * s.cost.Load() / int64(cap(s.slots)))
 }
 
-// admitWithin is the longest expected wait a request joins the queue for: half of
-// sign_max_wait, so that an admitted request gets its slot before giveUpAfter even when the
-// slots turn out up to 1.8 times slower than the estimate while it waits.
-func (s *Slots) admitWithin() time.Duration { return s.maxWait / 2 }
+// admitWithin is the longest expected wait a request joins the queue for: three quarters of
+// sign_max_wait, so that a closed loop of clients has most of the bound to queue in, and an
+// admitted request still gets its slot before giveUpAfter when the slots turn out up to 1.2 times
+// slower than the estimate while it waits; half of it while refusals go on (refusedLately), where
+// that margin is 1.8 times.
+func (s *Slots) admitWithin() time.Duration {
+	if s.refusedLately() {
+		return s.maxWait / 2
+	}
+	return s.maxWait - s.maxWait/4
+}
+
+// noteRefusal records that a request was refused now (refusedLately).
+func (s *Slots) noteRefusal() { s.refusedAt.Store(s.releases.Load()) }
+
+// refusedLately says whether a request was refused less than sign_max_wait's worth of
+// signatures ago (counted in releases, at the hold time measured now): long enough for the
+// queue admitted before that refusal to be served, so that an overload is met at half the bound
+// once the queue it built has drained, and a closed loop has the three quarters back a bound
+// after the overload stopped.
+func (s *Slots) refusedLately() bool {
+	at := s.refusedAt.Load()
+	if at < 0 {
+		return false
+	}
+	since := s.releases.Load() - at
+	return since < int64(s.maxWait)*int64(cap(s.slots))/max(s.cost.Load(), 1)
+}
 
 // admits says whether a request with ahead requests waiting (itself included) joins the queue.
 func (s *Slots) admits(ahead int64) bool { return s.expectedWait(ahead) <= s.admitWithin() }
@@ -152,6 +185,7 @@ const costWeight = 32
 // Release frees a slot that was held for d.
 func (s *Slots) Release(d time.Duration) {
 	<-s.slots
+	s.releases.Add(1)
 	// An exponentially weighted average; a lost update between two concurrent releases only
 	// delays the average by one sample.
 	old := s.cost.Load()
