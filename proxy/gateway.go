@@ -59,6 +59,7 @@ type Gateway struct {
 	unhealthy     atomic.Pointer[string] // why /healthz fails, once a listener stopped
 
 	tokenClient *fasthttp.Client // fetches access tokens
+	appToken    *appToken        // [server] app_token's check, nil when unset
 
 	readyMu sync.Mutex
 	ready   *readyVerdict // the last /readyz verdict (readyCacheFor)
@@ -123,6 +124,7 @@ func NewGateway(cfg *policies.Config, opts Options) (*Gateway, error) {
 		metrics:   newMetrics(),
 		log:       opts.Logger,
 		rate:      newRateLog(opts.Logger, opts.Clock),
+		appToken:  newAppToken(cfg.Server.AppToken.Value()),
 	}
 
 	if g.store == nil {

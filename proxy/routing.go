@@ -10,6 +10,10 @@ import (
 // AppHandler serves the app listener: routed WeChat paths and the /wxgate/* helpers. Anything
 // else is 404: wxgate is never an open proxy.
 func (g *Gateway) AppHandler(ctx *fasthttp.RequestCtx) {
+	if g.appToken != nil && !g.appToken.check(ctx) {
+		g.refuseUnauthorized(ctx)
+		return
+	}
 	if aerr := originFormError(ctx); aerr != nil {
 		g.fail(ctx, 0, aerr)
 		return
