@@ -458,7 +458,7 @@ func TestVersionCommand(t *testing.T) {
 		runOut(t, "", "git", "clone", "-q", "--no-checkout", top, clone)
 		runOut(t, clone, "git", "checkout", "-q", head)
 		bin := filepath.Join(t.TempDir(), "wxgate")
-		runOut(t, filepath.Join(clone, "cmd", "wxgate"), "go", "build", "-buildvcs=true", "-trimpath",
+		runOut(t, filepath.Join(clone, "cmd", "wxgate"), "go", "build", "-buildvcs=true",
 			"-ldflags", "-X main.version=9.9.9-test -X main.commit=not-this-one", "-o", bin, ".")
 		check(t, bin, "9.9.9-test")
 		if out := runOut(t, "", bin, "version"); !strings.Contains(out, "commit: "+head+"\n") {
