@@ -266,6 +266,9 @@ func TestServeOnUnixSocket(t *testing.T) {
 		}
 	}
 	xpayOverSocket()
+	if status, body, err := fasthttp.GetTimeout(nil, fmt.Sprintf("http://127.0.0.1:%d/healthz", e.admPort), 5*time.Second); err != nil || status != 200 {
+		t.Fatalf("/healthz with the app on a socket: %d %s %v", status, body, err)
+	}
 	if n := e.emu.Calls("/xpay/query_order"); n != 1 {
 		t.Fatalf("the emulator got %d query_order calls, want 1", n)
 	}
@@ -479,4 +482,25 @@ func runOut(t *testing.T, dir, name string, args ...string) string {
 		t.Fatalf("%s %v: %v\n%s", name, args, err, stderr.String())
 	}
 	return string(out)
+}
+
+// TestCheckShowsSocketAndToken: `wxgate check` shows the app socket's mode and where the app
+// token comes from, never the token.
+func TestCheckShowsSocketAndToken(t *testing.T) {
+	t.Setenv("WXGATE_TEST_APP_TOKEN", "check-shows-the-source-only-0123")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "wxgate.toml")
+	text := "[server]\napp_listen = \"unix:app.sock\"\napp_socket_mode = \"0600\"\napp_token = \"env:WXGATE_TEST_APP_TOKEN\"\n" +
+		"[[app]]\nname = \"shop\"\nappid = \"wx00000000000000a1\"\nsecret = \"deploy-test-app-secret-1\"\n"
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runCmd(t, "check", "-config", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "unix:" + filepath.Join(dir, "app.sock") + "  (signing proxy and /wxgate/* helpers; socket mode 0600; bearer token env:WXGATE_TEST_APP_TOKEN)"
+	if !strings.Contains(out, want) || strings.Contains(out, "check-shows-the-source-only-0123") {
+		t.Fatalf("check summary, want %q:\n%s", want, out)
+	}
 }
