@@ -135,7 +135,7 @@ func TestSystemdUnitSettings(t *testing.T) {
 	}
 }
 
-// drainRound prints a drain time as the unit's comment does ("25 s").
+// drainRound prints a drain time as the unit's comment does ("26 s").
 func drainRound(d time.Duration) string {
 	return strconv.Itoa(int(d.Round(time.Second).Seconds())) + " s"
 }
