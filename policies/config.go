@@ -40,7 +40,16 @@ const (
 
 // Server holds the three listeners and the limits of wxgate's own HTTP servers.
 type Server struct {
-	AppListen      string        `toml:"app_listen"`
+	// AppListen is where the app reaches wxgate: host:port, or unix:PATH for a Unix socket
+	// (a relative PATH starts at the config file's folder).
+	AppListen string `toml:"app_listen"`
+	// AppSocketMode is the permission bits of the app listener's Unix socket file, in octal
+	// ("0660", the default): who may connect. Only with app_listen = "unix:...".
+	AppSocketMode string `toml:"app_socket_mode"`
+	// AppToken, when set, must come with every request on the app listener as
+	// "Authorization: Bearer <token>". It is required when app_listen is neither loopback nor a
+	// Unix socket, so that a reachable app listener is never an open signing proxy.
+	AppToken       Secret        `toml:"app_token"`
 	CallbackListen string        `toml:"callback_listen"`
 	AdminListen    string        `toml:"admin_listen"`
 	MaxBodyBytes   int           `toml:"max_body_bytes"`
@@ -244,6 +253,7 @@ func (c *Config) Merchant(name string) (*Merchant, bool) {
 // Defaults for every optional key.
 const (
 	DefaultAppListen        = "127.0.0.1:8080"
+	DefaultAppSocketMode    = "0660"
 	DefaultCallbackListen   = "0.0.0.0:8081"
 	DefaultAdminListen      = "127.0.0.1:9090"
 	DefaultMaxBodyBytes     = 1 << 20

@@ -18,6 +18,10 @@ func (c *Config) provision(v *validator, baseDir string) {
 			v.add("upstream.ca_file", "cannot read: %v", err)
 		}
 	}
+	v.secret("server.app_token", &c.Server.AppToken, baseDir)
+	if t := c.Server.AppToken; t.IsSet() && len(t.Value()) < minAppTokenLen {
+		v.add("server.app_token", "must be at least %d characters (for example: openssl rand -hex 32)", minAppTokenLen)
+	}
 	v.secret("forward.secret", &c.Forward.Secret, baseDir)
 	if c.Forward.Secret.IsSet() && len(c.Forward.Secret.Value()) < 16 {
 		v.add("forward.secret", "must be at least 16 characters")

@@ -61,6 +61,7 @@ func IsMchID(s string) bool { return mchIDPattern.MatchString(s) }
 
 func (c *Config) validate(v *validator, baseDir string) {
 	c.validateServer(v)
+	c.validateAppListen(v, baseDir)
 	if c.Upstream.CAFile != "" {
 		c.Upstream.CAFile = resolvePath(baseDir, c.Upstream.CAFile)
 	}
@@ -121,6 +122,12 @@ func (c *Config) validateServer(v *validator) {
 		{"server.callback_listen", s.CallbackListen},
 		{"server.admin_listen", s.AdminListen},
 	} {
+		if strings.HasPrefix(l.addr, UnixSocketPrefix) {
+			if l.key != "server.app_listen" { // the app listener's socket: validateAppListen
+				v.add(l.key, "must be host:port (only server.app_listen may be a unix: socket), got %q", l.addr)
+			}
+			continue
+		}
 		if _, _, err := net.SplitHostPort(l.addr); err != nil {
 			v.add(l.key, "must be host:port, got %q", l.addr)
 			continue

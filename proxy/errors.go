@@ -36,6 +36,7 @@ const (
 	CodeResponseSignature     = "wxgate.response_signature_invalid"
 	CodeBillHashMismatch      = "wxgate.bill_hash_mismatch"
 	CodeStoreUnavailable      = "wxgate.store_unavailable"
+	CodeUnauthorized          = "wxgate.unauthorized"
 )
 
 // apiError is one of wxgate's own failures: an HTTP status, a stable code and a message that says

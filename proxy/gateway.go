@@ -89,7 +89,8 @@ type generation struct {
 	mch           *upstream
 	tokenClient   *fasthttp.Client // fetches access tokens
 	forwarder     *forwarder
-	caPEM         []byte // the upstream ca_file's contents, to tell whether a reload may keep the clients
+	caPEM         []byte    // the upstream ca_file's contents, to tell whether a reload may keep the clients
+	appToken      *appToken // [server] app_token's check, nil when unset
 }
 
 // current is the generation now served.
@@ -168,6 +169,7 @@ func (g *Gateway) newGeneration(cfg *policies.Config, prev *generation) (*genera
 		apps:      make(map[string]*appState, len(cfg.Apps)),
 		merchants: make(map[string]*merchantState, len(cfg.Merchants)),
 		caPEM:     caPEM,
+		appToken:  newAppToken(cfg.Server.AppToken.Value()),
 	}
 	sameUpstream := prev != nil && prev.cfg.Upstream == cfg.Upstream && bytes.Equal(prev.caPEM, caPEM)
 	tlsBase, err := upstreamTLS(cfg.Upstream, caPEM)

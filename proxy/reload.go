@@ -16,7 +16,8 @@ import (
 // finish on the one they started with. A config that does not load (every problem is logged),
 // needs more descriptors than Options.OpenFileLimit, or cannot be built leaves the running one
 // serving. Settings the running process cannot change
-// (every [server], [store], [sessions] and [log] key, [forward] timeout: listeners, limits, signing
+// (every [server] key but app_token, every [store], [sessions] and [log] key, [forward] timeout:
+// listeners, limits, signing
 // slots, the store and its claims are built once) keep their running values and are named in the
 // log as needing a restart; the rest of the reload applies. It logs one line and counts the
 // result in wxgate_config_reloads_total. Reloads are serialised.
@@ -29,6 +30,10 @@ func (g *Gateway) Reload(load func() (*policies.Config, error)) error {
 	}
 	cur := g.current()
 	restart := keepRestartOnly(cur.cfg, cfg)
+	if s := cfg.Server; !s.AppListenIsLocal() && !s.AppToken.IsSet() {
+		return g.reloadFailed(fmt.Errorf("server.app_token: the running app listener %s is reachable from other hosts and keeps its address until a restart, "+
+			"so its token cannot be removed by a reload", s.AppListen))
+	}
 	if need := DescriptorsNeeded(cfg); g.fdLimit != 0 && uint64(need) > g.fdLimit {
 		return g.reloadFailed(fmt.Errorf("the open-file limit is %d, but this config may hold %d descriptors at once: "+
 			"lower [upstream] max_conns_per_host or [forward] max_conns, or raise the limit and restart", g.fdLimit, need))
@@ -111,14 +116,20 @@ func (g *Gateway) retire(cur, next *generation) {
 // and returns the keys whose value differed ("server.app_listen"), sorted by section.
 func keepRestartOnly(cur, next *policies.Config) []string {
 	var changed []string
-	changed = append(changed, changedKeys("server", cur.Server, next.Server)...)
+	for _, k := range changedKeys("server", cur.Server, next.Server) {
+		if k != "server.app_token" { // a secret like the others: reloaded
+			changed = append(changed, k)
+		}
+	}
 	changed = append(changed, changedKeys("store", cur.Store, next.Store)...)
 	changed = append(changed, changedKeys("sessions", cur.Sessions, next.Sessions)...)
 	changed = append(changed, changedKeys("log", cur.Log, next.Log)...) // the logger is built once
 	if cur.Forward.Timeout != next.Forward.Timeout {
 		changed = append(changed, "forward.timeout")
 	}
+	token := next.Server.AppToken
 	next.Server, next.Store, next.Sessions, next.Log = cur.Server, cur.Store, cur.Sessions, cur.Log
+	next.Server.AppToken = token
 	next.Forward.Timeout = cur.Forward.Timeout
 	return changed
 }

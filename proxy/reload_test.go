@@ -18,10 +18,16 @@ import (
 // time so that retired clients' cleaners end quickly.
 func reloadEnv(t *testing.T) (*testEnv, *syncBuffer) {
 	t.Helper()
+	return reloadEnvWith(t, func(s string) string { return s })
+}
+
+// reloadEnvWith is reloadEnv with its config text edited by edit first.
+func reloadEnvWith(t *testing.T, edit func(string) string) (*testEnv, *syncBuffer) {
+	t.Helper()
 	logs := &syncBuffer{}
 	e := startEnvWith(t, envOptions{
 		edit: func(s string) string {
-			return strings.Replace(s, "[upstream]\n", "[upstream]\nmax_idle_duration = \"1s\"\n", 1)
+			return edit(strings.Replace(s, "[upstream]\n", "[upstream]\nmax_idle_duration = \"1s\"\n", 1))
 		},
 		logger: slog.New(slog.NewTextHandler(logs, nil)),
 	})

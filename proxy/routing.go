@@ -18,6 +18,10 @@ func (g *Gateway) AppHandler(ctx *fasthttp.RequestCtx) {
 // serveApp is AppHandler with the generation loaded, before the answer gets its request id and
 // access line.
 func (g *generation) serveApp(ctx *fasthttp.RequestCtx) {
+	if g.appToken != nil && !g.appToken.check(ctx) {
+		g.refuseUnauthorized(ctx)
+		return
+	}
 	if aerr := originFormError(ctx); aerr != nil {
 		g.fail(ctx, 0, aerr)
 		return

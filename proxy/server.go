@@ -120,9 +120,10 @@ type Listeners struct {
 	App, Callback, Admin net.Listener
 }
 
-// Listen binds the configured addresses.
+// Listen binds the configured addresses. An app listener on a Unix socket removes its file when
+// closed; a stale file left by a crash is removed first (see listenUnix).
 func Listen(cfg policies.Server) (Listeners, error) {
-	app, err := net.Listen("tcp", cfg.AppListen)
+	app, err := listenApp(cfg)
 	if err != nil {
 		return Listeners{}, fmt.Errorf("app listener %s: %w", cfg.AppListen, err)
 	}

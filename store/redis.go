@@ -129,6 +129,9 @@ func redisClientOption(ro RedisOptions, timeout time.Duration) (rueidis.ClientOp
 	return co, nil
 }
 
+// RedisWhere names the Redis ro points at, for logs: its addresses, never its credentials.
+func RedisWhere(ro RedisOptions) string { return redisWhere(ro) }
+
 // redisWhere names the Redis for messages: its addresses, never its credentials.
 func redisWhere(ro RedisOptions) string {
 	switch {

@@ -29,7 +29,14 @@ func runCheck(args []string, stdout, stderr io.Writer) error {
 func printSummary(w io.Writer, path string, cfg *policies.Config, allRoutes bool) {
 	fmt.Fprintf(w, "%s is valid.\n\nListeners\n", path)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "  app\t%s\t(signing proxy and /wxgate/* helpers)\n", cfg.Server.AppListen)
+	app := "(signing proxy and /wxgate/* helpers"
+	if _, mode, ok := cfg.Server.AppSocket(); ok {
+		app += fmt.Sprintf("; socket mode %04o", uint32(mode))
+	}
+	if t := cfg.Server.AppToken; t.IsSet() {
+		app += "; bearer token " + t.Source()
+	}
+	fmt.Fprintf(tw, "  app\t%s\t%s)\n", cfg.Server.AppListen, app)
 	fmt.Fprintf(tw, "  callback\t%s\t(WeChat-facing)\n", cfg.Server.CallbackListen)
 	fmt.Fprintf(tw, "  admin\t%s\t(/healthz /readyz /metrics)\n", cfg.Server.AdminListen)
 	tw.Flush()

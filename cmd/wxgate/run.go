@@ -5,10 +5,20 @@ import (
 	"flag"
 	"fmt"
 	"io"
+
+	"github.com/wxgate/wxgate/internal/buildinfo"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// version is set at build time with -ldflags "-X main.version=..."; it overrides the module
+// version Go records. commit, set the same way (-X main.commit=...), is used only when the build
+// recorded no VCS revision (a container build without .git). See internal/buildinfo.
+var (
+	version = "dev"
+	commit  = ""
+)
+
+// build describes this binary: `wxgate version` and the start-up line print it.
+func build() buildinfo.Info { return buildinfo.Read(version, commit) }
 
 // usageError is a mistake in the command line; it exits 2.
 type usageError struct{ msg string }
@@ -25,7 +35,7 @@ Usage:
   wxgate store   export|import  move session keys and callback records between stores
   wxgate sign    KIND [flags]   compute an xpay signature by hand (KIND: pay-sig, client-pay-sig, user)
   wxgate verify-event [flags]   check a forwarded event's X-Wxgate-Signature by hand
-  wxgate version                print the version
+  wxgate version                print the version, the commit and the Go version
 
 Run "wxgate COMMAND -h" for a command's flags.
 `
@@ -53,7 +63,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "verify-event":
 		return runVerifyEvent(rest, stdout, stderr)
 	case "version", "-version", "--version":
-		fmt.Fprintln(stdout, "wxgate", version)
+		fmt.Fprint(stdout, build())
 		return nil
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)

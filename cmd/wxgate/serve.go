@@ -57,9 +57,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	srv := proxy.NewServer(g)
 	srv.Start(ls)
-	log.Info("wxgate serving", "app", ls.App.Addr().String(), "callback", ls.Callback.Addr().String(),
-		"admin", ls.Admin.Addr().String(), "apps", len(cfg.Apps), "merchants", len(cfg.Merchants),
-		"weixin", cfg.Upstream.Weixin, "store", cfg.Store.Kind, "open_file_limit", fdLimit)
+	log.Info("wxgate serving", startupAttrs(cfg, ls, fdLimit)...)
 	reload := func() { _ = g.Reload(func() (*policies.Config, error) { return policies.Load(*path) }) }
 	return serveUntil(ctx, srv, log, hup, reload)
 }

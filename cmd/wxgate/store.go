@@ -28,17 +28,22 @@ func openStore(cfg *policies.Config) (store.Store, error) {
 		}
 		return s, nil
 	case policies.StoreRedis:
-		ro := store.RedisOptions{URL: st.RedisURL.Value(), ClusterAddrs: st.RedisClusterAddrs, Prefix: st.Prefix, CacheTTL: st.CacheTTL, CAFile: st.RedisCAFile}
-		if sn := st.RedisSentinel; sn != nil {
-			ro.SentinelMaster, ro.SentinelAddrs, ro.SentinelPassword = sn.Master, sn.Addrs, sn.Password.Value()
-		}
-		s, err := store.OpenRedis(ro, opts)
+		s, err := store.OpenRedis(redisOptions(st), opts)
 		if err != nil {
 			return nil, fmt.Errorf("store (kind = \"redis\"): %w", err)
 		}
 		return s, nil
 	}
 	return nil, fmt.Errorf("store.kind %q is not a store kind", st.Kind)
+}
+
+// redisOptions is the Redis store's options from the config's [store].
+func redisOptions(st policies.Store) store.RedisOptions {
+	ro := store.RedisOptions{URL: st.RedisURL.Value(), ClusterAddrs: st.RedisClusterAddrs, Prefix: st.Prefix, CacheTTL: st.CacheTTL, CAFile: st.RedisCAFile}
+	if sn := st.RedisSentinel; sn != nil {
+		ro.SentinelMaster, ro.SentinelAddrs, ro.SentinelPassword = sn.Master, sn.Addrs, sn.Password.Value()
+	}
+	return ro
 }
 
 const storeUsage = `Usage:
