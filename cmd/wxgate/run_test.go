@@ -94,6 +94,59 @@ func TestUsageErrors(t *testing.T) {
 	}
 }
 
+// TestHelpExitsZero: every command's -h (and every sign kind's, and store's subcommands') prints
+// its usage to stderr, nothing to stdout, and succeeds (main exits 0 when run returns nil). The
+// command list is read from the top-level usage, so a new command without a -h case fails here.
+func TestHelpExitsZero(t *testing.T) {
+	kinds := []string{"pay-sig", "client-pay-sig", "user"}
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"-h"}, []string{"Usage:", "wxgate serve", "wxgate emulate"}},
+		{[]string{"help"}, []string{"Usage:", "wxgate sign"}},
+		{[]string{"serve", "-h"}, []string{"Usage: wxgate serve", "-config"}},
+		{[]string{"emulate", "-h"}, []string{"Usage: wxgate emulate", "-pay-key", "-out", "test:<user>", "config file's folder"}},
+		{[]string{"demo", "-h"}, []string{"Usage: wxgate demo"}},
+		{[]string{"check", "-h"}, []string{"Usage: wxgate check", "-routes"}},
+		{[]string{"check", "--help"}, []string{"Usage: wxgate check"}},
+		{[]string{"store", "-h"}, []string{"wxgate store export", "wxgate store import"}},
+		{[]string{"store", "export", "-h"}, []string{"wxgate store export", "-secrets"}},
+		{[]string{"store", "import", "-h"}, []string{"wxgate store import", "-in"}},
+		{[]string{"sign", "-h"}, append([]string{"Usage: wxgate sign KIND"}, kinds...)},
+		{[]string{"sign", "pay-sig", "-h"}, append([]string{"-uri", "-key"}, kinds...)},
+		{[]string{"sign", "client-pay-sig", "-h"}, append([]string{"-key"}, kinds...)},
+		{[]string{"sign", "user", "-h"}, append([]string{"-body"}, kinds...)},
+		{[]string{"verify-event", "-h"}, []string{"Usage: wxgate verify-event", "-signature"}},
+	}
+	covered := map[string]bool{}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			out, errOut, err := runCmd(t, tt.args...)
+			if err != nil {
+				t.Fatalf("want success, got %v", err)
+			}
+			if out != "" {
+				t.Errorf("help went to stdout: %q", out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("usage lacks %q:\n%s", w, errOut)
+				}
+			}
+		})
+		if len(tt.args) == 2 && tt.args[1] == "-h" {
+			covered[tt.args[0]] = true
+		}
+	}
+	for _, line := range strings.Split(usage, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "wxgate" && f[1] != "COMMAND" && f[1] != "version" && !covered[f[1]] {
+			t.Errorf("command %q of the usage has no -h case here", f[1])
+		}
+	}
+}
+
 // TestDemo runs `wxgate demo` in-process: every step must succeed and be printed.
 func TestDemo(t *testing.T) {
 	out, errOut, err := runCmd(t, "demo")
