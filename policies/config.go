@@ -402,6 +402,9 @@ func setDuration(p *time.Duration, d time.Duration) {
 	}
 }
 
+// Dir is the folder every relative path of the config starts from: the config file's folder.
+func (c *Config) Dir() string { return c.baseDir }
+
 // App returns the app with the given name.
 func (c *Config) App(name string) (*App, bool) {
 	for i := range c.Apps {
