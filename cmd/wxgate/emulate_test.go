@@ -301,7 +301,7 @@ func TestEmulateRefusesDamagedFiles(t *testing.T) {
 	good := snapshot(t, out)
 	for _, tt := range []struct {
 		name, file, data string // data "" removes the file
-		want                 string
+		want             string
 	}{
 		{"CA certificate damaged", "emulator-ca.pem", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", "emulator-ca.pem"},
 		{"CA key missing", "emulator-ca-key.pem", "", "emulator-ca-key.pem"},
