@@ -30,19 +30,49 @@ func runCmd(t *testing.T, args ...string) (string, string, error) {
 	return out.String(), errOut.String(), err
 }
 
+// TestCheckExampleConfig: `wxgate check` refuses config.example.toml as shipped, naming every
+// placeholder's key, and accepts it once they are filled in, printing the summary without a secret.
 func TestCheckExampleConfig(t *testing.T) {
 	t.Setenv("WXGATE_APP_SECRET", "the-app-secret-value")
 	t.Setenv("WXGATE_FORWARD_SECRET", "the-forward-secret-value")
-	out, _, err := runCmd(t, "check", "-config", "../../config.example.toml", "-routes")
+	_, _, err := runCmd(t, "check", "-config", "../../config.example.toml", "-routes")
+	var ve *policies.ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("check of the example with its placeholders: %v, want every problem", err)
+	}
+	fills := map[string]string{
+		"replace-with-the-production-appkey":           "the-production-appkey",
+		"replace-with-the-sandbox-appkey":              "the-sandbox-appkey",
+		"replace-with-the-push-token":                  "the-push-token",
+		"replace-with-the-43-character-encodingaeskey": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+	}
+	for _, key := range []string{"app[0].xpay.app_key", "app[0].xpay.sandbox_app_key", "app[0].push.token", "app[0].push.encoding_aes_key"} {
+		if !strings.Contains(err.Error(), key+": still holds the example's placeholder") {
+			t.Errorf("check does not name the placeholder at %s:\n%v", key, err)
+		}
+	}
+	raw, err := os.ReadFile("../../config.example.toml")
 	if err != nil {
-		t.Fatalf("check failed: %v", err)
+		t.Fatal(err)
+	}
+	filled := string(raw)
+	for placeholder, value := range fills {
+		filled = strings.ReplaceAll(filled, placeholder, value)
+	}
+	path := filepath.Join(t.TempDir(), "wxgate.toml")
+	if err := os.WriteFile(path, []byte(filled), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runCmd(t, "check", "-config", path, "-routes")
+	if err != nil {
+		t.Fatalf("check of the filled-in example failed: %v", err)
 	}
 	for _, want := range []string{"is valid", "shop", "wx0123456789abcdef", "env:WXGATE_APP_SECRET", "/xpay/currency_pay", "user signature", "127.0.0.1:8080"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}
 	}
-	for _, secret := range []string{"the-app-secret-value", "replace-with-the-production-appkey", "replace-with-the-push-token"} {
+	for _, secret := range []string{"the-app-secret-value", "the-production-appkey", "the-push-token"} {
 		if strings.Contains(out, secret) {
 			t.Errorf("summary reveals a secret %q", secret)
 		}
