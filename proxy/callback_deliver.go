@@ -38,6 +38,10 @@ func (g *Gateway) deliver(ctx context.Context, source callbackSource, replay, ur
 	case store.InFlight:
 		g.countCallback(source, outcomeForwardFailed)
 		return notDelivered, "the same event is being forwarded right now"
+	case store.Claimed:
+	default: // only a claim is forwarded
+		g.countCallback(source, outcomeForwardFailed)
+		return notDelivered, "wxgate's store gave no claim"
 	}
 	if ok, why := g.forwarder.forward(url, ev); !ok {
 		if err := g.store.Release(ctx, c); err != nil {

@@ -82,7 +82,7 @@ func (s *localStore) Claim(_ context.Context, replay, eventID string) (Claim, er
 	}
 	replayed, delivered, err := s.engine.seen(replay, c.event, now)
 	if err != nil {
-		return c, s.failed(err)
+		return Claim{}, s.failed(err)
 	}
 	switch _, busy := s.inFlight.get(c.event, ns); {
 	case replayed:
@@ -94,10 +94,13 @@ func (s *localStore) Claim(_ context.Context, replay, eventID string) (Claim, er
 		// that this very request cannot be replayed either.
 		c.Verdict = AlreadyDelivered
 		if replay != "" {
-			err = s.failed(s.engine.record(now, replay, now.Add(s.opts.ReplayTTL), "", time.Time{}))
+			if err := s.engine.record(now, replay, now.Add(s.opts.ReplayTTL), "", time.Time{}); err != nil {
+				return Claim{}, s.failed(err)
+			}
 		}
-		return c, err
+		return c, nil
 	default:
+		c.Verdict = Claimed
 		s.next++
 		c.token = strconv.FormatUint(s.next, 10)
 		if replay != "" {

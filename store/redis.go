@@ -300,13 +300,13 @@ func (s *redisStore) Claim(ctx context.Context, replay, eventID string) (Claim, 
 			claimEvent)
 		replayRes, eventRes = res[0], res[1]
 		if err := replayRes.Error(); err != nil && !rueidis.IsRedisNil(err) {
-			return c, s.failed("claim a callback", err)
+			return Claim{}, s.failed("claim a callback", err)
 		}
 	}
 	old, err := eventRes.ToString()
 	eventClaimed := rueidis.IsRedisNil(err)
 	if err != nil && !eventClaimed {
-		return c, s.failed("claim a callback", err)
+		return Claim{}, s.failed("claim a callback", err)
 	}
 	replayNew := replay == "" || replayRes.Error() == nil
 	switch {

@@ -52,8 +52,11 @@ type Store interface {
 type Verdict int
 
 const (
+	// Failed: Claim returned an error and claimed nothing (the zero value, so that a caller
+	// that ignores the error never takes it for a claim).
+	Failed Verdict = iota
 	// Claimed: the caller delivers the event, then calls Delivered or Release.
-	Claimed Verdict = iota
+	Claimed
 	// Replayed: these signed values were used before; refuse the request.
 	Replayed
 	// AlreadyDelivered: the app accepted this event before; acknowledge WeChat, do not forward.
@@ -66,6 +69,8 @@ const (
 // String names the verdict.
 func (v Verdict) String() string {
 	switch v {
+	case Failed:
+		return "failed"
 	case Claimed:
 		return "claimed"
 	case Replayed:

@@ -36,9 +36,6 @@ func redisStoreConfig(addr string) string {
 	return fmt.Sprintf("kind = %q\nredis_url = %q", policies.StoreRedis, "redis://"+addr)
 }
 
-// storeKinds are the kinds the store scenario compares, memory (the yardstick) first.
-var storeKinds = []string{policies.StoreMemory, policies.StoreDisk, policies.StoreRedis}
-
 // storeCPUTarget is the most wxgate's CPU per request may grow on a persistent store over memory.
 const storeCPUTarget = 1.15
 
