@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/valyala/fasthttp"
 
@@ -39,13 +40,13 @@ type Merchant struct {
 	PlatformCertificates bool
 }
 
-// merchantState is one merchant as the emulator keeps it. The prepared keys are fixed after New;
-// the order book is guarded by mchState.mu.
+// merchantState is one merchant as the emulator keeps it. The prepared keys are fixed after New
+// but for the API certificates (mch_apicerts.go); the order book is guarded by mchState.mu.
 type merchantState struct {
-	cfg      Merchant
-	verifier *signer.RSAVerifier // the merchant public key
-	aead     *signer.AEADKey     // the APIv3 key
-	v2       *signer.V2Key       // the APIv2 key; nil without APIv2
+	cfg   Merchant
+	certs atomic.Pointer[apiCerts] // accepted API certificates by serial, from cfg first
+	aead  *signer.AEADKey          // the APIv3 key
+	v2    *signer.V2Key            // the APIv2 key; nil without APIv2
 
 	orders    map[string]*mchOrder  // by out_trade_no (shared by APIv2 and APIv3)
 	byTxn     map[string]*mchOrder  // paid orders by transaction_id
@@ -116,7 +117,6 @@ func newMerchantState(m Merchant) (*merchantState, error) {
 	}
 	ms := &merchantState{
 		cfg:       m,
-		verifier:  signer.NewRSAVerifier(m.PublicKey),
 		aead:      aead,
 		orders:    make(map[string]*mchOrder),
 		byTxn:     make(map[string]*mchOrder),
@@ -126,6 +126,7 @@ func newMerchantState(m Merchant) (*merchantState, error) {
 	if m.APIv2Key != "" {
 		ms.v2 = signer.NewV2Key(m.APIv2Key)
 	}
+	ms.certs.Store(&apiCerts{m.SerialNo: signer.NewRSAVerifier(m.PublicKey)})
 	return ms, nil
 }
 

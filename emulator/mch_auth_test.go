@@ -3,6 +3,7 @@ package emulator
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/pem"
 	"errors"
 	"regexp"
 	"strings"
@@ -336,4 +337,56 @@ func TestMchFaultsAndCalls(t *testing.T) {
 			t.Errorf("Calls = %d, want 2", got)
 		}
 	})
+}
+
+// TestMerchantCertificateReplacement: a merchant registers a new API certificate; requests
+// signed with either key under its serial are accepted (so servers can switch one by one), a
+// paySign by the new key verifies, and once the old certificate is revoked it is refused.
+func TestMerchantCertificateReplacement(t *testing.T) {
+	h := newMchHarness(t)
+	h.placeJSAPI(h.mp, "cert_order", 100)
+	const query = "/v3/pay/transactions/out-trade-no/cert_order?mchid=" + mchIDP
+	newKey := mustRSAKey()
+	cert, _ := selfSigned(newKey, mchIDP)
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
+
+	for _, bad := range []struct{ uri, body string }{
+		{"/_emulator/pay/merchant/certificate?mchid=" + mchIDP, "not a certificate"},
+		{"/_emulator/pay/merchant/certificate?mchid=1234567890", string(certPEM)},
+	} {
+		if status, body := h.do("POST", bad.uri, []byte(bad.body)); status != 400 || !strings.Contains(string(body), `"error"`) {
+			t.Errorf("POST %s with %.20q: %d %s, want 400 and an error", bad.uri, bad.body, status, body)
+		}
+	}
+	m := h.getJSON("POST", "/_emulator/pay/merchant/certificate?mchid="+mchIDP, certPEM)
+	serial := m.str("serial_no")
+	if m["ok"] != true || serial != signer.CertificateSerial(cert) {
+		t.Fatalf("register the new certificate: %v", m)
+	}
+	if r := h.v3(h.mp, "GET", query, nil, signedBy(newKey), authSerial(serial)); r.status != 200 {
+		t.Fatalf("signed with the new key: HTTP %d %s", r.status, r.body)
+	}
+	if r := h.v3(h.mp, "GET", query, nil); r.status != 200 {
+		t.Fatalf("signed with the old key before it was revoked: HTTP %d %s", r.status, r.body)
+	}
+	r, err := h.v3Do(h.mp, "GET", query, nil, signedBy(newKey)) // the new key under the old serial
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectV3Error(t, r, 401, "SIGN_ERROR")
+
+	if m := h.getJSON("POST", "/_emulator/pay/merchant/revoke?mchid="+mchIDP+"&serial_no="+serialP, nil); m["ok"] != true {
+		t.Fatalf("revoke the old certificate: %v", m)
+	}
+	r, err = h.v3Do(h.mp, "GET", query, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectV3Error(t, r, 401, "SIGN_ERROR")
+	if r := h.v3(h.mp, "GET", query, nil, signedBy(newKey), authSerial(serial)); r.status != 200 {
+		t.Fatalf("signed with the new key after the revocation: HTTP %d %s", r.status, r.body)
+	}
+	if status, body := h.do("POST", "/_emulator/pay/merchant/revoke?mchid="+mchIDP+"&serial_no="+serial, nil); status != 400 {
+		t.Fatalf("the only certificate was revoked: %d %s", status, body)
+	}
 }

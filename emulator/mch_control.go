@@ -24,6 +24,8 @@ type payControlAnswer struct {
 //	POST /_emulator/pay/request_payment   {"appId","timeStamp","nonceStr","package","signType","paySign"}
 //	POST /_emulator/pay/platform/rotate   -> {"ok":true,"serial_no":"..."}
 //	POST /_emulator/pay/signtest?n=       (n defaults to 1)
+//	POST /_emulator/pay/merchant/certificate?mchid=           body: the new API certificate (PEM) -> {"ok":true,"serial_no":"..."}
+//	POST /_emulator/pay/merchant/revoke?mchid=&serial_no=     stops accepting that certificate
 func (e *Emulator) serveMchControl(ctx *fasthttp.RequestCtx, path string) {
 	if !ctx.IsPost() {
 		writeControlError(ctx, fasthttp.StatusMethodNotAllowed, "use POST")
@@ -54,6 +56,20 @@ func (e *Emulator) serveMchControl(ctx *fasthttp.RequestCtx, path string) {
 		}
 		e.SendSignTest(n)
 		writeJSON(ctx, fasthttp.StatusOK, &payControlAnswer{OK: true, N: &n})
+	case mchControlPrefix + "merchant/certificate":
+		serial, err := e.AddMerchantCertificate(string(ctx.QueryArgs().Peek("mchid")), ctx.PostBody())
+		if err != nil {
+			writeJSON(ctx, fasthttp.StatusBadRequest, &payControlAnswer{Error: err.Error()})
+			return
+		}
+		writeJSON(ctx, fasthttp.StatusOK, &payControlAnswer{OK: true, SerialNo: serial})
+	case mchControlPrefix + "merchant/revoke":
+		q := ctx.QueryArgs()
+		if err := e.RevokeMerchantCertificate(string(q.Peek("mchid")), string(q.Peek("serial_no"))); err != nil {
+			writeJSON(ctx, fasthttp.StatusBadRequest, &payControlAnswer{Error: err.Error()})
+			return
+		}
+		writeJSON(ctx, fasthttp.StatusOK, &payControlAnswer{OK: true})
 	default:
 		writeControlError(ctx, fasthttp.StatusNotFound, "unknown control path "+path)
 	}

@@ -111,7 +111,7 @@ func verifyPaySign(m *merchantState, prepaySignType string, req RequestPayment) 
 	}
 	if signType == signTypeRSA {
 		msg := signer.AppendPaySignMessage(nil, req.AppID, req.TimeStamp, req.NonceStr, req.Package)
-		if m.verifier.Verify(msg, req.PaySign) != nil {
+		if m.verifyAnyAPICert(msg, req.PaySign) != nil {
 			return "支付验证签名失败"
 		}
 		return ""

@@ -174,7 +174,8 @@ func (e *Emulator) authenticateV3(ctx *fasthttp.RequestCtx, now time.Time) (*mer
 	if m == nil {
 		return nil, v3Err(fasthttp.StatusUnauthorized, "SIGN_ERROR", msgAuthMchID)
 	}
-	if auth.SerialNo != m.cfg.SerialNo {
+	verifier := m.apiCertVerifier(auth.SerialNo)
+	if verifier == nil {
 		return m, v3Err(fasthttp.StatusUnauthorized, "SIGN_ERROR", msgAuthSerial)
 	}
 	ts, err := strconv.ParseInt(auth.Timestamp, 10, 64)
@@ -187,7 +188,7 @@ func (e *Emulator) authenticateV3(ctx *fasthttp.RequestCtx, now time.Time) (*mer
 	method := string(ctx.Method())
 	url := canonicalURL(ctx.Request.Header.RequestURI())
 	msg := signer.AppendRequestMessage(nil, method, url, auth.Timestamp, auth.NonceStr, ctx.PostBody())
-	if err := m.verifier.Verify(msg, auth.Signature); err != nil {
+	if err := verifier.Verify(msg, auth.Signature); err != nil {
 		echo := msg
 		if len(echo) > maxEchoedMessage {
 			echo = echo[:maxEchoedMessage]

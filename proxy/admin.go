@@ -28,7 +28,7 @@ func (g *Gateway) AdminHandler(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("text/plain; version=0.0.4; charset=utf-8")
 		g.writeMetrics(ctx)
 	default:
-		if g.cfg.Server.Pprof && bytes.HasPrefix(ctx.Path(), []byte("/debug/pprof/")) {
+		if g.current().cfg.Server.Pprof && bytes.HasPrefix(ctx.Path(), []byte("/debug/pprof/")) {
 			pprofhandler.PprofHandler(ctx)
 			return
 		}
@@ -66,12 +66,13 @@ func (g *Gateway) serveReady(ctx *fasthttp.RequestCtx) {
 // checkReady computes a /readyz verdict.
 func (g *Gateway) checkReady() *readyVerdict {
 	problems := map[string]string{}
-	for name, a := range g.apps {
+	gen := g.current()
+	for name, a := range gen.apps {
 		if _, err := a.tokens.Get(); err != nil {
 			problems[name] = err.Error()
 		}
 	}
-	for name, m := range g.merchants {
+	for name, m := range gen.merchants {
 		if len(m.keys.Status().Serials) == 0 && m.aead != nil && m.publicKeyID == "" {
 			if err := m.keys.Refresh(); err != nil {
 				problems["merchant "+name] = "platform certificates: " + err.Error()

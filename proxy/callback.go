@@ -17,8 +17,12 @@ const (
 
 // CallbackHandler serves the WeChat-facing callback listener: every notification is verified,
 // decrypted and forwarded to the app, and WeChat is acknowledged only once the app accepted it.
-// Nothing else is served there.
-func (g *Gateway) CallbackHandler(ctx *fasthttp.RequestCtx) {
+// Nothing else is served there. Like AppHandler, a callback is served to its end by the config
+// current when it arrived.
+func (g *Gateway) CallbackHandler(ctx *fasthttp.RequestCtx) { g.current().serveCallback(ctx) }
+
+// serveCallback is CallbackHandler with the generation loaded.
+func (g *generation) serveCallback(ctx *fasthttp.RequestCtx) {
 	if aerr := originFormError(ctx); aerr != nil {
 		writeError(ctx, aerr)
 		return

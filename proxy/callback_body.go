@@ -10,7 +10,7 @@ import (
 // [server] callback_max_body_bytes, and makes it the request's body. Memory grows with the bytes
 // received, never with a Content-Length announced. On an error the caller answers and closes
 // the connection.
-func (g *Gateway) readCallbackBody(ctx *fasthttp.RequestCtx) *apiError {
+func (g *generation) readCallbackBody(ctx *fasthttp.RequestCtx) *apiError {
 	limit := g.cfg.Server.CallbackMaxBodyBytes
 	tooLarge := newError(fasthttp.StatusRequestEntityTooLarge, CodeBodyTooLarge, "the request body exceeds server.callback_max_body_bytes")
 	if ctx.Request.Header.ContentLength() > limit {

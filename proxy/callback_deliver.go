@@ -21,7 +21,7 @@ const (
 // the store records its replay key (its signed timestamp and nonce, "" when the protocol has
 // none) and claims its event id; the claim is released when the forward fails, so that WeChat's
 // retry is delivered, and marked delivered when the app accepted it. why says what failed.
-func (g *Gateway) deliver(ctx context.Context, source callbackSource, replay, url string, ev *event.Event) (delivery, string) {
+func (g *generation) deliver(ctx context.Context, source callbackSource, replay, url string, ev *event.Event) (delivery, string) {
 	c, err := g.store.Claim(ctx, replay, ev.ID)
 	if err != nil {
 		g.countCallback(source, outcomeForwardFailed)

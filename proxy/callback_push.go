@@ -17,7 +17,7 @@ import (
 
 // servePushCallback handles GET|POST /callbacks/message/{app}: the echostr handshake, and message
 // pushes (xpay events included) in plaintext, compatible or safe mode, JSON or XML.
-func (g *Gateway) servePushCallback(ctx *fasthttp.RequestCtx, name []byte) {
+func (g *generation) servePushCallback(ctx *fasthttp.RequestCtx, name []byte) {
 	a, ok := g.apps[string(name)]
 	if !ok || a.pushToken == "" {
 		g.countCallback(cbMessagePush, outcomeRejected)

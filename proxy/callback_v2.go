@@ -15,7 +15,7 @@ import (
 // authenticated by decrypting req_info (AES-256-ECB, key = md5 of the APIv2 key). Either way
 // appid and mch_id must be the merchant's. WeChat gets the SUCCESS XML only once the app accepted
 // the event.
-func (g *Gateway) serveV2Callback(ctx *fasthttp.RequestCtx, name []byte) {
+func (g *generation) serveV2Callback(ctx *fasthttp.RequestCtx, name []byte) {
 	reject := func(status int, msg string) {
 		g.countCallback(cbWeChatPayV2, outcomeRejected)
 		writeV2Answer(ctx, status, false, msg)

@@ -23,7 +23,7 @@ var (
 // body (key by Wechatpay-Serial, timestamp within 300 s, nonce never seen), decrypt the resource
 // with the APIv3 key, check it belongs to the merchant, forward, and answer 204 only once the app
 // accepted it.
-func (g *Gateway) serveV3Callback(ctx *fasthttp.RequestCtx, name []byte) {
+func (g *generation) serveV3Callback(ctx *fasthttp.RequestCtx, name []byte) {
 	fail := func(status int, msg string) {
 		g.countCallback(cbWeChatPayV3, outcomeRejected)
 		writeV3CallbackFail(ctx, status, msg)
@@ -64,7 +64,7 @@ func (g *Gateway) serveV3Callback(ctx *fasthttp.RequestCtx, name []byte) {
 // decodeV3Notification decrypts the resource and builds the event; the plaintext's mchid (and
 // appid, when the merchant has one) must be the merchant's. It reads only the members it needs,
 // in one pass over each document, after checking that each is valid JSON.
-func (g *Gateway) decodeV3Notification(m *merchantState, body []byte) (*event.Event, error) {
+func (g *generation) decodeV3Notification(m *merchantState, body []byte) (*event.Event, error) {
 	if jsonscan.Object(body) != nil {
 		return nil, errors.New("the body is not an APIv3 notification")
 	}
@@ -154,7 +154,7 @@ func writeV3CallbackFail(ctx *fasthttp.RequestCtx, status int, msg string) {
 }
 
 // appNameByID names the configured app with appid, or "".
-func (g *Gateway) appNameByID(appID string) string {
+func (g *generation) appNameByID(appID string) string {
 	for _, a := range g.apps {
 		if a.appID == appID {
 			return a.name

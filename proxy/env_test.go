@@ -5,6 +5,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"strconv"
@@ -38,7 +39,8 @@ type testEnv struct {
 	appURL      string
 	adminURL    string
 	client      *fasthttp.Client
-	store       store.Store // given to the gateways this env starts; nil: memory
+	store       store.Store  // given to the gateways this env starts; nil: memory
+	logger      *slog.Logger // given to the gateways this env starts; nil: discard
 }
 
 // startEnv starts the emulator and a gateway for testdata/gateway.toml and merchants.toml; edit
@@ -54,6 +56,7 @@ type envOptions struct {
 	emulatorIdle time.Duration       // the emulator's IdleTimeout; 0 keeps its default
 	receiver     receiverOptions     // the app's event endpoint
 	store        store.Store         // the gateway's store; nil: memory
+	logger       *slog.Logger        // the gateway's logger; nil: discard
 }
 
 // startEnvWith is startEnv with options.
@@ -136,7 +139,7 @@ func startEnvWith(t *testing.T, opts envOptions) *testEnv {
 	e := &testEnv{t: t, cfg: cfg, text: text, emu: emu, recv: recv, callbackURL: callbackURL,
 		emuAddr: "http://" + weixinLn.Addr().String(), mchAddr: "https://" + mchLn.Addr().String(),
 		client: &fasthttp.Client{ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second, MaxConnsPerHost: 256},
-		store:  opts.store}
+		store:  opts.store, logger: opts.logger}
 	e.gw, e.appURL, e.adminURL = e.startGatewayOn(cfg, ls)
 	return e
 }
@@ -172,7 +175,7 @@ func (e *testEnv) startGateway(cfg *policies.Config) (*proxy.Gateway, string, st
 // startGatewayOn starts a wxgate with cfg on bound listeners.
 func (e *testEnv) startGatewayOn(cfg *policies.Config, ls proxy.Listeners) (*proxy.Gateway, string, string) {
 	e.t.Helper()
-	gw, err := proxy.NewGateway(cfg, proxy.Options{Store: e.store})
+	gw, err := proxy.NewGateway(cfg, proxy.Options{Store: e.store, Logger: e.logger})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -102,3 +102,8 @@ func newForwarder(secret string, timeout time.Duration, maxConns int, clock func
 		clock:    clock,
 	}
 }
+
+// withSecret is a forwarder on f's client (its pooled connections kept) that signs with secret.
+func (f *forwarder) withSecret(secret string) *forwarder {
+	return &forwarder{client: f.client, secret: event.NewSigner(secret), timeout: f.timeout, maxConns: f.maxConns, clock: f.clock}
+}

@@ -20,7 +20,7 @@ func FuzzDecodeV3Notification(f *testing.F) {
 	for _, s := range seeds {
 		f.Add([]byte(s))
 	}
-	g := &Gateway{apps: map[string]*appState{}}
+	g := &generation{Gateway: &Gateway{}, apps: map[string]*appState{}}
 	m := &merchantState{name: "pk", mchID: "1900000001", appID: "wx00000000000000a1", aead: key}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		ev, err := g.decodeV3Notification(m, body)

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"bytes"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -32,17 +34,17 @@ type Options struct {
 	// Store holds session keys and callback records; the caller opens it (store.Open) and
 	// closes it after the gateway. Default: a memory store the gateway owns.
 	Store store.Store
+	// OpenFileLimit, when not 0, is the process's open-file limit: Reload refuses a config that
+	// may need more descriptors (DescriptorsNeeded) than that.
+	OpenFileLimit uint64
 }
 
-// Gateway holds everything the request path needs, built once at start-up: keys parsed, HMAC
-// states ready, token caches and the session store. It is safe for concurrent use.
+// Gateway holds everything the request path needs: the parts a config defines (apps,
+// merchants, keys, routes, upstream clients) in an immutable generation that a reload swaps
+// whole (reload.go), and the long-lived parts that stay for the life of the process (store,
+// signing slots and threads, metrics, logger). It is safe for concurrent use.
 type Gateway struct {
-	cfg      *policies.Config
-	routes   *policies.RouteTable
-	apps     map[string]*appState
-	first    *appState
-	weixin   *upstream
-	mch      *upstream
+	gen      atomic.Pointer[generation] // the config now served; each request loads it once
 	store    store.Store
 	ownStore bool // opened by NewGateway: closed by Close
 	clock    func() time.Time
@@ -50,19 +52,40 @@ type Gateway struct {
 	workers  *signing.Workers // compute what signing admits
 	bills    *billHashes
 
-	merchants     map[string]*merchantState
-	firstMerchant *merchantState
-	forwarder     *forwarder
-	metrics       *metrics
-	log           *slog.Logger
-	rate          *rateLog               // repeated warnings, rate-limited
-	unhealthy     atomic.Pointer[string] // why /healthz fails, once a listener stopped
-
-	tokenClient *fasthttp.Client // fetches access tokens
+	metrics   *metrics
+	log       *slog.Logger
+	rate      *rateLog               // repeated warnings, rate-limited
+	unhealthy atomic.Pointer[string] // why /healthz fails, once a listener stopped
 
 	readyMu sync.Mutex
 	ready   *readyVerdict // the last /readyz verdict (readyCacheFor)
+
+	reloadMu sync.Mutex // one reload at a time
+	fdLimit  uint64     // Options.OpenFileLimit
 }
+
+// generation is what one config defines, ready for the request path: the config itself, the
+// route table, apps and merchants with their keys parsed, and the upstream clients. It never
+// changes once built: a reload builds a new one and swaps it in, and a request keeps the one
+// it loaded to its end. It embeds the Gateway for the long-lived parts, so that the request
+// path's methods (on *generation) reach both alike.
+type generation struct {
+	*Gateway
+	cfg           *policies.Config
+	routes        *policies.RouteTable
+	apps          map[string]*appState
+	first         *appState
+	merchants     map[string]*merchantState
+	firstMerchant *merchantState
+	weixin        *upstream
+	mch           *upstream
+	tokenClient   *fasthttp.Client // fetches access tokens
+	forwarder     *forwarder
+	caPEM         []byte // the upstream ca_file's contents, to tell whether a reload may keep the clients
+}
+
+// current is the generation now served.
+func (g *Gateway) current() *generation { return g.gen.Load() }
 
 // setUnhealthy makes /healthz fail with why (the first reason stays).
 func (g *Gateway) setUnhealthy(why string) { g.unhealthy.CompareAndSwap(nil, &why) }
@@ -91,55 +114,71 @@ func NewGateway(cfg *policies.Config, opts Options) (*Gateway, error) {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}
-	tlsBase, err := upstreamTLS(cfg.Upstream)
-	if err != nil {
-		return nil, err
-	}
-	wx, err := newUpstream(cfg.Upstream.Weixin, cfg.Upstream, tlsBase)
-	if err != nil {
-		return nil, err
-	}
-	mch, err := newUpstream(cfg.Upstream.Mch, cfg.Upstream, tlsBase)
-	if err != nil {
-		return nil, err
-	}
 	bills, err := newBillHashes()
 	if err != nil {
 		return nil, err
 	}
 	g := &Gateway{
-		cfg:       cfg,
-		routes:    policies.NewRouteTable(cfg.Routes.Allow),
-		apps:      make(map[string]*appState, len(cfg.Apps)),
-		weixin:    wx,
-		mch:       mch,
-		clock:     opts.Clock,
-		bills:     bills,
-		signing:   signing.NewSlots(cfg.Server.SignConcurrency, cfg.Server.SignMaxWait),
-		workers:   signing.NewWorkers(cfg.Server.SignConcurrency, signing.NewGovernor(opts.SigningProcs, opts.Logger), cfg.Server.SignPriority == policies.SignPriorityNormal),
-		merchants: make(map[string]*merchantState, len(cfg.Merchants)),
-		forwarder: newForwarder(cfg.Forward.Secret.Value(), cfg.Forward.Timeout, cfg.Forward.MaxConns, opts.Clock),
-		store:     opts.Store,
-		metrics:   newMetrics(),
-		log:       opts.Logger,
-		rate:      newRateLog(opts.Logger, opts.Clock),
+		clock:   opts.Clock,
+		bills:   bills,
+		signing: signing.NewSlots(cfg.Server.SignConcurrency, cfg.Server.SignMaxWait),
+		store:   opts.Store,
+		metrics: newMetrics(),
+		log:     opts.Logger,
+		rate:    newRateLog(opts.Logger, opts.Clock),
+		fdLimit: opts.OpenFileLimit,
 	}
-
+	gen, err := g.newGeneration(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	g.workers = signing.NewWorkers(cfg.Server.SignConcurrency, signing.NewGovernor(opts.SigningProcs, opts.Logger), cfg.Server.SignPriority == policies.SignPriorityNormal)
 	if g.store == nil {
 		g.store, g.ownStore = store.OpenMemory(StoreOptions(cfg, opts.Clock)), true
 	}
-	g.tokenClient = &fasthttp.Client{
-		Name:                "wxgate",
-		MaxConnsPerHost:     tokenClientMaxConns,
-		ReadTimeout:         cfg.Upstream.Timeout,
-		WriteTimeout:        cfg.Upstream.Timeout,
-		MaxIdleConnDuration: cfg.Upstream.MaxIdleDuration,
-		MaxResponseBodySize: 64 << 10,
-		TLSConfig:           tlsBase,
-		// A connection WeChat closed while idle is noticed before a fetch is written on it.
-		DialTimeout:               checkIdleTimeout(idleCheckAfter),
-		RetryIfErr:                retryIdleClosed,
-		MaxIdemponentCallAttempts: idleRetryAttempts(tokenClientMaxConns),
+	g.gen.Store(gen)
+	g.metrics.lastReload.Store(g.clock().Unix())
+	return g, nil
+}
+
+// newGeneration builds what cfg defines. Parts whose settings did not change since prev (nil
+// at start) are taken over rather than rebuilt: the upstream clients and their pooled
+// connections when [upstream] and its ca_file are the same, an app's access_token cache when
+// its appid and secret are, a merchant whole (with its downloaded platform certificates) when
+// nothing of it changed.
+func (g *Gateway) newGeneration(cfg *policies.Config, prev *generation) (*generation, error) {
+	caPEM, err := readCAFile(cfg.Upstream)
+	if err != nil {
+		return nil, err
+	}
+	gen := &generation{
+		Gateway:   g,
+		cfg:       cfg,
+		routes:    policies.NewRouteTable(cfg.Routes.Allow),
+		apps:      make(map[string]*appState, len(cfg.Apps)),
+		merchants: make(map[string]*merchantState, len(cfg.Merchants)),
+		caPEM:     caPEM,
+	}
+	sameUpstream := prev != nil && prev.cfg.Upstream == cfg.Upstream && bytes.Equal(prev.caPEM, caPEM)
+	tlsBase, err := upstreamTLS(cfg.Upstream, caPEM)
+	if err != nil {
+		return nil, err
+	}
+	if sameUpstream {
+		gen.weixin, gen.mch, gen.tokenClient = prev.weixin, prev.mch, prev.tokenClient
+	} else {
+		if gen.weixin, err = newUpstream(cfg.Upstream.Weixin, cfg.Upstream, tlsBase); err != nil {
+			return nil, err
+		}
+		if gen.mch, err = newUpstream(cfg.Upstream.Mch, cfg.Upstream, tlsBase); err != nil {
+			return nil, err
+		}
+		gen.tokenClient = newTokenClient(cfg.Upstream, tlsBase)
+	}
+	if prev != nil && prev.cfg.Forward.Timeout == cfg.Forward.Timeout && prev.cfg.Forward.MaxConns == cfg.Forward.MaxConns {
+		gen.forwarder = prev.forwarder.withSecret(cfg.Forward.Secret.Value())
+	} else {
+		gen.forwarder = newForwarder(cfg.Forward.Secret.Value(), cfg.Forward.Timeout, cfg.Forward.MaxConns, g.clock)
 	}
 	for i := range cfg.Apps {
 		a := &cfg.Apps[i]
@@ -161,42 +200,95 @@ func NewGateway(cfg *policies.Config, opts Options) (*Gateway, error) {
 				st.sandboxKey = signer.NewXpayKey(a.Xpay.SandboxAppKey.Value())
 			}
 		}
-		fetcher := &credentials.StableTokenClient{
-			Client: g.tokenClient, BaseURL: cfg.Upstream.Weixin, AppID: a.AppID, Secret: a.Secret.Value(), Timeout: cfg.Upstream.Timeout,
+		if old, ok := prev.app(a.Name); ok && sameUpstream && old.appID == st.appID && old.secret == st.secret {
+			st.tokens = old.tokens // the same credentials at the same WeChat: the token stays good
+		} else {
+			fetcher := &credentials.StableTokenClient{
+				Client: gen.tokenClient, BaseURL: cfg.Upstream.Weixin, AppID: a.AppID, Secret: a.Secret.Value(), Timeout: cfg.Upstream.Timeout,
+			}
+			st.tokens = credentials.NewTokens(fetcher.Fetch, credentials.TokenOptions{Clock: g.clock})
 		}
-		st.tokens = credentials.NewTokens(fetcher.Fetch, credentials.TokenOptions{Clock: opts.Clock})
-		g.apps[a.Name] = st
-		if g.first == nil {
-			g.first = st
+		gen.apps[a.Name] = st
+		if gen.first == nil {
+			gen.first = st
 		}
 	}
 	for i := range cfg.Merchants {
-		m, err := g.newMerchantState(&cfg.Merchants[i], tlsBase)
-		if err != nil {
+		mc := &cfg.Merchants[i]
+		var m *merchantState
+		if old, ok := prev.merchantConfig(mc.Name); ok && sameUpstream && sameMerchant(old, mc) {
+			kept := *prev.merchants[mc.Name] // keys, clients and platform certificates stay
+			m = &kept
+		} else if m, err = g.newMerchantState(mc, gen.mch, cfg.Upstream, tlsBase); err != nil {
 			return nil, err
 		}
-		m.appName = g.appNameByID(m.appID)
-		g.merchants[m.name] = m
-		if g.firstMerchant == nil {
-			g.firstMerchant = m
+		m.appName = gen.appNameByID(m.appID)
+		gen.merchants[m.name] = m
+		if gen.firstMerchant == nil {
+			gen.firstMerchant = m
 		}
 	}
-	return g, nil
+	return gen, nil
+}
+
+// newTokenClient is the client that fetches access tokens from WeChat.
+func newTokenClient(u policies.Upstream, tlsBase *tls.Config) *fasthttp.Client {
+	return &fasthttp.Client{
+		Name:                "wxgate",
+		MaxConnsPerHost:     tokenClientMaxConns,
+		ReadTimeout:         u.Timeout,
+		WriteTimeout:        u.Timeout,
+		MaxIdleConnDuration: u.MaxIdleDuration,
+		MaxResponseBodySize: 64 << 10,
+		TLSConfig:           tlsBase,
+		// A connection WeChat closed while idle is noticed before a fetch is written on it.
+		DialTimeout:               checkIdleTimeout(idleCheckAfter),
+		RetryIfErr:                retryIdleClosed,
+		MaxIdemponentCallAttempts: idleRetryAttempts(tokenClientMaxConns),
+	}
+}
+
+// app returns the app called name in gen (false when gen is nil or has none).
+func (gen *generation) app(name string) (*appState, bool) {
+	if gen == nil {
+		return nil, false
+	}
+	a, ok := gen.apps[name]
+	return a, ok
+}
+
+// merchantConfig returns the config of the merchant called name in gen (false when gen is nil
+// or has none).
+func (gen *generation) merchantConfig(name string) (*policies.Merchant, bool) {
+	if gen == nil {
+		return nil, false
+	}
+	return gen.cfg.Merchant(name)
+}
+
+// idleCloser is a client whose pooled connections can be closed.
+type idleCloser interface{ CloseIdleConnections() }
+
+// clients lists gen's upstream and forward clients.
+func (gen *generation) clients() []idleCloser {
+	out := []idleCloser{gen.weixin.client, gen.mch.client, gen.tokenClient, gen.forwarder.client}
+	for _, m := range gen.merchants {
+		if m.secapi != nil {
+			out = append(out, m.secapi.client)
+		}
+	}
+	return out
 }
 
 // Close releases what the gateway holds: it stops the signing threads and closes the idle
 // connections of its clients. Call it after the Server using it has shut down.
 func (g *Gateway) Close() {
 	g.workers.Stop()
-	g.weixin.client.CloseIdleConnections()
-	g.mch.client.CloseIdleConnections()
-	for _, m := range g.merchants {
-		if m.secapi != nil {
-			m.secapi.client.CloseIdleConnections()
-		}
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	for _, c := range g.current().clients() {
+		c.CloseIdleConnections()
 	}
-	g.tokenClient.CloseIdleConnections()
-	g.forwarder.client.CloseIdleConnections()
 	if g.ownStore {
 		_ = g.store.Close()
 	}
@@ -220,7 +312,7 @@ func StoreOptions(cfg *policies.Config, clock func() time.Time) store.Options {
 const claimMargin = 5 * time.Second
 
 // app picks the app named by the X-Wxgate-App header, or the first configured app.
-func (g *Gateway) app(ctx *fasthttp.RequestCtx) (*appState, *apiError) {
+func (g *generation) appFor(ctx *fasthttp.RequestCtx) (*appState, *apiError) {
 	name := ctx.Request.Header.Peek(HeaderApp)
 	if len(name) == 0 {
 		return g.first, nil

@@ -20,7 +20,7 @@ const (
 )
 
 // serveHelper routes /wxgate/* requests.
-func (g *Gateway) serveHelper(ctx *fasthttp.RequestCtx) {
+func (g *generation) serveHelper(ctx *fasthttp.RequestCtx) {
 	switch string(ctx.Path()) {
 	case PathXpayPaymentParams:
 		g.serveXpayPaymentParams(ctx)
@@ -53,13 +53,13 @@ type PaymentParams struct {
 }
 
 // serveXpayPaymentParams signs the client parameters of wx.requestVirtualPayment.
-func (g *Gateway) serveXpayPaymentParams(ctx *fasthttp.RequestCtx) {
+func (g *generation) serveXpayPaymentParams(ctx *fasthttp.RequestCtx) {
 	fail := func(status int, code, msg string) { g.fail(ctx, policies.RouteXpay, newError(status, code, msg)) }
 	if !ctx.IsPost() {
 		fail(fasthttp.StatusMethodNotAllowed, CodeMethodNotAllowed, PathXpayPaymentParams+" takes POST")
 		return
 	}
-	a, aerr := g.app(ctx)
+	a, aerr := g.appFor(ctx)
 	if aerr != nil {
 		g.fail(ctx, policies.RouteXpay, aerr)
 		return
@@ -177,13 +177,13 @@ type sessionKeyRequest struct {
 }
 
 // serveSessionKeys stores a session_key obtained elsewhere (an app that logs users in itself).
-func (g *Gateway) serveSessionKeys(ctx *fasthttp.RequestCtx) {
+func (g *generation) serveSessionKeys(ctx *fasthttp.RequestCtx) {
 	fail := func(status int, code, msg string) { g.fail(ctx, 0, newError(status, code, msg)) }
 	if !ctx.IsPost() {
 		fail(fasthttp.StatusMethodNotAllowed, CodeMethodNotAllowed, PathSessionKeys+` takes POST {"openid","session_key"}`)
 		return
 	}
-	a, aerr := g.app(ctx)
+	a, aerr := g.appFor(ctx)
 	if aerr != nil {
 		g.fail(ctx, 0, aerr)
 		return

@@ -61,7 +61,7 @@ func readPaymentParamsIn(ctx *fasthttp.RequestCtx, m *merchantState) (paymentPar
 
 // serveV3PaymentParams returns the APIv3 wx.requestPayment object: paySign is SHA256withRSA over
 // appId\ntimeStamp\nnonceStr\npackage\n with the merchant key.
-func (g *Gateway) serveV3PaymentParams(ctx *fasthttp.RequestCtx) {
+func (g *generation) serveV3PaymentParams(ctx *fasthttp.RequestCtx) {
 	m, aerr := g.merchant(ctx)
 	var in paymentParamsIn
 	if aerr == nil {
@@ -90,7 +90,7 @@ func (g *Gateway) serveV3PaymentParams(ctx *fasthttp.RequestCtx) {
 
 // serveV2PaymentParams returns the APIv2 wx.requestPayment object: paySign is the APIv2 sign over
 // appId, nonceStr, package, signType and timeStamp.
-func (g *Gateway) serveV2PaymentParams(ctx *fasthttp.RequestCtx) {
+func (g *generation) serveV2PaymentParams(ctx *fasthttp.RequestCtx) {
 	m, aerr := g.merchant(ctx)
 	var in paymentParamsIn
 	if aerr == nil {

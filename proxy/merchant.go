@@ -27,8 +27,9 @@ type merchantState struct {
 	appName            string // the configured app with appid, named on forwarded events; "" when none
 }
 
-// newMerchantState prepares a merchant; the certificate download goes through g's mch upstream.
-func (g *Gateway) newMerchantState(m *policies.Merchant, tlsBase *tls.Config) (*merchantState, error) {
+// newMerchantState prepares a merchant; the certificate download goes through mch, and the
+// client certificate's /secapi/ client is built with the settings of u.
+func (g *Gateway) newMerchantState(m *policies.Merchant, mch *upstream, u policies.Upstream, tlsBase *tls.Config) (*merchantState, error) {
 	k := m.Keys()
 	st := &merchantState{
 		name: m.Name, mchID: m.MchID, appID: m.AppID, serialNo: m.SerialNo,
@@ -48,7 +49,7 @@ func (g *Gateway) newMerchantState(m *policies.Merchant, tlsBase *tls.Config) (*
 	if k.ClientCert != nil {
 		cfg := tlsBase.Clone()
 		cfg.Certificates = []tls.Certificate{*k.ClientCert}
-		up, err := newUpstream(g.cfg.Upstream.Mch, g.cfg.Upstream, cfg)
+		up, err := newUpstream(u.Mch, u, cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -60,14 +61,14 @@ func (g *Gateway) newMerchantState(m *policies.Merchant, tlsBase *tls.Config) (*
 		st.publicKeyID = m.PublicKeyID
 	}
 	if m.UsesCertificates() {
-		opts.Fetch = func() ([]credentials.PlatformCert, error) { return g.downloadCertificates(st) }
+		opts.Fetch = func() ([]credentials.PlatformCert, error) { return g.downloadCertificates(mch, st) }
 	}
 	st.keys = credentials.NewPayKeys(opts)
 	return st, nil
 }
 
 // merchant picks the merchant named by X-Wxgate-Merchant, or the first configured one.
-func (g *Gateway) merchant(ctx *fasthttp.RequestCtx) (*merchantState, *apiError) {
+func (g *generation) merchant(ctx *fasthttp.RequestCtx) (*merchantState, *apiError) {
 	if g.firstMerchant == nil {
 		return nil, newError(fasthttp.StatusBadRequest, CodeMerchantNotConfigured,
 			"no [[merchant]] is configured; add the WeChat Pay merchant (mchid, serial_no, private_key_file...) to the config")

@@ -25,6 +25,9 @@ type metrics struct {
 	errors            codeCounter
 	callbacks         [len(callbackSources)][len(callbackOutcomes)]atomic.Uint64
 	acceptFailures    [3]atomic.Uint64 // by listenerNames
+	reloadsOK         atomic.Uint64
+	reloadsFailed     atomic.Uint64
+	lastReload        atomic.Int64 // unix seconds of the last config applied (start-up or reload)
 }
 
 // listenerNames are the listener label values, in the order of metrics.acceptFailures.
@@ -202,10 +205,18 @@ func (g *Gateway) writeMetrics(w io.Writer) {
 	fmt.Fprintln(w, "# HELP wxgate_store_errors_total Store operations that failed (unreachable, too slow, disk refused).")
 	fmt.Fprintln(w, "# TYPE wxgate_store_errors_total counter")
 	fmt.Fprintf(w, "wxgate_store_errors_total %d\n", st.Errors)
+	fmt.Fprintln(w, "# HELP wxgate_config_reloads_total Config reloads (SIGHUP) by result: ok, or error when the new config was refused.")
+	fmt.Fprintln(w, "# TYPE wxgate_config_reloads_total counter")
+	fmt.Fprintf(w, "wxgate_config_reloads_total{result=\"ok\"} %d\n", m.reloadsOK.Load())
+	fmt.Fprintf(w, "wxgate_config_reloads_total{result=\"error\"} %d\n", m.reloadsFailed.Load())
+	fmt.Fprintln(w, "# HELP wxgate_config_last_reload_success_timestamp_seconds When the config now served was applied (start-up or the last successful reload).")
+	fmt.Fprintln(w, "# TYPE wxgate_config_last_reload_success_timestamp_seconds gauge")
+	fmt.Fprintf(w, "wxgate_config_last_reload_success_timestamp_seconds %d\n", m.lastReload.Load())
 	fmt.Fprintln(w, "# HELP wxgate_token_fetches_total access_token fetches from WeChat by app.")
 	fmt.Fprintln(w, "# TYPE wxgate_token_fetches_total counter")
-	for _, n := range sortedKeys(g.apps) {
-		st := g.apps[n].tokens.Status()
+	apps := g.current().apps
+	for _, n := range sortedKeys(apps) {
+		st := apps[n].tokens.Status()
 		fmt.Fprintf(w, "wxgate_token_fetches_total{app=%q} %d\n", n, st.Fetches)
 		fmt.Fprintf(w, "wxgate_token_force_refreshes_total{app=%q} %d\n", n, st.ForceRefreshes)
 	}

@@ -9,7 +9,7 @@ import (
 
 // serveCode2Session forwards /sns/jscode2session with the app's appid and secret, and stores the
 // session_key WeChat returns for the openid, so later xpay calls and payment params can be signed.
-func (g *Gateway) serveCode2Session(ctx *fasthttp.RequestCtx, a *appState) {
+func (g *generation) serveCode2Session(ctx *fasthttp.RequestCtx, a *appState) {
 	kind := policies.RouteCode2Session
 	if !ctx.IsGet() {
 		g.fail(ctx, kind, newError(fasthttp.StatusMethodNotAllowed, CodeMethodNotAllowed, policies.Code2SessionPath+" takes GET ?js_code=CODE"))

@@ -12,7 +12,7 @@ import (
 // serveV2 signs a legacy APIv2 XML call: it fills appid, mch_id and nonce_str when absent, signs
 // per sign_type (MD5 by default, or HMAC-SHA256), sends /secapi/ calls with the merchant's client
 // certificate, and verifies the sign of the answer when it has one.
-func (g *Gateway) serveV2(ctx *fasthttp.RequestCtx, clientCert bool) {
+func (g *generation) serveV2(ctx *fasthttp.RequestCtx, clientCert bool) {
 	const kind = routeV2
 	m, aerr := g.merchant(ctx)
 	if aerr != nil {

@@ -24,7 +24,7 @@ const billFilePath = "/v3/billdownload/file"
 
 // serveV3 signs an APIv3 call with the merchant key, forwards the exact bytes, and verifies
 // WeChat Pay's signature on the answer before the app sees it.
-func (g *Gateway) serveV3(ctx *fasthttp.RequestCtx) {
+func (g *generation) serveV3(ctx *fasthttp.RequestCtx) {
 	const kind = routeV3
 	m, aerr := g.merchant(ctx)
 	if aerr != nil {
@@ -46,7 +46,7 @@ func (g *Gateway) serveV3(ctx *fasthttp.RequestCtx) {
 	}
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
-	if aerr := g.signV3(m, req, method, rawURI, body); aerr != nil {
+	if aerr := g.signV3(g.mch, m, req, method, rawURI, body); aerr != nil {
 		g.fail(ctx, kind, aerr)
 		return
 	}
@@ -95,8 +95,9 @@ func (sc *signScratch) put() {
 	}
 }
 
-// signV3 fills req for WeChat Pay: URI, method, body, Authorization and the headers WeChat requires.
-func (g *Gateway) signV3(m *merchantState, req *fasthttp.Request, method string, rawURI, body []byte) *apiError {
+// signV3 fills req for WeChat Pay (at mch): URI, method, body, Authorization and the headers
+// WeChat requires.
+func (g *Gateway) signV3(mch *upstream, m *merchantState, req *fasthttp.Request, method string, rawURI, body []byte) *apiError {
 	// The timestamp and nonce stay on the stack: short strings that do not escape.
 	var tsBuf [20]byte
 	ts := string(strconv.AppendInt(tsBuf[:0], g.clock().Unix(), 10))
@@ -115,7 +116,7 @@ func (g *Gateway) signV3(m *merchantState, req *fasthttp.Request, method string,
 	sc.put()
 	req.URI().DisablePathNormalizing = true
 	var uriBuf [256]byte
-	req.SetRequestURIBytes(append(append(uriBuf[:0], g.mch.base...), rawURI...))
+	req.SetRequestURIBytes(append(append(uriBuf[:0], mch.base...), rawURI...))
 	req.Header.SetMethod(method)
 	req.Header.SetBytesV(fasthttp.HeaderAuthorization, auth)
 	req.Header.Set(fasthttp.HeaderAccept, "application/json")
@@ -163,7 +164,7 @@ type headerPeeker interface{ Peek(key string) []byte }
 
 // downloadCertificates fetches, decrypts and verifies the merchant's platform certificates. The
 // answer is verified with the certificates it carries (the bootstrap case) or a key already known.
-func (g *Gateway) downloadCertificates(m *merchantState) ([]credentials.PlatformCert, error) {
+func (g *Gateway) downloadCertificates(mch *upstream, m *merchantState) ([]credentials.PlatformCert, error) {
 	if m.aead == nil {
 		return nil, errors.New("no apiv3_key to decrypt platform certificates")
 	}
@@ -171,10 +172,10 @@ func (g *Gateway) downloadCertificates(m *merchantState) ([]credentials.Platform
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	if aerr := g.signV3(m, req, fasthttp.MethodGet, []byte("/v3/certificates"), nil); aerr != nil {
+	if aerr := g.signV3(mch, m, req, fasthttp.MethodGet, []byte("/v3/certificates"), nil); aerr != nil {
 		return nil, errors.New(aerr.Message)
 	}
-	if aerr := g.mch.do(req, resp); aerr != nil {
+	if aerr := mch.do(req, resp); aerr != nil {
 		return nil, errors.New(aerr.Message)
 	}
 	if resp.StatusCode() != fasthttp.StatusOK {

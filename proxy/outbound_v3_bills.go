@@ -71,7 +71,7 @@ func downloadToken(raw string) string {
 
 // relayBillFile passes an unsigned bill file through with its SHA-1 (of the decompressed CSV, as
 // WeChat Pay announces it), and refuses it when it does not match the announced hash.
-func (g *Gateway) relayBillFile(ctx *fasthttp.RequestCtx, resp *fasthttp.Response) {
+func (g *generation) relayBillFile(ctx *fasthttp.RequestCtx, resp *fasthttp.Response) {
 	if resp.StatusCode() != fasthttp.StatusOK {
 		// Errors on the download are signed JSON like any other answer.
 		g.relayVerifiedOr502(ctx, resp)
@@ -98,7 +98,7 @@ func (g *Gateway) relayBillFile(ctx *fasthttp.RequestCtx, resp *fasthttp.Respons
 }
 
 // relayVerifiedOr502 relays a signed answer of the merchant chosen for ctx, or fails it.
-func (g *Gateway) relayVerifiedOr502(ctx *fasthttp.RequestCtx, resp *fasthttp.Response) {
+func (g *generation) relayVerifiedOr502(ctx *fasthttp.RequestCtx, resp *fasthttp.Response) {
 	m, aerr := g.merchant(ctx)
 	if aerr == nil {
 		if err := g.verifyV3(m, &resp.Header, resp.Body()); err != nil {

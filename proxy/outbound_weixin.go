@@ -21,7 +21,7 @@ var (
 )
 
 // serveWeChat handles a request on a routed api.weixin.qq.com path.
-func (g *Gateway) serveWeChat(ctx *fasthttp.RequestCtx, r policies.Route) {
+func (g *generation) serveWeChat(ctx *fasthttp.RequestCtx, r policies.Route) {
 	switch r.Kind {
 	case policies.RoutePayV3:
 		g.serveV3(ctx)
@@ -30,7 +30,7 @@ func (g *Gateway) serveWeChat(ctx *fasthttp.RequestCtx, r policies.Route) {
 		g.serveV2(ctx, r.ClientCert)
 		return
 	}
-	a, aerr := g.app(ctx)
+	a, aerr := g.appFor(ctx)
 	if aerr != nil {
 		g.fail(ctx, r.Kind, aerr)
 		return
@@ -50,7 +50,7 @@ func (g *Gateway) serveWeChat(ctx *fasthttp.RequestCtx, r policies.Route) {
 var xpayMembers = [...]string{"env", "openid"}
 
 // serveXpay signs a virtual-payment server API call and sends it (signXpay, sendWithToken).
-func (g *Gateway) serveXpay(ctx *fasthttp.RequestCtx, a *appState, r policies.Route) {
+func (g *generation) serveXpay(ctx *fasthttp.RequestCtx, a *appState, r policies.Route) {
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
 	if aerr := g.signXpay(req, ctx, a, r); aerr != nil {
@@ -63,7 +63,7 @@ func (g *Gateway) serveXpay(ctx *fasthttp.RequestCtx, a *appState, r policies.Ro
 // signXpay fills req with the app's virtual-payment call for WeChat: pay_sig with the AppKey of
 // the body's env and, where the API needs it, the user signature with the session_key of the
 // body's openid (the access_token is added when sending).
-func (g *Gateway) signXpay(req *fasthttp.Request, ctx *fasthttp.RequestCtx, a *appState, r policies.Route) *apiError {
+func (g *generation) signXpay(req *fasthttp.Request, ctx *fasthttp.RequestCtx, a *appState, r policies.Route) *apiError {
 	if !ctx.IsPost() {
 		return newError(fasthttp.StatusMethodNotAllowed, CodeMethodNotAllowed, r.Path+" takes POST with a JSON body")
 	}
@@ -120,7 +120,7 @@ func (g *Gateway) signXpay(req *fasthttp.Request, ctx *fasthttp.RequestCtx, a *a
 }
 
 // serveWithToken forwards an allowlisted API with the app's access_token.
-func (g *Gateway) serveWithToken(ctx *fasthttp.RequestCtx, a *appState, r policies.Route) {
+func (g *generation) serveWithToken(ctx *fasthttp.RequestCtx, a *appState, r policies.Route) {
 	if !ctx.IsGet() && !ctx.IsPost() {
 		g.fail(ctx, r.Kind, newError(fasthttp.StatusMethodNotAllowed, CodeMethodNotAllowed, r.Path+" takes GET or POST"))
 		return
@@ -139,7 +139,7 @@ func (g *Gateway) serveWithToken(ctx *fasthttp.RequestCtx, a *appState, r polici
 }
 
 // prepare points req at WeChat with the app's query arguments, minus the ones wxgate owns.
-func (g *Gateway) prepare(req *fasthttp.Request, ctx *fasthttp.RequestCtx, path string) {
+func (g *generation) prepare(req *fasthttp.Request, ctx *fasthttp.RequestCtx, path string) {
 	req.SetRequestURI(g.weixin.base)
 	req.URI().SetPath(path)
 	q := req.URI().QueryArgs()
@@ -152,7 +152,7 @@ func (g *Gateway) prepare(req *fasthttp.Request, ctx *fasthttp.RequestCtx, path 
 
 // sendWithToken adds the access_token, sends, and when WeChat calls the token stale refreshes it and
 // retries exactly once. WeChat's answer goes back unchanged.
-func (g *Gateway) sendWithToken(ctx *fasthttp.RequestCtx, a *appState, r policies.Route, req *fasthttp.Request) {
+func (g *generation) sendWithToken(ctx *fasthttp.RequestCtx, a *appState, r policies.Route, req *fasthttp.Request) {
 	token, err := a.tokens.Get()
 	if err != nil {
 		g.fail(ctx, r.Kind, tokenError(a, err))

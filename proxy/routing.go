@@ -8,8 +8,12 @@ import (
 )
 
 // AppHandler serves the app listener: routed WeChat paths and the /wxgate/* helpers. Anything
-// else is 404: wxgate is never an open proxy.
-func (g *Gateway) AppHandler(ctx *fasthttp.RequestCtx) {
+// else is 404: wxgate is never an open proxy. The request is served to its end by the config
+// current when it arrived, whatever a reload swaps in meanwhile.
+func (g *Gateway) AppHandler(ctx *fasthttp.RequestCtx) { g.current().serveApp(ctx) }
+
+// serveApp is AppHandler with the generation loaded.
+func (g *generation) serveApp(ctx *fasthttp.RequestCtx) {
 	if aerr := originFormError(ctx); aerr != nil {
 		g.fail(ctx, 0, aerr)
 		return

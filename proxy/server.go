@@ -46,7 +46,7 @@ const adminMaxConns = 256
 // connection cap, and bodies read as they arrive (streamed), so that a Content-Length announced
 // but never sent costs no memory.
 func NewServer(g *Gateway) *Server {
-	s := g.cfg.Server
+	s := g.current().cfg.Server
 	app := &fasthttp.Server{
 		Handler:                       g.AppHandler,
 		ErrorHandler:                  serverError("server.max_body_bytes"),

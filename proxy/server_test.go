@@ -24,7 +24,7 @@ import (
 func TestShutdownRightAfterStart(t *testing.T) {
 	g := benchGateway(t)
 	for i := range 50 {
-		ls, err := Listen(g.cfg.Server)
+		ls, err := Listen(g.current().cfg.Server)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,7 +129,7 @@ func TestKeepAcceptingRidesOutTemporaryErrors(t *testing.T) {
 // naming it, and closes Failed so that serve exits for its supervisor to restart it.
 func TestStoppedListenerFailsHealth(t *testing.T) {
 	g := benchGateway(t)
-	ls, err := Listen(g.cfg.Server)
+	ls, err := Listen(g.current().cfg.Server)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func TestStoppedListenerFailsHealth(t *testing.T) {
 // once instead of waiting for a thread that is gone) and may be called twice.
 func TestGatewayClose(t *testing.T) {
 	g := merchantGateway(t)
-	m := g.merchants["pk"]
+	m := g.current().merchants["pk"]
 	if _, aerr := g.rsaSign(m, nil, []byte("before")); aerr != nil {
 		t.Fatalf("a signature before Close: %v", aerr)
 	}

@@ -22,6 +22,10 @@ type upstream struct {
 	timeout time.Duration
 }
 
+// upstreamDialer dials every upstream client: one DNS cache, and one cleaner goroutine for it
+// however many clients reloads have built (each dialer runs its own until its entries expire).
+var upstreamDialer = &fasthttp.TCPDialer{Concurrency: 0}
+
 // newUpstream builds the pooled client for base with every limit set from the config.
 func newUpstream(base string, u policies.Upstream, tlsConfig *tls.Config) (*upstream, error) {
 	p, err := url.Parse(base)
@@ -55,7 +59,7 @@ func newUpstream(base string, u policies.Upstream, tlsConfig *tls.Config) (*upst
 		// found before anything was sent; every other failure is the app's to resolve.
 		MaxIdemponentCallAttempts: idleRetryAttempts(u.MaxConnsPerHost),
 		RetryIfErr:                retryIdleClosed,
-		Dial:                      checkIdle((&fasthttp.TCPDialer{Concurrency: 0}).Dial, idleCheckAfter),
+		Dial:                      checkIdle(upstreamDialer.Dial, idleCheckAfter),
 		TLSConfig:                 tlsConfig,
 	}
 	return &upstream{base: p.Scheme + "://" + p.Host, client: hc, timeout: u.Timeout}, nil
@@ -102,8 +106,21 @@ func errorKind(err error) string {
 	}
 }
 
-// upstreamTLS is the TLS configuration for WeChat hosts: the system roots plus [upstream] ca_file.
-func upstreamTLS(u policies.Upstream) (*tls.Config, error) {
+// readCAFile returns the contents of [upstream] ca_file (nil when none is configured).
+func readCAFile(u policies.Upstream) ([]byte, error) {
+	if u.CAFile == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(u.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("upstream ca_file: %w", err)
+	}
+	return pem, nil
+}
+
+// upstreamTLS is the TLS configuration for WeChat hosts: the system roots plus caPEM, the
+// contents of [upstream] ca_file (readCAFile).
+func upstreamTLS(u policies.Upstream, caPEM []byte) (*tls.Config, error) {
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if u.CAFile == "" {
 		return cfg, nil
@@ -112,11 +129,7 @@ func upstreamTLS(u policies.Upstream) (*tls.Config, error) {
 	if err != nil || pool == nil {
 		pool = x509.NewCertPool()
 	}
-	pem, err := os.ReadFile(u.CAFile)
-	if err != nil {
-		return nil, fmt.Errorf("upstream ca_file: %w", err)
-	}
-	if !pool.AppendCertsFromPEM(pem) {
+	if !pool.AppendCertsFromPEM(caPEM) {
 		return nil, fmt.Errorf("upstream ca_file %s holds no PEM certificate", u.CAFile)
 	}
 	cfg.RootCAs = pool

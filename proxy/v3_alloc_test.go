@@ -19,14 +19,14 @@ func TestSignV3AllocatesOnlyRSA(t *testing.T) {
 	}
 	g := merchantGateway(t)
 	t.Cleanup(g.Close)
-	m := g.merchants["pk"]
+	m := g.current().merchants["pk"]
 	body := []byte(`{"appid":"wx00000000000000a1","mchid":"1900000001","description":"d","out_trade_no":"o1","notify_url":"https://127.0.0.1/n","amount":{"total":1},"payer":{"openid":"o"}}`)
 	uri := []byte("/v3/pay/transactions/jsapi")
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
 	sign := func() {
 		req.Reset()
-		if aerr := g.signV3(m, req, fasthttp.MethodPost, uri, body); aerr != nil {
+		if aerr := g.signV3(g.current().mch, m, req, fasthttp.MethodPost, uri, body); aerr != nil {
 			t.Fatal(aerr.Message)
 		}
 	}

@@ -32,9 +32,9 @@ func benchGateway(tb testing.TB) *Gateway {
 
 // xpayCall is a currency_pay call as an app sends it to wxgate, for a user with a stored
 // session_key.
-func xpayCall(tb testing.TB) (*Gateway, *appState, policies.Route, *fasthttp.RequestCtx) {
+func xpayCall(tb testing.TB) (*generation, *appState, policies.Route, *fasthttp.RequestCtx) {
 	tb.Helper()
-	g := benchGateway(tb)
+	g := benchGateway(tb).current()
 	a := g.apps["shop"]
 	if err := g.store.PutSession(storeCtx, a.appID, "o-bench-user", "c2Vzc2lvbi1rZXktMDEyMzQ1Ng=="); err != nil {
 		tb.Fatal(err)

@@ -49,6 +49,14 @@ type fleetNode struct {
 // startFleet starts the emulator and n wxgate processes whose [store] section is storeSection.
 func startFleet(t *testing.T, n int, storeSection string) *fleet {
 	t.Helper()
+	return startFleetKnowing(t, n, storeSection, "")
+}
+
+// startFleetKnowing is startFleet with an emulator (WeChat) that also knows the apps and
+// merchants of emuExtra, TOML added to the fleet's config for the emulator only: what exists at
+// WeChat before an operator adds it to wxgate.
+func startFleetKnowing(t *testing.T, n int, storeSection, emuExtra string) *fleet {
+	t.Helper()
 	f := &fleet{dir: t.TempDir(), store: storeSection, sink: startEventSink(t)}
 	serial, err := writeMerchantFiles(f.dir)
 	if err != nil {
@@ -70,7 +78,7 @@ func startFleet(t *testing.T, n int, storeSection string) *fleet {
 		"serial_no": serial, "apiv3_key": randomHex(16), "apiv2_key": randomHex(16),
 		"ca_file": "", "public_key_file": "merchant_pub.pem", "public_key_id": "PUB_KEY_ID_0000000000000000000000000000000000",
 	}
-	pre, err := policies.Parse([]byte(fillTemplate(demoConfig, f.fields)), f.dir)
+	pre, err := policies.Parse([]byte(fillTemplate(demoConfig, f.fields)+emuExtra), f.dir)
 	if err != nil {
 		t.Fatal(err)
 	}

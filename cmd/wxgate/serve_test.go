@@ -59,7 +59,7 @@ secret = "serve-test-app-secret"
 			srv := proxy.NewServer(g)
 			srv.Start(ls)
 			done := make(chan error, 1)
-			go func() { done <- serveUntil(ctx, srv, log) }()
+			go func() { done <- serveUntil(ctx, srv, log, nil, nil) }()
 			select {
 			case err := <-done:
 				if tc.stops && (err == nil || !strings.Contains(err.Error(), "callback listener")) {
