@@ -60,7 +60,10 @@ type Server struct {
 	CallbackReadTimeout time.Duration `toml:"callback_read_timeout"`
 	// SignConcurrency caps RSA signatures computed at once (default: the number of cores).
 	SignConcurrency int `toml:"sign_concurrency"`
-	// SignMaxWait is how long a request waits for a signing slot before 503 (default 50ms).
+	// SignMaxWait bounds a request's wait for a signing slot (default 1s): a request joins the
+	// queue when the signatures ahead should finish within three quarters of it (half while
+	// refusals go on), else it is answered 503 at once, and a waiter still without a slot at nine
+	// tenths of it is answered 503 then.
 	SignMaxWait time.Duration `toml:"sign_max_wait"`
 	// SignPriority is where RSA signatures run: SignPriorityLow (the default) on threads of
 	// lowered priority, so that answers needing no signature go first on saturated cores;
@@ -241,7 +244,10 @@ const (
 	DefaultStorePrefix      = "wxgate:"
 	DefaultStoreTimeout     = 500 * time.Millisecond
 	DefaultStoreCacheTTL    = 10 * time.Second
-	DefaultSignMaxWait      = 50 * time.Millisecond
+	// DefaultSignMaxWait is a second: long beside a signature (1–3 ms), so that a closed loop
+	// of hundreds of clients waits its turn, and short beside what a payment call has anyway
+	// (WeChat Pay answers in 100–300 ms, [upstream] timeout is 5 s); docs/operations.md.
+	DefaultSignMaxWait = time.Second
 
 	DefaultCallbackMaxBodyBytes  = 64 << 10
 	DefaultCallbackMaxConns      = 4096

@@ -161,7 +161,8 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Server.AppListen != DefaultAppListen || c.Upstream.Weixin != DefaultWeixin || c.Sessions.TTL != DefaultSessionTTL ||
-		c.Store.Kind != StoreDisk || c.Store.Dir != filepath.Join(dir, DefaultStoreDir) || c.Upstream.MaxConnsPerHost != DefaultMaxConnsPerHost || c.Server.SignPriority != SignPriorityLow {
+		c.Store.Kind != StoreDisk || c.Store.Dir != filepath.Join(dir, DefaultStoreDir) || c.Upstream.MaxConnsPerHost != DefaultMaxConnsPerHost || c.Server.SignPriority != SignPriorityLow ||
+		c.Server.SignMaxWait != DefaultSignMaxWait {
 		t.Fatalf("defaults not applied: %+v", c)
 	}
 }

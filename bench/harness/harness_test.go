@@ -50,6 +50,9 @@ func TestGeneratedConfigLoads(t *testing.T) {
 	if cfg.Server.SignPriority != policies.SignPriorityLow {
 		t.Errorf("without -sign-priority the config keeps wxgate's default, got %q", cfg.Server.SignPriority)
 	}
+	if cfg.Server.SignMaxWait != policies.DefaultSignMaxWait {
+		t.Errorf("the closed loops must run with wxgate's default sign_max_wait %v, got %v", policies.DefaultSignMaxWait, cfg.Server.SignMaxWait)
+	}
 	if cfg.Store.Kind != policies.StoreMemory {
 		t.Errorf("without a Store the generated config must say kind = \"memory\" (wxgate's default is disk), got %q", cfg.Store.Kind)
 	}
@@ -653,5 +656,24 @@ func TestParseBenchAndTheZeroAllocationTarget(t *testing.T) {
 	}
 	if _, err := parseBench([]byte("pkg: x\nBenchmarkA-2 10 5 ns/op\n")); err == nil {
 		t.Error("a line without allocs/op (no -benchmem) parses")
+	}
+}
+
+// TestOverloadConnsHoldTheAdmittedQueue: the overload run opens a connection for every request
+// the signing can hold within sign_max_wait at the ceiling, plus room for the refusals, and never
+// more than the load generator allows.
+func TestOverloadConnsHoldTheAdmittedQueue(t *testing.T) {
+	for _, c := range []struct {
+		ceiling float64
+		wait    time.Duration
+		want    int
+	}{
+		{2000, time.Second, 2512},
+		{1500, 250 * time.Millisecond, 887},
+		{10000, time.Second, loadgen.MaxConns},
+	} {
+		if got := overloadConns(c.ceiling, c.wait); got != c.want {
+			t.Errorf("ceiling %.0f/s, sign_max_wait %v: %d connections, want %d", c.ceiling, c.wait, got, c.want)
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/wxgate/wxgate/bench/loadgen"
+	"github.com/wxgate/wxgate/bench/procstat"
 	"github.com/wxgate/wxgate/proxy"
 	"github.com/wxgate/wxgate/signer"
 )
@@ -224,7 +225,83 @@ func (h *harness) scenarioV3(ctx context.Context) error {
 		sec.notes = append(sec.notes, note)
 	}
 	h.report.add(sec)
-	return h.v3Overload(ctx, openid, ceiling)
+	// The closed loop of closedLoopClients runs before the overload, so that the longest wait
+	// wxgate reports (a gauge since its start) is still the closed loops'.
+	closed := h.v3ClosedLoop(ctx, openid)
+	if err := h.v3Overload(ctx, openid, ceiling); err != nil {
+		return err
+	}
+	h.report.add(closed)
+	return nil
+}
+
+// closedLoopClients is how many JSAPI clients section 2c runs in a closed loop: the most a
+// 2-core wxgate with the default sign_max_wait must serve without a single 503 (issue 20).
+const closedLoopClients = 256
+
+// v3ClosedLoop runs closedLoopClients connections of JSAPI orders through wxgate in a closed loop
+// (each sends its next order when the last was answered) with wxgate's default sign_max_wait:
+// every order must wait its turn for a signing slot, none be answered 503.
+func (h *harness) v3ClosedLoop(ctx context.Context, openid string) *section {
+	srv := h.main.cfg.Server
+	url := h.main.metricsURL()
+	half := fmt.Sprintf("%s{le=\"%g\"}", metricSignWaitBucket, (srv.SignMaxWait / 2).Seconds())
+	within := fmt.Sprintf("%s{le=\"%g\"}", metricSignWaitBucket, srv.SignMaxWait.Seconds())
+	names := []string{metricSignOverloaded, metricSignWaitCount, half, within}
+	before := scrapeAll(url, names...)
+	gate := column{name: colWxgate, label: fmt.Sprintf("wxgate, %d clients", closedLoopClients), addr: h.main.appAddr, pid: h.main.gate.pid(),
+		metrics: url, pprof: h.main.pprofURL(), conns: closedLoopClients, upstream: h.main.emu.pid(),
+		build: h.newV3LoadFor(openid, false, closedLoopClients).build, check: checkPrepay}
+	sec := &section{
+		title: fmt.Sprintf("2c. WeChat Pay APIv3 JSAPI orders, a closed loop of %d clients", closedLoopClients),
+		intro: fmt.Sprintf("wxgate alone with the JSAPI orders of section 2 from %d connections, each sending its next order when the last "+
+			"was answered, %d round(s) of %v, with wxgate's default [server] sign_max_wait (%v) and sign_concurrency %d: the signatures "+
+			"queue (a closed loop never queues more requests than it has clients) and every order must wait its turn; none may be "+
+			"answered 503.", closedLoopClients, max(h.opts.Rounds, 1), h.opts.Duration, srv.SignMaxWait, srv.SignConcurrency),
+	}
+	sec.rows = h.compare(ctx, []column{gate})
+	after := scrapeAll(url, names...)
+	rise := func(name string) (float64, bool) {
+		a, ok0 := before[name]
+		b, ok1 := after[name]
+		return b - a, ok0 && ok1
+	}
+	refusals := targetCheck{what: fmt.Sprintf("v3 closed loop of %d JSAPI clients: 503 answers", closedLoopClients), limit: 0, atMost: true}
+	r := sec.find(colWxgate)
+	switch {
+	case r == nil || r.res == nil:
+		refusals.why = "n/a (the run failed)"
+	default:
+		busy := statusHist(r.res.ByStatus, fasthttp.StatusServiceUnavailable)
+		refusals.value, refusals.ok = float64(busy.Count()), true
+		refusals.remark = fmt.Sprintf("of %d orders, sign_max_wait %v (the default)", r.res.Requests, srv.SignMaxWait)
+		if over, ok := rise(metricSignOverloaded); ok {
+			refusals.remark += fmt.Sprintf("; wxgate_sign_overloaded_total rose by %.0f", over)
+		}
+	}
+	sec.targets = append(sec.targets, refusals)
+	waits, okW := rise(metricSignWaitCount)
+	inHalf, okH := rise(half)
+	inBound, okB := rise(within)
+	longest, okL := scrape(url, metricSignWaitMax)
+	if okW {
+		note := fmt.Sprintf("%.0f orders waited for a signing slot", waits)
+		if okH && okB {
+			note += fmt.Sprintf(", %.0f of them longer than half of sign_max_wait (the queue an overload is held at) "+
+				"and %.0f longer than sign_max_wait", waits-inHalf, waits-inBound)
+		}
+		if okL {
+			note += fmt.Sprintf("; the longest wait since wxgate started (sections 2 and 2c; the overload of 2b runs after): %s",
+				fmtDur(time.Duration(longest*float64(time.Second))))
+		}
+		sec.notes = append(sec.notes, note)
+	}
+	if r != nil && r.res != nil && r.res.Requests > 0 {
+		sec.notes = append(sec.notes, fmt.Sprintf("Little's law: %d clients ÷ %.0f orders/s = %s per order, nearly all of it the wait "+
+			"for a signing slot and for the emulator on the same cores; WeChat Pay itself answers in 100–300 ms",
+			closedLoopClients, r.rps(), fmtDur(time.Duration(float64(closedLoopClients)/r.rps()*float64(time.Second)))))
+	}
+	return sec
 }
 
 // machineBound says what throughput the shared machine could give wxgate at most: each of its
@@ -243,9 +320,13 @@ func machineBound(gate *row, ceiling float64) string {
 		fmtDur(own), fmtDur(emu), fmtDur(gen), gomaxprocs(), bound, bound/ceiling, gate.rps(), gate.rps()/bound)
 }
 
-// overloadConns is how many times -conns the overload run opens against wxgate: enough that the
-// offered rate never waits for a free connection (admitted requests wait up to sign_max_wait).
-const overloadConns = 16
+// overloadConns returns how many connections the overload run opens: enough that the offered
+// rate never waits for a free connection. Admitted requests wait up to sign_max_wait, and the
+// slots serve at most the ceiling meanwhile, so ceiling × sign_max_wait connections hold every
+// admitted request; 512 more carry the refusals (answered at once). At most loadgen.MaxConns.
+func overloadConns(ceiling float64, maxWait time.Duration) int {
+	return min(int(ceiling*maxWait.Seconds())+512, loadgen.MaxConns)
+}
 
 // overloadFactor is the offered load of the overload run, in multiples of the RSA signing ceiling.
 const overloadFactor = 2
@@ -258,16 +339,16 @@ const overloadFactor = 2
 // generator on the cores). The targets are checked on the second. The two loads alternate for
 // -paced-rounds rounds; the 503 latency target reads the median of the rounds' p99s.
 func (h *harness) v3Overload(ctx context.Context, openid string, ceiling float64) error {
-	conns := overloadConns * h.opts.Conns
 	srv := h.main.cfg.Server
+	conns := overloadConns(ceiling, srv.SignMaxWait)
 	rounds := max(h.pacedRounds(), 1)
 	sec := &section{
 		title: "2b. WeChat Pay APIv3 under overload",
 		intro: fmt.Sprintf("wxgate alone, offered %.0f requests/s (%d× the RSA signing ceiling) open-loop for %v each: each request "+
 			"is due at a fixed time and sent by the first of %d connections free to send it, and its latency counts from that time, "+
 			"so an answer slow to come counts its wait. [server] sign_concurrency = %d and sign_max_wait = %v. A request joins the "+
-			"signing queue only when the signatures ahead of it should finish within half of sign_max_wait; the others are answered "+
-			"503 wxgate.overloaded at once. Two loads: JSAPI orders (the emulator RSA-signs every answer on the same two cores, so the "+
+			"signing queue only when the signatures ahead of it should finish within three quarters of sign_max_wait, half from the "+
+			"first refusal on; the others are answered 503 wxgate.overloaded at once. Two loads: JSAPI orders (the emulator RSA-signs every answer on the same two cores, so the "+
 			"machine is oversubscribed and every answer, 503s too, waits for a CPU), and POST /wxgate/v3/payment-params (one RSA "+
 			"signature in wxgate, no upstream: what overload of wxgate itself looks like), then the same load on the overload "+
 			"yardstick (bareproxy answering 503 at once while as many threads at nice +5 sign RSA-2048 without pause: the fastest "+
@@ -308,6 +389,7 @@ func (h *harness) v3Overload(ctx context.Context, openid string, ceiling float64
 				continue
 			}
 			h.settle()
+			resetPeaks(h.main.gate.pid(), false)
 			over0, _ := scrape(h.main.metricsURL(), metricSignOverloaded)
 			waits0, _ := scrape(h.main.metricsURL(), metricSignWaitCount)
 			within0, _ := scrape(h.main.metricsURL(), within)
@@ -327,6 +409,9 @@ func (h *harness) v3Overload(ctx context.Context, openid string, ceiling float64
 			r.longer += (waits1 - waits0) - (within1 - within0)
 			r.maxWait, _ = scrape(h.main.metricsURL(), metricSignWaitMax)
 			r.procs, _ = scrape(h.main.metricsURL(), metricGOMAXPROCS)
+			if st, err := procstat.Read(h.main.gate.pid()); err == nil {
+				r.peakRSS = max(r.peakRSS, st.PeakRSS)
+			}
 			wxgateProcs = r.procs
 			h.logf(" %d answered 200, %d answered 503\n", statusHist(res.ByStatus, fasthttp.StatusOK).Count(),
 				statusHist(res.ByStatus, fasthttp.StatusServiceUnavailable).Count())
@@ -358,9 +443,9 @@ func (h *harness) v3Overload(ctx context.Context, openid string, ceiling float64
 		sec.notes = append(sec.notes, fmt.Sprintf("%s: wxgate_sign_overloaded_total rose by %.0f; %.0f requests waited for a signing slot, "+
 			"%.0f of them longer than sign_max_wait (wxgate_sign_wait_seconds); the longest wait since wxgate started: %s; "+
 			"the load generator sent its requests late by p99 %s (inside every latency above); wxgate's GOMAXPROCS at the end: %.0f; "+
-			"each round's 503 p99: %s",
+			"each round's 503 p99: %s; wxgate's peak RSS in a round (the queue's requests and their connections): %s",
 			label, r.overloaded, r.waits, r.longer, fmtDur(time.Duration(r.maxWait*float64(time.Second))), fmtDur(res.Lag.Quantile(0.99)), r.procs,
-			joinDurs(r.busyP99)))
+			joinDurs(r.busyP99), fmtMB(r.peakRSS)))
 		if other > 0 {
 			sec.notes = append(sec.notes, fmt.Sprintf("**⚠ %s: %d answers were neither 200 nor 503**: %s", label, other, strings.Join(res.Samples, " | ")))
 		}
@@ -432,6 +517,7 @@ type overloadRun struct {
 	res                       *loadgen.Result
 	overloaded, waits, longer float64         // rises of wxgate's counters over the rounds
 	maxWait, procs            float64         // wxgate's gauges after the last round
+	peakRSS                   uint64          // wxgate's largest VmHWM of a round
 	busyP99                   []time.Duration // each round's 503 p99, for the median
 	signed                    []string        // the yardstick's "signed N signatures in D" per round
 }

@@ -22,7 +22,7 @@ import (
 
 // Limits that keep a run bounded.
 const (
-	MaxConns    = 1024
+	MaxConns    = 4096
 	MaxDuration = 10 * time.Minute
 	MaxRate     = 1_000_000 // requests per second of a paced run
 )
