@@ -1233,3 +1233,28 @@ func TestDecodeCertificatesSerialForm(t *testing.T) {
 		t.Fatalf("lower-case serial_no: err = %v, want a mismatch", err)
 	}
 }
+
+// TestNewPayKeysDefaults checks that a zero or negative RefreshEvery or MinRefreshGap takes the
+// documented default and any positive value is kept. (newTestPayKeys replaces zeros itself, so
+// this calls NewPayKeys directly.)
+func TestNewPayKeysDefaults(t *testing.T) {
+	cases := []struct {
+		name               string
+		every, gap         time.Duration
+		wantEvery, wantGap time.Duration
+	}{
+		{"zero", 0, 0, 12 * time.Hour, time.Second},
+		{"negative", -time.Nanosecond, -time.Hour, 12 * time.Hour, time.Second},
+		{"smallest positive", time.Nanosecond, time.Nanosecond, time.Nanosecond, time.Nanosecond},
+		{"set", time.Hour, time.Minute, time.Hour, time.Minute},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			k := NewPayKeys(PayKeysOptions{RefreshEvery: c.every, MinRefreshGap: c.gap})
+			if k.opts.RefreshEvery != c.wantEvery || k.opts.MinRefreshGap != c.wantGap {
+				t.Fatalf("RefreshEvery %v, MinRefreshGap %v became %v, %v; want %v, %v",
+					c.every, c.gap, k.opts.RefreshEvery, k.opts.MinRefreshGap, c.wantEvery, c.wantGap)
+			}
+		})
+	}
+}

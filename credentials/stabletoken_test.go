@@ -3,6 +3,8 @@ package credentials
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"net"
 	"strings"
 	"testing"
@@ -174,5 +176,50 @@ func assertNoSecrets(t *testing.T, text, secret string, tokens []string) {
 		if strings.Contains(text, tok) {
 			t.Errorf("error text contains a token: %q", text)
 		}
+	}
+}
+
+// TestStableTokenClientBounds answers at each limit parse and scrub apply, and one past it.
+func TestStableTokenClientBounds(t *testing.T) {
+	const maxExpiresIn = math.MaxInt64 / int64(time.Second) // the largest that fits a Duration
+	long := strings.Repeat("x", maxErrMsg)
+	cases := []struct {
+		name    string
+		body    string
+		wantTTL time.Duration // > 0: the answer is accepted with this ttl
+		wantErr string        // else the error contains this
+		wantMsg string        // and, when set, is a WeChatError with this Msg
+	}{
+		{name: "one second", body: `{"access_token":"T","expires_in":1}`, wantTTL: time.Second},
+		{name: "largest expires_in", body: fmt.Sprintf(`{"access_token":"T","expires_in":%d}`, maxExpiresIn),
+			wantTTL: time.Duration(maxExpiresIn) * time.Second},
+		{name: "expires_in one past the largest", body: fmt.Sprintf(`{"access_token":"T","expires_in":%d}`, maxExpiresIn+1),
+			wantErr: fmt.Sprintf("invalid expires_in %d", maxExpiresIn+1)},
+		{name: "errmsg of maxErrMsg bytes is kept whole", body: `{"errcode":-1,"errmsg":"` + long + `"}`,
+			wantErr: "wechat errcode -1", wantMsg: long},
+		{name: "errmsg one byte longer is cut", body: `{"errcode":-1,"errmsg":"` + long + `y"}`,
+			wantErr: "wechat errcode -1", wantMsg: long + "…"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cli := &StableTokenClient{Client: &fasthttp.Client{}, BaseURL: rawServer(t, 200, c.body),
+				AppID: testAppID, Secret: testSecret}
+			tok, ttl, err := cli.Fetch(false)
+			if c.wantTTL > 0 {
+				if err != nil || tok != "T" || ttl != c.wantTTL {
+					t.Fatalf("Fetch = %q, %v, %v; want T, %v", tok, ttl, err, c.wantTTL)
+				}
+				return
+			}
+			if err == nil || tok != "" || ttl != 0 || !strings.Contains(err.Error(), c.wantErr) {
+				t.Fatalf("Fetch = %q, %v, %v; want error containing %q", tok, ttl, err, c.wantErr)
+			}
+			if c.wantMsg != "" {
+				var we *WeChatError
+				if !errors.As(err, &we) || we.Msg != c.wantMsg {
+					t.Fatalf("err = %v, want a WeChatError with a %d-byte Msg", err, len(c.wantMsg))
+				}
+			}
+		})
 	}
 }

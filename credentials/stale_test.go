@@ -208,3 +208,48 @@ func TestTokensStaleJoinsPlainFetch(t *testing.T) {
 		t.Fatalf("normal=%d force=%d, want 2, 1", n, f)
 	}
 }
+
+// TestTokensForceLimitBoundaries forces a refresh exactly at each limit's edge: a whole
+// ForceInterval after the last force, and a whole forceWindow after a force that used up
+// ForcePerDay. Both are allowed; a nanosecond earlier is refused.
+func TestTokensForceLimitBoundaries(t *testing.T) {
+	const interval = 30 * time.Second
+	cases := []struct {
+		name    string
+		perDay  int
+		advance time.Duration // clock time between the first force and the second
+		wantErr string        // "": the second force is allowed
+	}{
+		{"a whole ForceInterval later", 20, interval, ""},
+		{"just inside ForceInterval", 20, interval - time.Nanosecond, "minimum interval"},
+		{"a force exactly forceWindow old no longer counts", 1, forceWindow, ""},
+		{"a force just inside forceWindow still counts", 1, forceWindow - time.Nanosecond, "1 force refreshes in the last 24h"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			clk := newFakeClock()
+			w := newFakeWeChat(t, clk)
+			tk := newTestTokens(w, clk, TokenOptions{ForceInterval: interval, ForcePerDay: c.perDay})
+			if _, err := staleOnce(t, tk); err != nil {
+				t.Fatalf("first force: %v", err)
+			}
+			clk.Advance(c.advance)
+			_, err := staleOnce(t, tk)
+			if c.wantErr == "" {
+				if err != nil {
+					t.Fatalf("force %v after the first: %v", c.advance, err)
+				}
+				if _, f := w.counts(); f != 2 {
+					t.Fatalf("force fetches = %d, want 2", f)
+				}
+				return
+			}
+			if !errors.Is(err, ErrForceRefreshLimit) || !strings.Contains(err.Error(), c.wantErr) {
+				t.Fatalf("force %v after the first: err = %v, want the limit %q", c.advance, err, c.wantErr)
+			}
+			if _, f := w.counts(); f != 1 {
+				t.Fatalf("force fetches = %d, want 1", f)
+			}
+		})
+	}
+}

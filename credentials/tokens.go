@@ -72,6 +72,7 @@ type Tokens struct {
 	refreshBefore time.Duration
 	forceInterval time.Duration
 	forcePerDay   int
+	perMinute     int // FetchesPerMinute with the default applied: the limiter's rate
 	limiter       ratelimit.Limiter
 
 	mu             sync.Mutex
@@ -120,11 +121,11 @@ func NewTokens(fetch FetchFunc, opts TokenOptions) *Tokens {
 	if t.forcePerDay == 0 {
 		t.forcePerDay = DefaultForcePerDay
 	}
-	perMinute := opts.FetchesPerMinute
-	if perMinute <= 0 {
-		perMinute = DefaultFetchesPerMinute
+	t.perMinute = opts.FetchesPerMinute
+	if t.perMinute <= 0 {
+		t.perMinute = DefaultFetchesPerMinute
 	}
-	t.limiter = ratelimit.New(perMinute, ratelimit.Per(time.Minute))
+	t.limiter = ratelimit.New(t.perMinute, ratelimit.Per(time.Minute))
 	return t
 }
 

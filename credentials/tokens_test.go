@@ -259,3 +259,27 @@ func TestTokensFetchesArePaced(t *testing.T) {
 		t.Fatalf("calls = %d", calls)
 	}
 }
+
+// TestNewTokensFetchRate checks the rate the fetch limiter is built with: a zero or negative
+// FetchesPerMinute means the default (ratelimit.New(0) would divide by zero), any other is kept.
+func TestNewTokensFetchRate(t *testing.T) {
+	cases := []struct {
+		name string
+		set  int
+		want int
+	}{
+		{"zero means the default", 0, DefaultFetchesPerMinute},
+		{"negative means the default", -1, DefaultFetchesPerMinute},
+		{"one a minute is kept", 1, 1},
+		{"a fast rate is kept", fastFetches, fastFetches},
+	}
+	fetch := func(bool) (string, time.Duration, error) { return "tok", time.Hour, nil }
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tk := NewTokens(fetch, TokenOptions{FetchesPerMinute: c.set})
+			if tk.perMinute != c.want {
+				t.Fatalf("FetchesPerMinute %d: limiter rate %d a minute, want %d", c.set, tk.perMinute, c.want)
+			}
+		})
+	}
+}

@@ -651,3 +651,33 @@ func TestPlaceholdersRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestForwardURLs: an app's forward_url must be an absolute http or https URL with a host.
+func TestForwardURLs(t *testing.T) {
+	const base = "[forward]\nsecret = \"1234567890123456\"\n[[app]]\nname = \"shop\"\nappid = \"wx0123456789abcdef\"\nsecret = \"s\"\nforward_url = %q\n"
+	for _, tc := range []struct {
+		url   string
+		valid bool
+	}{
+		{"https://app.example.com/wechat/events", true},
+		{"http://10.0.0.7:8000/events", true},
+		{"ftp://app.example.com/events", false},
+		{"https:///events", false},
+		{"/events", false},
+		{"http://[::1", false},
+	} {
+		t.Run(tc.url, func(t *testing.T) {
+			_, err := Parse([]byte(fmt.Sprintf(base, tc.url)), t.TempDir())
+			if tc.valid {
+				if err != nil {
+					t.Fatalf("want valid, got %v", err)
+				}
+				return
+			}
+			var ve *ValidationError
+			if !errors.As(err, &ve) || len(ve.Problems) != 1 || ve.Problems[0].Key != "app[0].forward_url" {
+				t.Fatalf("want one problem at app[0].forward_url, got %v", err)
+			}
+		})
+	}
+}
