@@ -74,8 +74,13 @@ type Config struct {
 	// Merchants are the WeChat Pay merchants served on the api.mch.weixin.qq.com paths.
 	Merchants []Merchant
 	// PayKey is the RSA-2048 key pair of the WeChat Pay public key (PayPublicKeyPEM); one is
-	// generated on first use when nil. Tests inject one because key generation is slow.
+	// generated on first use when nil. Tests inject one because key generation is slow. The
+	// public key id of an injected key is derived from it (PublicKeyIDFor), so the same key
+	// always signs under the same id; a generated key gets a random id.
 	PayKey *rsa.PrivateKey
+	// CA is the certificate authority of the HTTPS listener and the platform certificates; one
+	// is created on first use when nil. `wxgate emulate` keeps one across restarts.
+	CA *CA
 	// RetryScale multiplies WeChat's notification retry schedule (15s, 15s, 30s, 3m, 10m, 20m,
 	// 30m, 30m, 30m, 60m, 3h, 3h, 3h, 6h, 6h); 0 means 1. Tests use e.g. 0.001.
 	RetryScale float64

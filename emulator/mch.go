@@ -71,7 +71,7 @@ func newMchState(cfg Config) (*mchState, []error) {
 	st := &mchState{
 		merchants: make(map[string]*merchantState, len(cfg.Merchants)),
 		prepays:   make(map[string]*prepay),
-		tls:       &tlsMaterial{},
+		tls:       &tlsMaterial{ca: cfg.CA},
 	}
 	keys, err := newPayKeys(cfg.PayKey)
 	if err != nil {

@@ -3,6 +3,7 @@ package emulator
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
@@ -47,10 +48,18 @@ type platformCert struct {
 	signer *signer.RSASigner
 }
 
-// newPayKeys checks an injected key and chooses the public key ID.
+// newPayKeys checks an injected key and chooses the public key ID: derived from an injected key,
+// random for a generated one.
 func newPayKeys(injected *rsa.PrivateKey) (*payKeys, error) {
-	if injected != nil && injected.N.BitLen() < payKeyBits {
-		return nil, fmt.Errorf("pay key has %d bits, want at least %d", injected.N.BitLen(), payKeyBits)
+	if injected != nil {
+		if injected.N.BitLen() < payKeyBits {
+			return nil, fmt.Errorf("pay key has %d bits, want at least %d", injected.N.BitLen(), payKeyBits)
+		}
+		id, err := PublicKeyIDFor(&injected.PublicKey)
+		if err != nil {
+			return nil, err
+		}
+		return &payKeys{id: id, injected: injected}, nil
 	}
 	digits := make([]byte, 34)
 	for i := range digits {
@@ -58,6 +67,20 @@ func newPayKeys(injected *rsa.PrivateKey) (*payKeys, error) {
 		digits[i] = byte('0' + n.Int64())
 	}
 	return &payKeys{id: "PUB_KEY_ID_" + string(digits), injected: injected}, nil
+}
+
+// PublicKeyIDFor derives a WeChat Pay public key id from the key itself: "PUB_KEY_ID_" and 34
+// digits, as WeChat Pay writes them (wechatpay.md §2.2), taken from the SHA-256 of the key's SPKI
+// DER encoding. The same key always gets the same id, so a config naming it survives restarts.
+func PublicKeyIDFor(pub *rsa.PublicKey) (string, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return "", fmt.Errorf("encode the WeChat Pay public key: %w", err)
+	}
+	sum := sha256.Sum256(der)
+	n := new(big.Int).SetBytes(sum[:])
+	n.Mod(n, new(big.Int).Exp(big.NewInt(10), big.NewInt(34), nil))
+	return fmt.Sprintf("PUB_KEY_ID_%034s", n.String()), nil
 }
 
 // publicPair returns the public-key signer, creating the key on first use.

@@ -347,6 +347,10 @@ func decode(raw []byte, baseDir string) (*Config, validator, error) {
 	for _, k := range md.Undecoded() {
 		v.add(k.String(), "unknown key (check the spelling against config.example.toml)")
 	}
+	var tree map[string]any
+	if _, err := toml.Decode(string(raw), &tree); err == nil { // the same text decoded above
+		v.placeholders("", tree)
+	}
 	c.baseDir = baseDir
 	c.applyDefaults()
 	if !md.IsDefined("server", "callback_max_conns_per_ip") { // 0 is a value: no cap
@@ -440,6 +444,9 @@ func setDuration(p *time.Duration, d time.Duration) {
 		*p = d
 	}
 }
+
+// Dir is the folder every relative path of the config starts from: the config file's folder.
+func (c *Config) Dir() string { return c.baseDir }
 
 // App returns the app with the given name.
 func (c *Config) App(name string) (*App, bool) {

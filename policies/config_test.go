@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -20,20 +22,136 @@ secret = "s3cr3t-app-secret"
 app_key = "prod-app-key"
 `
 
+// examplePlaceholders are the placeholder values of config.example.toml and the keys holding them.
+var examplePlaceholders = map[string]string{
+	"app[0].xpay.app_key":          "replace-with-the-production-appkey",
+	"app[0].xpay.sandbox_app_key":  "replace-with-the-sandbox-appkey",
+	"app[0].push.token":            "replace-with-the-push-token",
+	"app[0].push.encoding_aes_key": "replace-with-the-43-character-encodingaeskey",
+}
+
+// TestExampleConfigLoads: config.example.toml is refused as shipped, naming each placeholder's
+// key; with the placeholders filled in, it loads as documented.
 func TestExampleConfigLoads(t *testing.T) {
 	t.Setenv("WXGATE_APP_SECRET", "example-app-secret")
 	t.Setenv("WXGATE_FORWARD_SECRET", "example-forward-secret-0123")
-	c, err := Load(filepath.Join("..", "config.example.toml"))
+	raw, err := os.ReadFile(filepath.Join("..", "config.example.toml"))
 	if err != nil {
-		t.Fatalf("config.example.toml does not load: %v", err)
+		t.Fatal(err)
+	}
+	_, err = Decode(raw, t.TempDir())
+	var ve *ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("config.example.toml with its placeholders: %v, want a ValidationError", err)
+	}
+	named := map[string]bool{}
+	for _, p := range ve.Problems {
+		if !strings.Contains(p.Message, "placeholder") {
+			t.Errorf("unexpected problem %s: %s", p.Key, p.Message)
+		}
+		named[p.Key] = true
+	}
+	filled := string(raw)
+	for key, placeholder := range examplePlaceholders {
+		if !named[key] {
+			t.Errorf("the placeholder at %s is not refused: %v", key, err)
+		}
+		filled = strings.Replace(filled, placeholder, "", 1)
+		if key == "app[0].push.encoding_aes_key" {
+			filled = strings.Replace(filled, `encoding_aes_key = ""`, `encoding_aes_key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"`, 1)
+		} else {
+			filled = strings.Replace(filled, `= ""`, `= "filled-`+key+`"`, 1)
+		}
+	}
+	c, err := Parse([]byte(filled), t.TempDir())
+	if err != nil {
+		t.Fatalf("config.example.toml with its placeholders filled in does not load: %v", err)
 	}
 	a, ok := c.App("shop")
-	if !ok || a.Secret.Value() != "example-app-secret" || a.Xpay == nil || a.Xpay.OfferID != "1450000000" {
+	if !ok || a.Secret.Value() != "example-app-secret" || a.Xpay == nil || a.Xpay.OfferID != "1450000000" || a.Xpay.AppKey.Value() != "filled-app[0].xpay.app_key" {
 		t.Fatalf("example app not decoded as documented: %+v", a)
 	}
-	if c.Upstream.Timeout != 5*time.Second || c.Server.SignPriority != SignPriorityLow || c.Sessions.TTL != 72*time.Hour || c.Routes.Allow[0] != "/wxa/img_sec_check" {
-		t.Fatalf("example values not decoded: %+v %+v", c.Upstream, c.Sessions)
+}
+
+// TestExampleConfigShowsTrueDefaults: every "# key = value" line of config.example.toml's
+// settings sections (all but [[app]] and [[merchant]]), uncommented alone, decodes to exactly
+// the config that leaving it out gives: the example shows the true defaults. Lines ending in
+// "# example" show keys without a default and are skipped. Every key of those sections is shown,
+// and none but forward.secret is set uncommented.
+func TestExampleConfigShowsTrueDefaults(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "config.example.toml"))
+	if err != nil {
+		t.Fatal(err)
 	}
+	dir := t.TempDir()
+	want, err := Decode([]byte(minimal), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setOK := map[string]bool{"forward.secret": true} // no default, needed by the example's forward_url
+	header := regexp.MustCompile(`^(# )?\[([a-z_.]+)\](.*)$`)
+	keyLine := regexp.MustCompile(`^(# )?([a-z_0-9]+) = (.*)$`)
+	seen := map[string]bool{}
+	table, exampleTable, checked := "", false, 0
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "[[") {
+			break // the apps and merchants: required values, no defaults
+		}
+		if m := header.FindStringSubmatch(line); m != nil {
+			table, exampleTable = m[2], strings.Contains(m[3], "# example")
+			continue
+		}
+		m := keyLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		key := table + "." + m[2]
+		seen[key] = true
+		if m[1] == "" {
+			if !setOK[key] {
+				t.Errorf("%s is set in the example; show its default commented out (# %s)", key, line)
+			}
+			continue
+		}
+		if exampleTable || strings.Contains(m[3], "# example") {
+			continue
+		}
+		checked++
+		got, err := Decode([]byte("["+table+"]\n"+m[2]+" = "+m[3]+"\n"+minimal), dir)
+		if err != nil {
+			t.Errorf("%s = %s does not decode: %v", key, m[3], err)
+			continue
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("config.example.toml shows %s = %s, which is not the default", key, m[3])
+		}
+	}
+	if checked < 20 {
+		t.Fatalf("only %d default lines checked: the parser no longer reads the example", checked)
+	}
+	var walk func(prefix string, typ reflect.Type)
+	walk = func(prefix string, typ reflect.Type) {
+		for i := range typ.NumField() {
+			f := typ.Field(i)
+			tag := f.Tag.Get("toml")
+			if tag == "" || tag == "app" || tag == "merchant" {
+				continue
+			}
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			name := strings.TrimPrefix(prefix+"."+tag, ".")
+			if ft.Kind() == reflect.Struct && ft != reflect.TypeOf(Secret{}) && ft != reflect.TypeOf(time.Duration(0)) {
+				walk(name, ft)
+				continue
+			}
+			if !seen[name] {
+				t.Errorf("config.example.toml does not show %s", name)
+			}
+		}
+	}
+	walk("", reflect.TypeOf(Config{}))
 }
 
 func TestDefaults(t *testing.T) {
@@ -501,6 +619,38 @@ func TestStoreConfig(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), "pw@") {
 				t.Fatalf("error shows the redis_url: %v", err)
+			}
+		})
+	}
+}
+
+// TestPlaceholdersRefused: a value starting with replace-with- is refused at its key path, in
+// any section, array or case, and a secret's text is not echoed.
+func TestPlaceholdersRefused(t *testing.T) {
+	tests := []struct {
+		name, doc, key string
+	}{
+		{"app secret", strings.Replace(minimal, "s3cr3t-app-secret", "replace-with-your-appsecret", 1), "app[0].secret"},
+		{"second app", minimal + "[[app]]\nname = \"b\"\nappid = \"wx0123456789abcde0\"\nsecret = \"REPLACE-WITH-secret\"\n", "app[1].secret"},
+		{"forward secret", "[forward]\nsecret = \"replace-with-a-long-random-string\"\n" + minimal, "forward.secret"},
+		{"in an array", "[routes]\nallow = [\"/wxa/x\", \"replace-with-a-path\"]\n" + minimal, "routes.allow[1]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Decode([]byte(tt.doc), t.TempDir())
+			var ve *ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("want a ValidationError, got %v", err)
+			}
+			found := false
+			for _, p := range ve.Problems {
+				found = found || (p.Key == tt.key && strings.Contains(p.Message, "placeholder"))
+			}
+			if !found {
+				t.Fatalf("no placeholder problem at %s: %v", tt.key, err)
+			}
+			if strings.Contains(err.Error(), "a-long-random-string") || strings.Contains(err.Error(), "your-appsecret") {
+				t.Fatalf("the value is echoed: %v", err)
 			}
 		})
 	}

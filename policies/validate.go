@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 )
@@ -287,6 +288,44 @@ func (v *validator) uniqueName(key, name, header string, names map[string]string
 func (v *validator) positive(key string, d time.Duration) {
 	if d <= 0 {
 		v.add(key, "must be a positive duration such as \"5s\", got %s", d)
+	}
+}
+
+// PlaceholderPrefix starts the values config.example.toml leaves for the operator to fill in; a
+// config still holding one is refused at the key.
+const PlaceholderPrefix = "replace-with-"
+
+// placeholders reports every string under key in a decoded TOML tree that is still an example
+// placeholder, by its key path (app[0].xpay.app_key).
+func (v *validator) placeholders(key string, node any) {
+	join := func(k string) string {
+		if key == "" {
+			return k
+		}
+		return key + "." + k
+	}
+	switch n := node.(type) {
+	case map[string]any:
+		ks := make([]string, 0, len(n))
+		for k := range n {
+			ks = append(ks, k)
+		}
+		sort.Strings(ks)
+		for _, k := range ks {
+			v.placeholders(join(k), n[k])
+		}
+	case []map[string]any:
+		for i, m := range n {
+			v.placeholders(fmt.Sprintf("%s[%d]", key, i), m)
+		}
+	case []any:
+		for i, e := range n {
+			v.placeholders(fmt.Sprintf("%s[%d]", key, i), e)
+		}
+	case string:
+		if strings.HasPrefix(strings.ToLower(n), PlaceholderPrefix) {
+			v.add(key, "still holds the example's placeholder (%s...): write the real value, inline, as env:NAME or as file:PATH", PlaceholderPrefix)
+		}
 	}
 }
 

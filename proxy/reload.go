@@ -15,10 +15,9 @@ import (
 // clients) is built beside the running one and swapped in at once; requests already in flight
 // finish on the one they started with. A config that does not load (every problem is logged),
 // needs more descriptors than Options.OpenFileLimit, or cannot be built leaves the running one
-// serving. Settings the running process cannot change
-// (every [server] key but app_token, every [store], [sessions] and [log] key, [forward] timeout:
-// listeners, limits, signing
-// slots, the store and its claims are built once) keep their running values and are named in the
+// serving. Settings the running process cannot change (every [server] key but app_token, every
+// [store], [sessions] and [log] key, [forward] timeout: listeners, limits, signing slots, the
+// logger, the store and its claims are built once) keep their running values and are named in the
 // log as needing a restart; the rest of the reload applies. It logs one line and counts the
 // result in wxgate_config_reloads_total. Reloads are serialised.
 func (g *Gateway) Reload(load func() (*policies.Config, error)) error {

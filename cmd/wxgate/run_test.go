@@ -30,19 +30,49 @@ func runCmd(t *testing.T, args ...string) (string, string, error) {
 	return out.String(), errOut.String(), err
 }
 
+// TestCheckExampleConfig: `wxgate check` refuses config.example.toml as shipped, naming every
+// placeholder's key, and accepts it once they are filled in, printing the summary without a secret.
 func TestCheckExampleConfig(t *testing.T) {
 	t.Setenv("WXGATE_APP_SECRET", "the-app-secret-value")
 	t.Setenv("WXGATE_FORWARD_SECRET", "the-forward-secret-value")
-	out, _, err := runCmd(t, "check", "-config", "../../config.example.toml", "-routes")
+	_, _, err := runCmd(t, "check", "-config", "../../config.example.toml", "-routes")
+	var ve *policies.ValidationError
+	if !errors.As(err, &ve) {
+		t.Fatalf("check of the example with its placeholders: %v, want every problem", err)
+	}
+	fills := map[string]string{
+		"replace-with-the-production-appkey":           "the-production-appkey",
+		"replace-with-the-sandbox-appkey":              "the-sandbox-appkey",
+		"replace-with-the-push-token":                  "the-push-token",
+		"replace-with-the-43-character-encodingaeskey": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+	}
+	for _, key := range []string{"app[0].xpay.app_key", "app[0].xpay.sandbox_app_key", "app[0].push.token", "app[0].push.encoding_aes_key"} {
+		if !strings.Contains(err.Error(), key+": still holds the example's placeholder") {
+			t.Errorf("check does not name the placeholder at %s:\n%v", key, err)
+		}
+	}
+	raw, err := os.ReadFile("../../config.example.toml")
 	if err != nil {
-		t.Fatalf("check failed: %v", err)
+		t.Fatal(err)
+	}
+	filled := string(raw)
+	for placeholder, value := range fills {
+		filled = strings.ReplaceAll(filled, placeholder, value)
+	}
+	path := filepath.Join(t.TempDir(), "wxgate.toml")
+	if err := os.WriteFile(path, []byte(filled), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := runCmd(t, "check", "-config", path, "-routes")
+	if err != nil {
+		t.Fatalf("check of the filled-in example failed: %v", err)
 	}
 	for _, want := range []string{"is valid", "shop", "wx0123456789abcdef", "env:WXGATE_APP_SECRET", "/xpay/currency_pay", "user signature", "127.0.0.1:8080"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}
 	}
-	for _, secret := range []string{"the-app-secret-value", "replace-with-the-production-appkey", "replace-with-the-push-token"} {
+	for _, secret := range []string{"the-app-secret-value", "the-production-appkey", "the-push-token"} {
 		if strings.Contains(out, secret) {
 			t.Errorf("summary reveals a secret %q", secret)
 		}
@@ -91,6 +121,59 @@ func TestUsageErrors(t *testing.T) {
 	}
 	if out, _, err := runCmd(t, "version"); err != nil || !strings.HasPrefix(out, "wxgate ") {
 		t.Errorf("version: %q %v", out, err)
+	}
+}
+
+// TestHelpExitsZero: every command's -h (and every sign kind's, and store's subcommands') prints
+// its usage to stderr, nothing to stdout, and succeeds (main exits 0 when run returns nil). The
+// command list is read from the top-level usage, so a new command without a -h case fails here.
+func TestHelpExitsZero(t *testing.T) {
+	kinds := []string{"pay-sig", "client-pay-sig", "user"}
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"-h"}, []string{"Usage:", "wxgate serve", "wxgate emulate"}},
+		{[]string{"help"}, []string{"Usage:", "wxgate sign"}},
+		{[]string{"serve", "-h"}, []string{"Usage: wxgate serve", "-config"}},
+		{[]string{"emulate", "-h"}, []string{"Usage: wxgate emulate", "-pay-key", "-out", "test:<user>", "config file's folder"}},
+		{[]string{"demo", "-h"}, []string{"Usage: wxgate demo"}},
+		{[]string{"check", "-h"}, []string{"Usage: wxgate check", "-routes"}},
+		{[]string{"check", "--help"}, []string{"Usage: wxgate check"}},
+		{[]string{"store", "-h"}, []string{"wxgate store export", "wxgate store import"}},
+		{[]string{"store", "export", "-h"}, []string{"wxgate store export", "-secrets"}},
+		{[]string{"store", "import", "-h"}, []string{"wxgate store import", "-in"}},
+		{[]string{"sign", "-h"}, append([]string{"Usage: wxgate sign KIND"}, kinds...)},
+		{[]string{"sign", "pay-sig", "-h"}, append([]string{"-uri", "-key"}, kinds...)},
+		{[]string{"sign", "client-pay-sig", "-h"}, append([]string{"-key"}, kinds...)},
+		{[]string{"sign", "user", "-h"}, append([]string{"-body"}, kinds...)},
+		{[]string{"verify-event", "-h"}, []string{"Usage: wxgate verify-event", "-signature"}},
+	}
+	covered := map[string]bool{}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			out, errOut, err := runCmd(t, tt.args...)
+			if err != nil {
+				t.Fatalf("want success, got %v", err)
+			}
+			if out != "" {
+				t.Errorf("help went to stdout: %q", out)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(errOut, w) {
+					t.Errorf("usage lacks %q:\n%s", w, errOut)
+				}
+			}
+		})
+		if len(tt.args) == 2 && tt.args[1] == "-h" {
+			covered[tt.args[0]] = true
+		}
+	}
+	for _, line := range strings.Split(usage, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "wxgate" && f[1] != "COMMAND" && f[1] != "version" && !covered[f[1]] {
+			t.Errorf("command %q of the usage has no -h case here", f[1])
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -9,10 +10,26 @@ import (
 	"github.com/wxgate/wxgate/signer"
 )
 
+// signUsage is `wxgate sign -h`.
+const signUsage = `Usage: wxgate sign KIND -key KEY [-uri PATH] -body BODY
+
+Compute an xpay signature by hand, to compare with what an app or SDK produced. KIND is one of:
+  pay-sig          HMAC-SHA256(AppKey, uri + "&" + body): the server APIs' pay_sig (needs -uri)
+  client-pay-sig   HMAC-SHA256(AppKey, "requestVirtualPayment&" + signData): wx.requestVirtualPayment's paySig
+  user             HMAC-SHA256(session_key, body): the user-state signature
+
+Example: wxgate sign pay-sig -key env:APPKEY -uri /xpay/currency_pay -body @body.json
+`
+
 // runSign computes xpay signatures by hand, to compare with what an app or SDK produced.
 func runSign(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
+		fmt.Fprint(stderr, signUsage)
 		return usageError{msg: "sign needs a kind: pay-sig, client-pay-sig or user"}
+	}
+	if isHelpArg(args[0]) {
+		fmt.Fprint(stderr, signUsage)
+		return flag.ErrHelp
 	}
 	kind := args[0]
 	fs := newFlags("sign "+kind, stderr)

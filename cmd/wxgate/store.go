@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -57,6 +58,10 @@ the wxgate that uses it: stop it first.
 
 // runStore runs `wxgate store export|import`.
 func runStore(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && isHelpArg(args[0]) {
+		fmt.Fprint(stderr, storeUsage)
+		return flag.ErrHelp
+	}
 	if len(args) == 0 || (args[0] != "export" && args[0] != "import") {
 		fmt.Fprint(stderr, storeUsage)
 		return usageError{msg: "store needs export or import"}
