@@ -212,6 +212,12 @@ type Merchant struct {
 	// "certificates".
 	Verify string `toml:"verify"`
 
+	// AppIDs lists every appid that pays into the merchant (mini programs, official accounts,
+	// apps): an APIv3 or APIv2 notification naming another appid is refused. AppID stays the
+	// default for payment parameters and is in the list implicitly. With both empty no appid is
+	// checked.
+	AppIDs []string `toml:"appids"`
+
 	keys MerchantKeys
 }
 
@@ -220,6 +226,21 @@ type MerchantKeys struct {
 	PrivateKey *rsa.PrivateKey  // signs requests and paySign
 	PublicKey  *rsa.PublicKey   // the WeChat Pay public key (nil in certificates mode)
 	ClientCert *tls.Certificate // for APIv2 /secapi/ (nil when not configured)
+}
+
+// PayingAppIDs returns the appids that pay into the merchant: AppID first (when set), then
+// AppIDs without repeating it. Nil means the merchant checks no appid.
+func (m *Merchant) PayingAppIDs() []string {
+	var out []string
+	if m.AppID != "" {
+		out = append(out, m.AppID)
+	}
+	for _, a := range m.AppIDs {
+		if a != m.AppID {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // Keys returns the merchant's loaded key material.

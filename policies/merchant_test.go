@@ -68,6 +68,8 @@ func TestMerchantProblems(t *testing.T) {
 		{"bad serial", `"5157F09EFDC096DE15EBE81A47057A7232F1B8E1"`, `"not-hex"`, "merchant[0].serial_no", ""},
 		{"bad mchid", `"1900000001"`, `"19x"`, "merchant[0].mchid", ""},
 		{"bad verify", "apiv2_key", "verify = \"sometimes\"\napiv2_key", "merchant[0].verify", "public_key"},
+		{"bad appid in appids", "apiv2_key", "appids = [\"wx00000000000000a1\", \"wxNOTHEX\"]\napiv2_key", "merchant[0].appids[1]", "wx followed by 16 hex"},
+		{"duplicate appid in appids", "apiv2_key", "appids = [\"wx00000000000000a1\", \"wx00000000000000a1\"]\napiv2_key", "merchant[0].appids[1]", "already appids[0]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,5 +96,36 @@ func TestMerchantProblems(t *testing.T) {
 	cfg := strings.Replace(merchantBase, "apiv3_key = \"0123456789abcdef0123456789abcdef\"\n", "verify = \"both\"\n", 1)
 	if _, err := Parse([]byte(cfg), "testdata"); err == nil || !strings.Contains(err.Error(), "merchant[0].apiv3_key") {
 		t.Fatalf("both without apiv3_key: %v", err)
+	}
+}
+
+// TestMerchantAppIDs: appids lists the appids that pay into the merchant, appid first and once
+// (repeating it in the list is allowed); without either nothing is listed.
+func TestMerchantAppIDs(t *testing.T) {
+	tests := []struct {
+		name, lines string
+		want        []string
+	}{
+		{"appid only", "", []string{"wx0123456789abcdef"}},
+		{"appid and a list", `appids = ["wx00000000000000a1", "wx00000000000000b2"]`, []string{"wx0123456789abcdef", "wx00000000000000a1", "wx00000000000000b2"}},
+		{"appid repeated in the list", `appids = ["wx00000000000000a1", "wx0123456789abcdef"]`, []string{"wx0123456789abcdef", "wx00000000000000a1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte(strings.Replace(merchantBase, "apiv2_key", tt.lines+"\napiv2_key", 1)), "testdata")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.Merchants[0].PayingAppIDs(); strings.Join(got, ",") != strings.Join(tt.want, ",") {
+				t.Fatalf("PayingAppIDs() = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	c, err := Parse([]byte(strings.Replace(merchantBase, "appid = \"wx0123456789abcdef\"\nserial_no", "serial_no", 1)), "testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Merchants[0].PayingAppIDs(); got != nil {
+		t.Fatalf("no appid: PayingAppIDs() = %v, want nil", got)
 	}
 }

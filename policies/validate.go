@@ -212,6 +212,7 @@ func (m *Merchant) validate(v *validator, key string, names, appIDs map[string]s
 	if m.AppID != "" && !IsAppID(m.AppID) {
 		v.add(key+".appid", "must look like wx followed by 16 hex digits, got %q", m.AppID)
 	}
+	m.validateAppIDs(v, key)
 	if !serialPattern.MatchString(m.SerialNo) {
 		v.add(key+".serial_no", "must be the merchant API certificate serial (hex, e.g. 40 characters), got %q", m.SerialNo)
 	}
@@ -241,6 +242,23 @@ func (m *Merchant) validate(v *validator, key string, names, appIDs map[string]s
 		v.httpURL(key+".forward_url", m.ForwardURL)
 		if !forwardSecret {
 			v.add(key+".forward_url", "forwarding needs forward.secret to sign events")
+		}
+	}
+}
+
+// validateAppIDs checks [[merchant]] appids: each an appid, none twice. The merchant's own appid
+// may be repeated in the list (it is in it anyway).
+func (m *Merchant) validateAppIDs(v *validator, key string) {
+	seen := make(map[string]int, len(m.AppIDs))
+	for i, a := range m.AppIDs {
+		k := fmt.Sprintf("%s.appids[%d]", key, i)
+		switch prev, dup := seen[a]; {
+		case !IsAppID(a):
+			v.add(k, "must look like wx followed by 16 hex digits, got %q", a)
+		case dup:
+			v.add(k, "%q is already appids[%d]; list each appid once", a, prev)
+		default:
+			seen[a] = i
 		}
 	}
 }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/valyala/fasthttp"
 
@@ -60,8 +61,8 @@ func (m *merchantState) decodeV2Notification(params []signer.Param) (*event.Even
 	if mch := get("mch_id"); mch != m.mchID {
 		return nil, fmt.Errorf("mch_id %q is not merchant %q's", truncate([]byte(mch), 20), m.name)
 	}
-	if app := get("appid"); m.appID != "" && app != m.appID {
-		return nil, fmt.Errorf("appid %q is not merchant %q's", truncate([]byte(app), 24), m.name)
+	if app := get("appid"); len(m.appIDs) != 0 && !slices.Contains(m.appIDs, app) {
+		return nil, fmt.Errorf("appid %q is not one of merchant %q's appids", truncate([]byte(app), 24), m.name)
 	}
 	if reqInfo := get("req_info"); reqInfo != "" {
 		plain, err := m.v2.DecryptRefundInfo(reqInfo)

@@ -16,7 +16,6 @@ import (
 var (
 	v3NotificationMembers = []string{"id", "event_type", "resource"}
 	v3ResourceMembers     = []string{"algorithm", "ciphertext", "associated_data", "nonce"}
-	v3OwnerMembers        = []string{"mchid", "sp_mchid", "mch_id", "appid", "sp_appid"}
 )
 
 // serveV3Callback handles POST /callbacks/wechatpay/{merchant}: verify the signature over the raw
@@ -69,8 +68,8 @@ func (g *generation) serveV3Callback(ctx *fasthttp.RequestCtx, name []byte) {
 	}
 }
 
-// decodeV3Notification decrypts the resource and builds the event; the plaintext's mchid (and
-// appid, when the merchant has one) must be the merchant's. It reads only the members it needs,
+// decodeV3Notification decrypts the resource and builds the event; the plaintext must belong to
+// the merchant (checkV3Owner: its merchant ids and appids, by event type). It reads only the members it needs,
 // in one pass over each document, after checking that each is valid JSON.
 func (g *generation) decodeV3Notification(m *merchantState, body []byte) (*event.Event, error) {
 	if jsonscan.Object(body) != nil {
@@ -111,24 +110,8 @@ func (g *generation) decodeV3Notification(m *merchantState, body []byte) (*event
 	// The owner check reads the resource as the app will: invalid UTF-8 repaired first (two
 	// names differing only in invalid bytes become one), then every top-level name unique.
 	plain = jsonscan.RepairUTF8(plain)
-	var owner [5][]byte
-	if err := jsonscan.UniqueTopFields(plain, v3OwnerMembers, owner[:]); err != nil {
-		return nil, fmt.Errorf("the decrypted resource: %w", err)
-	}
-	var ids [5][]byte
-	for k, raw := range owner {
-		s, err := jsonscan.MemberBytes(raw, v3OwnerMembers[k])
-		if err != nil {
-			return nil, fmt.Errorf("the decrypted resource: %w", err)
-		}
-		ids[k] = s
-	}
-	mch := firstNonEmpty(ids[0], ids[1], ids[2])
-	if string(mch) != m.mchID {
-		return nil, fmt.Errorf("the resource belongs to mchid %q, not merchant %q", truncate(mch, 20), m.name)
-	}
-	if app := firstNonEmpty(ids[3], ids[4]); len(app) != 0 && m.appID != "" && string(app) != m.appID {
-		return nil, fmt.Errorf("the resource belongs to appid %q, not merchant %q's", truncate(app, 24), m.name)
+	if err := m.checkV3Owner(eventType, plain); err != nil {
+		return nil, err
 	}
 	return &event.Event{ID: id, Source: event.SourceWeChatPayV3, Type: eventType, App: m.appName, Merchant: m.name, Data: plain}, nil
 }
@@ -138,16 +121,6 @@ func firstError(errs ...error) error {
 	for _, err := range errs {
 		if err != nil {
 			return err
-		}
-	}
-	return nil
-}
-
-// firstNonEmpty returns the first of v that is not empty, or nil.
-func firstNonEmpty(v ...[]byte) []byte {
-	for _, s := range v {
-		if len(s) != 0 {
-			return s
 		}
 	}
 	return nil

@@ -16,6 +16,7 @@ import (
 // signer and AEAD built, verification keys loaded.
 type merchantState struct {
 	name, mchID, appID string
+	appIDs             []string // every appid that pays into the merchant (appID first); nil: none checked
 	serialNo           string
 	publicKeyID        string // sent as Wechatpay-Serial when the public key is used
 	signer             *signer.RSASigner
@@ -32,7 +33,7 @@ type merchantState struct {
 func (g *Gateway) newMerchantState(m *policies.Merchant, mch *upstream, u policies.Upstream, tlsBase *tls.Config) (*merchantState, error) {
 	k := m.Keys()
 	st := &merchantState{
-		name: m.Name, mchID: m.MchID, appID: m.AppID, serialNo: m.SerialNo,
+		name: m.Name, mchID: m.MchID, appID: m.AppID, appIDs: m.PayingAppIDs(), serialNo: m.SerialNo,
 		signer:     signer.NewRSASigner(k.PrivateKey),
 		forwardURL: m.ForwardURL,
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -206,7 +207,8 @@ func sameMerchant(a, b *policies.Merchant) bool {
 	if a.Name != b.Name || a.MchID != b.MchID || a.AppID != b.AppID || a.SerialNo != b.SerialNo ||
 		a.PrivateKeyFile != b.PrivateKeyFile || a.APIv3Key != b.APIv3Key || a.PublicKeyID != b.PublicKeyID ||
 		a.PublicKeyFile != b.PublicKeyFile || a.APIv2Key != b.APIv2Key || a.ClientCertFile != b.ClientCertFile ||
-		a.ClientKeyFile != b.ClientKeyFile || a.ForwardURL != b.ForwardURL || a.Verify != b.Verify {
+		a.ClientKeyFile != b.ClientKeyFile || a.ForwardURL != b.ForwardURL || a.Verify != b.Verify ||
+		!slices.Equal(a.AppIDs, b.AppIDs) {
 		return false
 	}
 	ka, kb := a.Keys(), b.Keys()
