@@ -26,6 +26,7 @@ type payControlAnswer struct {
 //	POST /_emulator/pay/signtest?n=       (n defaults to 1)
 //	POST /_emulator/pay/merchant/certificate?mchid=           body: the new API certificate (PEM) -> {"ok":true,"serial_no":"..."}
 //	POST /_emulator/pay/merchant/revoke?mchid=&serial_no=     stops accepting that certificate
+//	POST /_emulator/pay/notify  {"kind","mchid","url","event_type","fields"} (notify_v3_kinds.go)
 func (e *Emulator) serveMchControl(ctx *fasthttp.RequestCtx, path string) {
 	if !ctx.IsPost() {
 		writeControlError(ctx, fasthttp.StatusMethodNotAllowed, "use POST")
@@ -70,6 +71,8 @@ func (e *Emulator) serveMchControl(ctx *fasthttp.RequestCtx, path string) {
 			return
 		}
 		writeJSON(ctx, fasthttp.StatusOK, &payControlAnswer{OK: true})
+	case mchControlPrefix + "notify":
+		e.serveNotifyControl(ctx)
 	default:
 		writeControlError(ctx, fasthttp.StatusNotFound, "unknown control path "+path)
 	}

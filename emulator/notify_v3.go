@@ -44,6 +44,11 @@ var v3Summaries = map[string]string{
 	EventRefundSuccess:      "退款成功",
 	"REFUND.ABNORMAL":       "退款异常",
 	"REFUND.CLOSED":         "退款关闭",
+	EventComplaintCreate:    "产生新投诉",
+	EventComplaintState:     "投诉状态变化",
+	EventTransferFinished:   "商家转账单据终态通知",
+	EventProfitSharing:      "分账",
+	EventProfitSharingBack:  "分账回退",
 }
 
 // originalType is the resource type of an event type: "TRANSACTION.SUCCESS" -> "transaction",
@@ -65,6 +70,12 @@ const v3ContentTypeNotify = "application/json"
 // summary (opts.ID sets the id). The body is signed over "timestamp\nnonce\nbody\n" like an answer (wechatpay.md §2),
 // with the key opts.Serial (or the merchant's mode) names; opts can forge it.
 func (e *Emulator) BuildV3Notification(mchID, eventType string, resource []byte, url string, opts NotifyOptions) (Notification, error) {
+	return e.buildV3Notification(mchID, eventType, originalType(eventType), resource, url, opts)
+}
+
+// buildV3Notification is BuildV3Notification with the resource's original_type (also its
+// associated_data) given: "mch_payment" for transfers, where it is not the event type's first word.
+func (e *Emulator) buildV3Notification(mchID, eventType, otype string, resource []byte, url string, opts NotifyOptions) (Notification, error) {
 	m := e.merchant(mchID)
 	if m == nil {
 		return Notification{}, fmt.Errorf("emulator: build %s notification: unknown merchant %q", eventType, mchID)
@@ -73,7 +84,6 @@ func (e *Emulator) BuildV3Notification(mchID, eventType string, resource []byte,
 	if now.IsZero() {
 		now = e.now()
 	}
-	otype := originalType(eventType)
 	nonce := randomNonce(12)
 	ct, err := m.aead.Seal(nonce, otype, resource)
 	if err != nil {
