@@ -18,13 +18,14 @@ const (
 	pkMchID    = "1900000001"
 	pkAppID    = "wx00000000000000a1"
 	pkExtraApp = "wx00000000000000d4" // listed in pk's appids by withPKAppIDs
+	plainAppID = "wx00000000000000c3" // app "plain", also listed in pk's appids
 	otherMchID = "1900000002"         // merchant certs
 	otherAppID = "wx00000000000000b2" // certs' appid, not pk's
 )
 
 // withPKAppIDs lists pkExtraApp in merchant pk's appids.
 func withPKAppIDs(text string) string {
-	return strings.Replace(text, `appid = "`+pkAppID+`"`+"\nserial_no", `appid = "`+pkAppID+`"`+"\nappids = [\""+pkExtraApp+"\"]\nserial_no", 1)
+	return strings.Replace(text, `appid = "`+pkAppID+`"`+"\nserial_no", `appid = "`+pkAppID+`"`+"\nappids = [\""+pkExtraApp+"\", \""+plainAppID+"\"]\nserial_no", 1)
 }
 
 // kindCase is one notification kind sent to pk's door: the emulator's kind and event type, the
@@ -33,6 +34,7 @@ type kindCase struct {
 	name, kind, eventType string
 	fields                map[string]any
 	marker                string // a member of fields the forwarded data must carry
+	app                   string // the event's app; "" means "shop", pk's appid's app
 }
 
 // newKindCases are the notification types beyond the direct payment and refund, as WeChat Pay
@@ -41,18 +43,20 @@ func newKindCases() []kindCase {
 	return []kindCase{
 		{"combine payment", emulator.NoticeCombine, "", map[string]any{"combine_out_trade_no": "kc-combine-1",
 			// a sub-order of another merchant is part of a genuine combine payment
-			"sub_orders": []any{map[string]any{"mchid": otherMchID, "out_trade_no": "kc-sub-1", "trade_state": "SUCCESS"}}}, "combine_out_trade_no"},
-		{"combine payment under a listed appid", emulator.NoticeCombine, "", map[string]any{"combine_out_trade_no": "kc-combine-2", "combine_appid": pkExtraApp}, "combine_out_trade_no"},
-		{"partner payment", emulator.NoticePartner, "", map[string]any{"out_trade_no": "kc-partner-1", "sub_mchid": "1900000109", "sub_appid": "wx00000000000000f9"}, "out_trade_no"},
-		{"complaint created", emulator.NoticeComplaint, emulator.EventComplaintCreate, map[string]any{"complaint_id": "200201820200101080076610000"}, "complaint_id"},
-		{"complaint state change", emulator.NoticeComplaint, emulator.EventComplaintState, map[string]any{"complaint_id": "200201820200101080076610001"}, "complaint_id"},
-		{"merchant transfer", emulator.NoticeTransfer, "", map[string]any{"out_bill_no": "kctransfer1"}, "out_bill_no"},
-		{"merchant transfer with mch_id", emulator.NoticeTransfer, "", map[string]any{"out_bill_no": "kctransfer2", "mchid": nil, "mch_id": pkMchID}, "out_bill_no"},
-		{"profit sharing", emulator.NoticeProfitSharing, "", map[string]any{"out_order_no": "kc-ps-1"}, "out_order_no"},
-		{"profit sharing returned", emulator.NoticeProfitSharing, emulator.EventProfitSharingBack, map[string]any{"out_order_no": "kc-ps-2"}, "out_order_no"},
+			"sub_orders": []any{map[string]any{"mchid": otherMchID, "out_trade_no": "kc-sub-1", "trade_state": "SUCCESS"}}}, "combine_out_trade_no", ""},
+		{"combine payment under a listed appid", emulator.NoticeCombine, "", map[string]any{"combine_out_trade_no": "kc-combine-2", "combine_appid": pkExtraApp}, "combine_out_trade_no", ""},
+		{"partner payment", emulator.NoticePartner, "", map[string]any{"out_trade_no": "kc-partner-1", "sub_mchid": "1900000109", "sub_appid": "wx00000000000000f9"}, "out_trade_no", ""},
+		{"complaint created", emulator.NoticeComplaint, emulator.EventComplaintCreate, map[string]any{"complaint_id": "200201820200101080076610000"}, "complaint_id", ""},
+		{"complaint state change", emulator.NoticeComplaint, emulator.EventComplaintState, map[string]any{"complaint_id": "200201820200101080076610001"}, "complaint_id", ""},
+		{"merchant transfer", emulator.NoticeTransfer, "", map[string]any{"out_bill_no": "kctransfer1"}, "out_bill_no", ""},
+		{"merchant transfer with mch_id", emulator.NoticeTransfer, "", map[string]any{"out_bill_no": "kctransfer2", "mchid": nil, "mch_id": pkMchID}, "out_bill_no", ""},
+		{"profit sharing", emulator.NoticeProfitSharing, "", map[string]any{"out_order_no": "kc-ps-1"}, "out_order_no", ""},
+		{"profit sharing returned", emulator.NoticeProfitSharing, emulator.EventProfitSharingBack, map[string]any{"out_order_no": "kc-ps-2"}, "out_order_no", ""},
 		{"profit sharing from another merchant to pk", emulator.NoticeProfitSharing, "", map[string]any{"out_order_no": "kc-ps-3", "mchid": otherMchID,
-			"receiver": map[string]any{"type": "MERCHANT_ID", "account": pkMchID, "amount": 10, "description": "分账"}}, "out_order_no"},
-		{"payment under a listed appid", emulator.NoticePayment, "", map[string]any{"out_trade_no": "kc-pay-1", "appid": pkExtraApp}, "out_trade_no"},
+			"receiver": map[string]any{"type": "MERCHANT_ID", "account": pkMchID, "amount": 10, "description": "分账"}}, "out_order_no", ""},
+		{"payment under a listed appid", emulator.NoticePayment, "", map[string]any{"out_trade_no": "kc-pay-1", "appid": pkExtraApp}, "out_trade_no", ""},
+		{"payment under the appid of another configured app", emulator.NoticePayment, "", map[string]any{"out_trade_no": "kc-pay-2", "appid": plainAppID}, "out_trade_no", "plain"},
+		{"partner payment under that app's appid", emulator.NoticePartner, "", map[string]any{"out_trade_no": "kc-partner-2", "sp_appid": plainAppID}, "out_trade_no", "plain"},
 	}
 }
 
@@ -84,8 +88,12 @@ func TestV3NotificationKindsEndToEnd(t *testing.T) {
 					emulator.NoticePayment: "TRANSACTION.SUCCESS", emulator.NoticeTransfer: "MCHTRANSFER.BILL.FINISHED",
 					emulator.NoticeProfitSharing: "PROFITSHARING.SUCCESS"}[c.kind]
 			}
-			if ev.ID != ans.ID || ev.Source != event.SourceWeChatPayV3 || ev.Type != wantType || ev.Merchant != "pk" {
-				t.Fatalf("event %+v, want id %s type %s for pk", ev, ans.ID, wantType)
+			wantApp := c.app
+			if wantApp == "" {
+				wantApp = "shop"
+			}
+			if ev.ID != ans.ID || ev.Source != event.SourceWeChatPayV3 || ev.Type != wantType || ev.Merchant != "pk" || ev.App != wantApp {
+				t.Fatalf("event %+v, want id %s type %s for pk and app %s", ev, ans.ID, wantType, wantApp)
 			}
 			var data map[string]any
 			if err := json.Unmarshal(ev.Data, &data); err != nil {

@@ -110,10 +110,19 @@ func (g *generation) decodeV3Notification(m *merchantState, body []byte) (*event
 	// The owner check reads the resource as the app will: invalid UTF-8 repaired first (two
 	// names differing only in invalid bytes become one), then every top-level name unique.
 	plain = jsonscan.RepairUTF8(plain)
-	if err := m.checkV3Owner(eventType, plain); err != nil {
+	appID, err := m.checkV3Owner(eventType, plain)
+	if err != nil {
 		return nil, err
 	}
-	return &event.Event{ID: id, Source: event.SourceWeChatPayV3, Type: eventType, App: m.appName, Merchant: m.name, Data: plain}, nil
+	// The event names the configured app the resource's appid is, when it is one (a merchant
+	// several apps pay into), else the app of the merchant's appid.
+	app := m.appName
+	if appID != "" && appID != m.appID {
+		if name := g.appNameByID(appID); name != "" {
+			app = name
+		}
+	}
+	return &event.Event{ID: id, Source: event.SourceWeChatPayV3, Type: eventType, App: app, Merchant: m.name, Data: plain}, nil
 }
 
 // firstError returns the first non-nil error of errs.

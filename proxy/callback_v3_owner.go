@@ -42,18 +42,19 @@ const (
 var receiverMembers = []string{"type", "account"}
 
 // checkV3Owner checks that the decrypted resource plain of an eventType notification belongs to
-// m. plain has been repaired to valid UTF-8; top-level member names must be unique (compared as
-// a parser reads them), as must those of the receiver object read for profit sharing.
-func (m *merchantState) checkV3Owner(eventType string, plain []byte) error {
+// m, and returns the appid it names (appid, sp_appid or combine_appid; "" when none). plain has
+// been repaired to valid UTF-8; top-level member names must be unique (compared as a parser reads
+// them), as must those of the receiver object read for profit sharing.
+func (m *merchantState) checkV3Owner(eventType string, plain []byte) (string, error) {
 	var raw [len(v3OwnerMembers)][]byte
 	if err := jsonscan.UniqueTopFields(plain, v3OwnerMembers[:], raw[:]); err != nil {
-		return fmt.Errorf("the decrypted resource: %w", err)
+		return "", fmt.Errorf("the decrypted resource: %w", err)
 	}
 	var ids [ownerReceiver][]byte
 	for k := range ids {
 		s, err := jsonscan.MemberBytes(raw[k], v3OwnerMembers[k])
 		if err != nil {
-			return fmt.Errorf("the decrypted resource: %w", err)
+			return "", fmt.Errorf("the decrypted resource: %w", err)
 		}
 		ids[k] = s
 	}
@@ -68,9 +69,18 @@ func (m *merchantState) checkV3Owner(eventType string, plain []byte) error {
 		err = m.checkNamedMerchants(ids[:ownerMchIDs], false)
 	}
 	if err != nil {
-		return err
+		return "", err
 	}
-	return m.checkNamedAppIDs(ids[ownerMchIDs:ownerAppIDs])
+	apps := ids[ownerMchIDs:ownerAppIDs]
+	if err := m.checkNamedAppIDs(apps); err != nil {
+		return "", err
+	}
+	for _, a := range apps {
+		if len(a) != 0 {
+			return string(a), nil
+		}
+	}
+	return "", nil
 }
 
 // checkNamedMerchants requires every merchant id the resource names to be m's; a resource naming
