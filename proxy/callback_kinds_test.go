@@ -297,3 +297,41 @@ func alterFirst(s string) string {
 	}
 	return "A" + s[1:]
 }
+
+// TestReloadAppliesAppIDs: a SIGHUP reload that adds an appid to pk's appids makes notifications
+// under it pass; one that removes it refuses them again (the merchant's keys are otherwise
+// unchanged, so this is the list alone).
+func TestReloadAppliesAppIDs(t *testing.T) {
+	e := startEnv(t, nil)
+	url := e.callbackURL + "/callbacks/wechatpay/pk"
+	send := func(no string) bool {
+		n, err := e.emu.BuildV3Event(emulator.V3Event{Kind: emulator.NoticePayment, MchID: pkMchID, URL: url,
+			Fields: map[string]any{"appid": pkExtraApp, "out_trade_no": no}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		acked, _, _, err := e.emu.Deliver(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return acked
+	}
+	if send("rl-1") {
+		t.Fatal("an appid not in the config was accepted")
+	}
+	if err := e.reloadText(t, withPKAppIDs); err != nil {
+		t.Fatal(err)
+	}
+	if !send("rl-2") {
+		t.Fatal("the appid listed by the reload was refused")
+	}
+	if err := e.reloadText(t, func(s string) string { return s }); err != nil {
+		t.Fatal(err)
+	}
+	if send("rl-3") {
+		t.Fatal("the appid removed by the reload was still accepted")
+	}
+	if evs := e.recv.waitEvents(1, waitTime); len(evs) != 1 || !strings.Contains(string(evs[0].Data), "rl-2") {
+		t.Fatalf("events %+v", evs)
+	}
+}
