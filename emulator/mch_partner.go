@@ -305,3 +305,13 @@ func (e *Emulator) PartnerOrder(subMchID, outTradeNo string) (Order, bool) {
 		Description: o.description, Attach: o.attach, CreateTime: o.created, SuccessTime: o.paidAt,
 	}, true
 }
+
+// serveAddSubMerchant answers POST /_emulator/pay/partner/sub_merchant?sp_mchid=&sub_mchid=&sub_appid=.
+func (e *Emulator) serveAddSubMerchant(ctx *fasthttp.RequestCtx) {
+	q := ctx.QueryArgs()
+	if err := e.AddSubMerchant(string(q.Peek("sp_mchid")), string(q.Peek("sub_mchid")), string(q.Peek("sub_appid"))); err != nil {
+		writeJSON(ctx, fasthttp.StatusBadRequest, &payControlAnswer{Error: err.Error()})
+		return
+	}
+	writeJSON(ctx, fasthttp.StatusOK, &payControlAnswer{OK: true})
+}

@@ -201,3 +201,40 @@ func (e *Emulator) openEncryptedAnswer(a *appState, format string, body []byte) 
 	}
 	return msg, nil
 }
+
+// iosRefundQueryControl is the body of POST /_emulator/xpay/ios_refund_query.
+type iosRefundQueryControl struct {
+	OpenID        string `json:"openid"`
+	PayOrderID    string `json:"pay_order_id"`
+	ProductID     string `json:"product_id"`
+	Count         int    `json:"p_count"`
+	ProvideStatus int    `json:"provide_status"`
+}
+
+// serveIOSRefundQuery answers POST /_emulator/xpay/ios_refund_query?appid=: it queues an iOS
+// refund inquiry to the app's push URL, asked again on WeChat's schedule until answered
+// (GET /_emulator/deliveries shows it), and answers {"ok":true,"index":N}.
+func (e *Emulator) serveIOSRefundQuery(ctx *fasthttp.RequestCtx) {
+	if !ctx.IsPost() {
+		writeControlError(ctx, fasthttp.StatusMethodNotAllowed, "use POST")
+		return
+	}
+	var in iosRefundQueryControl
+	if !isJSONObject(ctx.PostBody()) || json.Unmarshal(ctx.PostBody(), &in) != nil {
+		writeControlError(ctx, fasthttp.StatusBadRequest, "body must be a JSON object {openid, pay_order_id, product_id, p_count, provide_status}")
+		return
+	}
+	appID := string(ctx.QueryArgs().Peek("appid"))
+	a := e.apps[appID]
+	if a == nil || a.push == nil || a.push.url == "" {
+		writeControlError(ctx, fasthttp.StatusNotFound, "no app with a push URL has appid "+appID)
+		return
+	}
+	n, err := e.BuildIOSRefundQuery(appID, IOSRefundQuery(in), "", NotifyOptions{})
+	if err != nil {
+		writeControlError(ctx, fasthttp.StatusBadRequest, err.Error())
+		return
+	}
+	index := e.queue(n)
+	writeJSON(ctx, fasthttp.StatusOK, &deliveriesAnswer{OK: true, Index: &index})
+}
