@@ -154,6 +154,33 @@ func TestPushReplySafeModeEndToEnd(t *testing.T) {
 		t.Fatalf("event %s forwarded %d times, want 2 (first answer and WeChat's retry)", evID, c)
 	}
 
+	// While the app is still answering, WeChat's next ask (on this or another instance) gets a
+	// failure at once, and the app sees the event once.
+	held := make(chan struct{})
+	app.set(func(ctx *fasthttp.RequestCtx, _ event.Event) {
+		<-held
+		ctx.SetBodyString(iosReply)
+	})
+	first := make(chan bool, 1)
+	go func() {
+		acked, _, _, _ := e.emu.Deliver(build())
+		first <- acked
+	}()
+	for deadline := time.Now().Add(10 * time.Second); app.count(evID) < 3; {
+		if time.Now().After(deadline) {
+			t.Fatal("the held inquiry never reached the app")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	acked, status, body, _ = e.emu.Deliver(build())
+	if acked || status != fasthttp.StatusInternalServerError || !bytes.Contains(body, []byte("being forwarded right now")) {
+		t.Fatalf("ask while the app answers: acked %v, HTTP %d %s", acked, status, body)
+	}
+	close(held)
+	if !<-first || app.count(evID) != 3 {
+		t.Fatalf("the held inquiry: answered %v, forwarded %d times", false, app.count(evID))
+	}
+
 	late := func(ctx *fasthttp.RequestCtx, _ event.Event) {
 		<-app.release // answers only after the test: far past any deadline
 		ctx.SetBodyString(iosReply)
@@ -193,8 +220,8 @@ func TestPushReplySafeModeEndToEnd(t *testing.T) {
 			}
 		})
 	}
-	if got := e.metric(t, `wxgate_callbacks_total{source="message_push",outcome="forward_failed"}`); got != float64(len(failures)) {
-		t.Fatalf("forward_failed push callbacks = %v, want %d", got, len(failures))
+	if got := e.metric(t, `wxgate_callbacks_total{source="message_push",outcome="forward_failed"}`); got != float64(len(failures)+1) {
+		t.Fatalf("forward_failed push callbacks = %v, want %d", got, len(failures)+1)
 	}
 }
 
