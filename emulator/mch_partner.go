@@ -6,9 +6,9 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// Service-provider (partner, 服务商) mode, outbound (docs/protocol/wechatpay.md, "Partner
-// mode"): a service provider (sp_mchid, the merchant whose key signs every call) places,
-// queries, closes and refunds orders of its sub-merchants (sub_mchid). Each sub-merchant has its
+// Service-provider (partner, 服务商) mode, outbound (docs/protocol/wechatpay.md §10): a service
+// provider (sp_mchid, the merchant whose key signs every call) places, queries, closes and
+// refunds orders of its sub-merchants (sub_mchid). Each sub-merchant has its
 // own order book; the answers are signed like any other. Partner payment notifications are not
 // sent from here (the order keeps no notify_url).
 

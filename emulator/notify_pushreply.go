@@ -16,7 +16,7 @@ import (
 	"github.com/wxgate/wxgate/signer"
 )
 
-// Pushes WeChat wants a business answer to (xpay.md §4.5, docs/protocol/message-push.md): the
+// Pushes WeChat wants a business answer to (docs/protocol/message-push.md §7): the
 // answer is the app's reply, in the push's format, wrapped in {Encrypt, MsgSignature, TimeStamp,
 // Nonce} (or its XML form) when the push was encrypted. Anything else, or no answer within the
 // event's deadline, leaves WeChat without an answer: it asks again.
@@ -26,7 +26,7 @@ const EventIOSRefundQuery = "xpay_subscribe_ios_refund_query_notify"
 
 // answerDeadlines is how long WeChat waits for each answered event.
 var answerDeadlines = map[string]time.Duration{
-	EventIOSRefundQuery: 3 * time.Second, // "3 秒内" (xpay.md §4.5)
+	EventIOSRefundQuery: 3 * time.Second, // "3 秒内" (message-push.md §7)
 }
 
 // answerDeadline is WeChat's deadline for the answer to event.
@@ -38,7 +38,7 @@ func answerDeadline(event string) time.Duration {
 }
 
 // IOSRefundQuery is what an iOS refund inquiry carries besides its head. The field names are
-// those seen in answering apps (the official page was not captured; xpay.md §4.5).
+// those seen in answering apps (the official page was not captured; message-push.md §7).
 type IOSRefundQuery struct {
 	OpenID        string // the payer
 	PayOrderID    string // the order the user asks Apple to refund

@@ -19,7 +19,7 @@ import (
 )
 
 // Message pushes that WeChat wants the app's own answer to (docs/pushreply.md,
-// docs/protocol/message-push.md "Pushes answered by the app"): the app's reply body to the
+// docs/protocol/message-push.md §7): the app's reply body to the
 // forwarded event is relayed to WeChat, encrypted and signed when the push came in safe or
 // compatible mode. A missing, malformed or late reply is a failure answer, never "success".
 
@@ -34,7 +34,7 @@ type replyEvent struct {
 // replyEvents lists the push events WeChat expects a business answer to, by Event.
 var replyEvents = map[string]replyEvent{
 	// iOS subscription refund inquiry: answer {"result_code": 0 (refund) | 1 (refuse),
-	// "result_info", "evidence" (required)} within 3 s (xpay.md §4.5).
+	// "result_info", "evidence" (required)} within 3 s (docs/protocol/message-push.md §7).
 	"xpay_subscribe_ios_refund_query_notify": {wechatDeadline: 3 * time.Second, check: checkIOSRefundReply},
 }
 
