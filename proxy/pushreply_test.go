@@ -275,3 +275,42 @@ func TestPushReplyOnlyForListedEvents(t *testing.T) {
 		t.Fatalf("ordinary push: acked %v, HTTP %d %s, %v", acked, status, body, err)
 	}
 }
+
+// TestPushReplyLogs: an unusable reply is logged at ERROR with why, the answered one at DEBUG;
+// no line holds a configured secret or the reply's content.
+func TestPushReplyLogs(t *testing.T) {
+	app := startReplyApp(t)
+	logs := &syncBuffer{}
+	re := regexp.MustCompile(`forward_url = "[^"]*"`)
+	e := startEnvWith(t, envOptions{logs: logs, edit: func(s string) string { return re.ReplaceAllString(s, `forward_url = "`+app.url+`"`) }})
+	cur := &logCursor{logs: logs}
+	ask := func() bool {
+		t.Helper()
+		n, err := e.emu.BuildIOSRefundQuery("wx00000000000000a1", emulator.IOSRefundQuery{OpenID: "o-log", PayOrderID: "po-log"}, "", emulator.NotifyOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		acked, _, _, err := e.emu.Deliver(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return acked
+	}
+	app.set(answerWith(200, `{"result_code":0,"result_info":"secret-ish reply text"}`))
+	if ask() {
+		t.Fatal("a reply without evidence was relayed")
+	}
+	wantLine(t, cur.next(t), "the app's answer to a push could not be relayed; WeChat gets a failure and asks again", map[string]string{
+		"source": "message_push", "name": "shop", "host": "127.0.0.1", "reason": `"evidence" is required`, "duration_ms": "*", "level": "ERROR"})
+	app.set(answerWith(200, iosReply))
+	if !ask() {
+		t.Fatal("the reply was not relayed")
+	}
+	wantLine(t, cur.next(t), "push answered by the app", map[string]string{"source": "message_push", "name": "shop", "duration_ms": "*"})
+	all := logs.String()
+	for _, s := range append(configuredSecrets(e.cfg), "secret-ish reply text", "delivered at") {
+		if strings.Contains(all, s) {
+			t.Errorf("the log holds %q", s)
+		}
+	}
+}
