@@ -101,9 +101,13 @@ func (g *generation) deliverForReply(call *callbackCall, a *appState, replay str
 		g.refused(call, why)
 		fail(fasthttp.StatusUnauthorized, why)
 		return
-	default: // in flight elsewhere, or (never recorded so) delivered: no answer to give now
+	case store.InFlight:
 		g.countCallback(ctx, call.source, outcomeForwardFailed)
 		fail(fasthttp.StatusInternalServerError, "not answered: the same event is being forwarded right now")
+		return
+	default: // AlreadyDelivered: never recorded for these events, unless by an older wxgate
+		g.countCallback(ctx, call.source, outcomeForwardFailed)
+		fail(fasthttp.StatusInternalServerError, "not answered: this event was acknowledged before without the app's answer")
 		return
 	}
 	deadline := g.forwarder.appReplyDeadline(re)

@@ -197,6 +197,7 @@ func TestPushReplySafeModeEndToEnd(t *testing.T) {
 		{"empty", answerWith(200, ""), "without a reply body"},
 		{"plain success", answerWith(200, "success"), "not a JSON object"},
 		{"app error", answerWith(500, iosReply), "HTTP 500"},
+		{"too large", answerWith(200, `{"result_code":1,"evidence":"`+strings.Repeat("x", 17<<10)+`"}`), "over 16384 bytes"},
 	}
 	for _, f := range failures {
 		t.Run(f.name, func(t *testing.T) {
