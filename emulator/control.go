@@ -36,6 +36,7 @@ type faultsConfig struct {
 //	POST /_emulator/faults   {"latency_ms":0,"fail_next":0,"mode":"http500|system_busy|close|hang"}
 //	GET  /_emulator/faults
 //	POST /_emulator/xpay/request_virtual_payment
+//	POST /_emulator/xpay/ios_refund_query?appid=   (notify_pushreply.go)
 //	GET  /_emulator/files/<name>   (download URLs handed out by download_bill and friends)
 //	GET  /_emulator/deliveries     (notify_control.go)
 //	POST /_emulator/notify/resend?index=
@@ -54,6 +55,8 @@ func (e *Emulator) serveControl(ctx *fasthttp.RequestCtx, path string) {
 		e.serveFaults(ctx)
 	case controlPrefix + "xpay/request_virtual_payment":
 		e.serveClientPayment(ctx)
+	case controlPrefix + "xpay/ios_refund_query":
+		e.serveIOSRefundQuery(ctx) // notify_pushreply.go
 	case controlPrefix + "deliveries":
 		e.serveDeliveries(ctx)
 	case controlPrefix + "notify/resend":

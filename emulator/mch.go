@@ -53,6 +53,7 @@ type merchantState struct {
 	refunds   map[string]*mchRefund // by out_refund_no
 	refundIDs map[string]*mchRefund // by refund_id
 	bills     []*billFile           // handed-out bill download tokens, oldest first
+	partner   *partnerBook          // a sub-merchant's: its service provider and order terms (mch_partner.go)
 }
 
 // mchState is everything the emulator keeps for api.mch.weixin.qq.com.
@@ -61,8 +62,9 @@ type mchState struct {
 	keys      *payKeys                  // WeChat Pay's own keys (mch_keys.go)
 	tls       *tlsMaterial              // the emulator CA and server certificate (mch_tls.go)
 
-	mu      sync.Mutex         // guards every merchantState's order book and prepays
-	prepays map[string]*prepay // every prepay_id issued, APIv2 and APIv3
+	mu      sync.Mutex                // guards every merchantState's order book and prepays
+	prepays map[string]*prepay        // every prepay_id issued, APIv2 and APIv3
+	subs    map[string]*merchantState // sub-merchants by sub_mchid (mch_partner.go)
 }
 
 // newMchState validates the merchants of cfg and prepares their keys. It reports every problem.

@@ -23,6 +23,7 @@ type payControlAnswer struct {
 //
 //	POST /_emulator/pay/request_payment   {"appId","timeStamp","nonceStr","package","signType","paySign"}
 //	POST /_emulator/pay/platform/rotate   -> {"ok":true,"serial_no":"..."}
+//	POST /_emulator/pay/partner/sub_merchant?sp_mchid=&sub_mchid=&sub_appid=   (mch_partner.go)
 //	POST /_emulator/pay/signtest?n=       (n defaults to 1)
 //	POST /_emulator/pay/merchant/certificate?mchid=           body: the new API certificate (PEM) -> {"ok":true,"serial_no":"..."}
 //	POST /_emulator/pay/merchant/revoke?mchid=&serial_no=     stops accepting that certificate
@@ -43,6 +44,8 @@ func (e *Emulator) serveMchControl(ctx *fasthttp.RequestCtx, path string) {
 		}
 		msg, ok := e.RequestPaymentClient(req)
 		writeJSON(ctx, fasthttp.StatusOK, &payControlAnswer{OK: ok, ErrMsg: msg})
+	case mchControlPrefix + "partner/sub_merchant":
+		e.serveAddSubMerchant(ctx) // mch_partner.go
 	case mchControlPrefix + "platform/rotate":
 		writeJSON(ctx, fasthttp.StatusOK, &payControlAnswer{OK: true, SerialNo: e.RotatePlatformCertificate()})
 	case mchControlPrefix + "signtest":

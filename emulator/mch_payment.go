@@ -76,6 +76,9 @@ func (e *Emulator) requestPayment(req RequestPayment) string {
 	if appID != req.AppID {
 		return "appId与下单时的appid不一致"
 	}
+	if m.partner != nil { // a sub-merchant's order: the service provider signed (mch_partner.go)
+		m = m.partner.sp
+	}
 	if reason := verifyPaySign(m, p.signType, req); reason != "" {
 		return reason
 	}

@@ -33,6 +33,10 @@ type Notification struct {
 	// ID identifies the notification: the APIv3 envelope's "id"; for the others a digest of the
 	// plaintext event (SHA-1 hex), the same for every build of the same event.
 	ID string
+	// Answer is the push event whose business answer WeChat waits for (e.g.
+	// xpay_subscribe_ios_refund_query_notify): the answer must be that reply, encrypted and
+	// signed when the push was, within the event's deadline; "" when an acknowledgement will do.
+	Answer string
 }
 
 // NotifyOptions make a built notification a forgery; the zero value builds a genuine one.

@@ -38,15 +38,23 @@ const notifyUserAgent = "Mozilla/4.0"
 // err is a transport error (no answer: status is 0); an answer that is not an acknowledgement
 // is not an error.
 func (e *Emulator) Deliver(n Notification) (acked bool, status int, body []byte, err error) {
-	status, body, err = e.notify.post(n)
+	timeout := deliverTimeout
+	if n.Answer != "" {
+		timeout = answerDeadline(n.Answer)
+	}
+	status, body, err = e.notify.post(n, timeout)
 	if err != nil {
 		return false, 0, nil, fmt.Errorf("emulator: deliver %s notification to %s: %w", n.Kind, n.URL, err)
+	}
+	if n.Answer != "" { // the app's business answer, not an acknowledgement (notify_pushreply.go)
+		_, err := e.OpenPushAnswer(n, status, body)
+		return err == nil, status, body, nil
 	}
 	return acknowledged(n, status, body), status, body, nil
 }
 
 // post sends n once and returns the answer.
-func (nt *notifier) post(n Notification) (int, []byte, error) {
+func (nt *notifier) post(n Notification, timeout time.Duration) (int, []byte, error) {
 	if nt.ctx.Err() != nil {
 		return 0, nil, ErrShutdown
 	}
@@ -69,8 +77,8 @@ func (nt *notifier) post(n Notification) (int, []byte, error) {
 		IsTLS:                         u.Scheme == "https",
 		Dial:                          nt.dial,
 		Name:                          notifyUserAgent,
-		ReadTimeout:                   deliverTimeout,
-		WriteTimeout:                  deliverTimeout,
+		ReadTimeout:                   timeout,
+		WriteTimeout:                  timeout,
 		MaxResponseBodySize:           maxAckBody,
 		MaxIdemponentCallAttempts:     1,
 		DisableHeaderNamesNormalizing: true,
@@ -88,7 +96,7 @@ func (nt *notifier) post(n Notification) (int, []byte, error) {
 		req.Header.Set(k, v)
 	}
 	req.SetBody(n.Body)
-	if err := hc.DoTimeout(req, resp, deliverTimeout); err != nil {
+	if err := hc.DoTimeout(req, resp, timeout); err != nil {
 		if nt.ctx.Err() != nil {
 			return 0, nil, fmt.Errorf("%w: %w", ErrShutdown, err)
 		}

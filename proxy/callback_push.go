@@ -90,6 +90,10 @@ func (g *generation) servePushCallback(ctx *fasthttp.RequestCtx, name []byte) {
 	// it hashes the sorted parts joined without separators, so timestamp and nonce swapped
 	// verify alike and would be another (timestamp, nonce) key.
 	replay := store.ReplayKey([]byte("push"), []byte(a.name), sig)
+	if re, ok := replyEvents[typ]; ok { // WeChat wants the app's own answer (callback_pushreply.go)
+		g.deliverForReply(call, a, replay, ev, re, isXML, string(q.Peek("encrypt_type")) == "aes")
+		return
+	}
 	switch res, why := g.deliver(call, replay, a.forwardURL, ev); res {
 	case replayed:
 		writePushAnswer(ctx, isXML, fasthttp.StatusUnauthorized, 1, why)

@@ -12,11 +12,14 @@ import (
 
 // forwarder posts events to the app, signed with the forward secret.
 type forwarder struct {
-	client   *fasthttp.Client
-	secret   *event.Signer
-	timeout  time.Duration
-	maxConns int // [forward] max_conns, for the reason given when they are all busy
-	clock    func() time.Time
+	client *fasthttp.Client
+	// replyClient forwards the events whose answer is the app's reply (callback_pushreply.go):
+	// whole answers, bounded in size, within the reply deadline.
+	replyClient *fasthttp.Client
+	secret      *event.Signer
+	timeout     time.Duration
+	maxConns    int // [forward] max_conns, for the reason given when they are all busy
+	clock       func() time.Time
 }
 
 // forward posts ev to url; true when the app answered 2xx, else why it did not and, for a
@@ -97,6 +100,13 @@ func newForwarder(secret string, timeout time.Duration, maxConns int, clock func
 			MaxIdemponentCallAttempts: idleRetryAttempts(maxConns),
 			RetryIfErr:                retryIdleClosed,
 		},
+		replyClient: &fasthttp.Client{
+			Name: "wxgate", MaxConnsPerHost: maxConns, ReadTimeout: timeout, WriteTimeout: timeout,
+			MaxIdleConnDuration: forwardIdle, MaxResponseBodySize: maxReplyBytes,
+			DialTimeout:               checkIdleTimeout(idleCheckAfter),
+			MaxIdemponentCallAttempts: idleRetryAttempts(maxConns),
+			RetryIfErr:                retryIdleClosed,
+		},
 		secret:   event.NewSigner(secret),
 		timeout:  timeout,
 		maxConns: maxConns,
@@ -106,5 +116,5 @@ func newForwarder(secret string, timeout time.Duration, maxConns int, clock func
 
 // withSecret is a forwarder on f's client (its pooled connections kept) that signs with secret.
 func (f *forwarder) withSecret(secret string) *forwarder {
-	return &forwarder{client: f.client, secret: event.NewSigner(secret), timeout: f.timeout, maxConns: f.maxConns, clock: f.clock}
+	return &forwarder{client: f.client, replyClient: f.replyClient, secret: event.NewSigner(secret), timeout: f.timeout, maxConns: f.maxConns, clock: f.clock}
 }

@@ -283,7 +283,7 @@ type idleCloser interface{ CloseIdleConnections() }
 
 // clients lists gen's upstream and forward clients.
 func (gen *generation) clients() []idleCloser {
-	out := []idleCloser{gen.weixin.client, gen.mch.client, gen.tokenClient, gen.forwarder.client}
+	out := []idleCloser{gen.weixin.client, gen.mch.client, gen.tokenClient, gen.forwarder.client, gen.forwarder.replyClient}
 	for _, m := range gen.merchants {
 		if m.secapi != nil {
 			out = append(out, m.secapi.client)

@@ -33,6 +33,10 @@ type paymentParamsIn struct {
 	PrepayID string `json:"prepay_id"`
 	AppID    string `json:"appid"`
 	SignType string `json:"sign_type"`
+	// Partner (service-provider) orders: the client pays in sub_appid when the order gave one,
+	// else in sp_appid (docs/partner.md); either replaces appid.
+	SpAppID  string `json:"sp_appid"`
+	SubAppID string `json:"sub_appid"`
 }
 
 var prepayIDPattern = regexp.MustCompile(`^[0-9A-Za-z_-]{1,64}$`)
@@ -49,7 +53,12 @@ func readPaymentParamsIn(ctx *fasthttp.RequestCtx, m *merchantState) (paymentPar
 	if !prepayIDPattern.MatchString(in.PrepayID) {
 		return in, newError(fasthttp.StatusBadRequest, CodeBadRequest, `"prepay_id" is required: the prepay_id the order call returned`)
 	}
-	if in.AppID == "" {
+	switch {
+	case in.SubAppID != "":
+		in.AppID = in.SubAppID
+	case in.SpAppID != "":
+		in.AppID = in.SpAppID
+	case in.AppID == "":
 		in.AppID = m.appID
 	}
 	if !policies.IsAppID(in.AppID) {

@@ -13,6 +13,10 @@ var payAPIs = [...]string{
 	"/v3/pay/transactions/id/*",
 	"/v3/pay/transactions/out-trade-no/*",
 	"/v3/pay/transactions/out-trade-no/*/close",
+	"/v3/pay/partner/transactions/jsapi", // service-provider mode (docs/partner.md)
+	"/v3/pay/partner/transactions/id/*",
+	"/v3/pay/partner/transactions/out-trade-no/*",
+	"/v3/pay/partner/transactions/out-trade-no/*/close",
 	"/v3/refund/domestic/refunds",
 	"/v3/refund/domestic/refunds/*",
 	"/v3/certificates",

@@ -14,6 +14,8 @@ func TestPayAPI(t *testing.T) {
 		"/v3/refund/domestic/refunds/r-9":               "/v3/refund/domestic/refunds/*",
 		"/v3/refund/domestic/refunds/r-9/extra":         "/v3/other",
 		"/v3/certificates":                              "/v3/certificates",
+		"/v3/pay/partner/transactions/out-trade-no/p-1": "/v3/pay/partner/transactions/out-trade-no/*",
+		"/v3/pay/partner/transactions/id/4200000002":    "/v3/pay/partner/transactions/id/*",
 		"/v3/merchant-service/complaints-v2":            "/v3/other",
 		"/pay/unifiedorder":                             "/pay/unifiedorder",
 		"/pay/unifiedorder/x":                           "/pay/other",

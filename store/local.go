@@ -123,6 +123,16 @@ func (s *localStore) Release(_ context.Context, c Claim) error {
 	return nil
 }
 
+func (s *localStore) Answered(_ context.Context, c Claim) error {
+	now := s.opts.Clock()
+	var err error
+	if c.replay != "" {
+		err = s.engine.record(now, c.replay, now.Add(s.opts.ReplayTTL), "", time.Time{})
+	}
+	s.forget(c)
+	return s.failed(err)
+}
+
 // forget drops c's in-flight marks, if they are still c's.
 func (s *localStore) forget(c Claim) {
 	if c.token == "" {

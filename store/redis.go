@@ -351,6 +351,17 @@ func (s *redisStore) Release(ctx context.Context, c Claim) error {
 	return s.release(ctx, c)
 }
 
+func (s *redisStore) Answered(ctx context.Context, c Claim) error {
+	if c.token == "" {
+		return nil
+	}
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	// The replay record was written by Claim with the replay TTL and stays; only the event
+	// claim is given up.
+	return s.release(ctx, Claim{event: c.event, token: c.token})
+}
+
 // release deletes c's event and replay records if they still hold c's token, in one round trip.
 func (s *redisStore) release(ctx context.Context, c Claim) error {
 	var cmds rueidis.Commands

@@ -39,6 +39,11 @@ type Store interface {
 	// Release gives up a claim after a failed delivery: the event may come again (WeChat
 	// retries), and its replay key is forgotten so that the retry is not taken for a replay.
 	Release(ctx context.Context, c Claim) error
+	// Answered ends a claim whose event the app answered with a reply that was relayed to
+	// WeChat (message pushes that need the app's own answer): the replay key stays recorded, so
+	// this very request cannot be replayed, but the event is not marked delivered, so WeChat's
+	// retry of it (newly signed) is forwarded again and gets the app's answer again.
+	Answered(ctx context.Context, c Claim) error
 
 	// Check reports whether the store answers now (for /readyz).
 	Check(ctx context.Context) error

@@ -261,7 +261,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "wxgate demo: WeChat emulator at %s, wxgate app listener at %s (admin %s)\n", env.emuAddr, env.appURL, env.adminURL)
 	fmt.Fprintf(stdout, "The app below sends plain requests; wxgate adds access_token, pay_sig and signature.\n\n")
 	w := &walker{out: stdout, http: &http.Client{Timeout: 10 * time.Second}, base: env.appURL, ctx: ctx}
-	steps := demoSteps(env, w)
+	steps := append(demoSteps(env, w), pushReplyAndPartnerSteps(env, w)...) // demo_pushreply.go
 	for i, s := range steps {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -615,6 +615,11 @@ func (r *demoReceiver) handle(w http.ResponseWriter, req *http.Request) {
 	select {
 	case r.events <- ev:
 	default: // the demo reads every event it triggers; never block WeChat's delivery
+	}
+	if reply := demoReply(ev); reply != nil { // a push WeChat wants answered (demo_pushreply.go)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(reply)
+		return
 	}
 	w.WriteHeader(http.StatusOK)
 }
