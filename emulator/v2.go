@@ -166,7 +166,7 @@ func (e *Emulator) serveV2(ctx *fasthttp.RequestCtx, path string) {
 	}
 	key := m.v2
 	if sandbox && key != nil {
-		key = m.sandboxV2Key()
+		key = e.sandboxV2Key(m)
 	}
 	if key == nil || key.Verify(signType, params) != nil {
 		writeV2Fail(ctx, v2MsgSign)
@@ -256,6 +256,7 @@ func (e *Emulator) writeV2Answer(ctx *fasthttp.RequestCtx, c *v2Call, res *v2Res
 		return
 	}
 	params = append(params, signer.Param{Key: "sign", Value: string(sign)})
+	params = e.tamperV2(c, params)
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	ctx.SetContentType(v2ContentType)
 	ctx.SetBody(signer.AppendXML(nil, params))

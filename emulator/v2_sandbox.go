@@ -3,6 +3,7 @@ package emulator
 import (
 	"crypto/md5"
 	"encoding/hex"
+	"fmt"
 
 	"github.com/valyala/fasthttp"
 
@@ -17,19 +18,31 @@ const (
 	sandboxSignKeyPath = "/sandboxnew/pay/getsignkey"
 )
 
-// sandboxKey is the merchant's sandbox key: 32 hex digits derived from its APIv2 key, so that it
-// stays the same across emulator restarts as WeChat Pay's does across calls.
-func (m *merchantState) sandboxKey() string {
-	sum := md5.Sum([]byte("wxgate-emulator-sandbox\x00" + m.cfg.APIv2Key))
+// sandboxKey is the merchant's sandbox key: 32 hex digits derived from its APIv2 key and the
+// number of rotations, so that it stays the same across emulator restarts as WeChat Pay's does
+// across calls.
+func (e *Emulator) sandboxKey(m *merchantState) string {
+	e.mch.mu.Lock()
+	n := e.extra().sandboxRotations[m.cfg.MchID]
+	e.mch.mu.Unlock()
+	sum := md5.Sum(fmt.Appendf(nil, "wxgate-emulator-sandbox\x00%s\x00%d", m.cfg.APIv2Key, n))
 	return hex.EncodeToString(sum[:])
 }
 
 // sandboxV2Key is the sandbox key ready to sign and verify; nil without APIv2.
-func (m *merchantState) sandboxV2Key() *signer.V2Key {
+func (e *Emulator) sandboxV2Key(m *merchantState) *signer.V2Key {
 	if m.cfg.APIv2Key == "" {
 		return nil
 	}
-	return signer.NewV2Key(m.sandboxKey())
+	return signer.NewV2Key(e.sandboxKey(m))
+}
+
+// RotateSandboxKey gives merchant mchID a new APIv2 sandbox key: calls signed with the old one
+// fail their sign check until getsignkey is called again.
+func (e *Emulator) RotateSandboxKey(mchID string) {
+	e.mch.mu.Lock()
+	defer e.mch.mu.Unlock()
+	e.extra().sandboxRotations[mchID]++
 }
 
 // v2GetSignKey answers /sandboxnew/pay/getsignkey: mch_id and nonce_str, MD5-signed with the
@@ -62,7 +75,7 @@ func (e *Emulator) v2GetSignKey(ctx *fasthttp.RequestCtx) {
 	ctx.SetContentType(v2ContentType)
 	ctx.SetBody(signer.AppendXML(nil, []signer.Param{
 		param("return_code", "SUCCESS"), param("return_msg", "ok"),
-		param("mch_id", m.cfg.MchID), param("sandbox_signkey", m.sandboxKey()),
+		param("mch_id", m.cfg.MchID), param("sandbox_signkey", e.sandboxKey(m)),
 	}))
 }
 

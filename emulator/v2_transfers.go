@@ -21,6 +21,11 @@ type v2Extra struct {
 	redPacks  map[string]*v2RedPack  // by mch_id + "/" + mch_billno
 	contracts map[string]*v2Contract // by mch_id + "/" + contract_id
 	seq       int
+
+	sandboxRotations map[string]int // by mch_id: RotateSandboxKey calls (v2_sandbox.go)
+
+	tamper     V2Tamper // the forgery of the next signed answers (v2_tamper.go)
+	tamperLeft int
 }
 
 // v2Transfer is one company payout to a user's balance.
@@ -42,7 +47,7 @@ func (e *Emulator) extra() *v2Extra {
 	if e.mch.v2x == nil {
 		e.mch.v2x = &v2Extra{
 			transfers: make(map[string]*v2Transfer), redPacks: make(map[string]*v2RedPack),
-			contracts: make(map[string]*v2Contract),
+			contracts: make(map[string]*v2Contract), sandboxRotations: make(map[string]int),
 		}
 	}
 	return e.mch.v2x
