@@ -80,6 +80,11 @@ func TestV2Payouts(t *testing.T) {
 	if a.Status != 400 || a.wxgateError(t) != proxy.CodeBadRequest || !strings.Contains(string(a.Body), "mchid") {
 		t.Fatalf("foreign mchid: %d %s", a.Status, a.Body)
 	}
+	// The family's unlisted paths are not routed, and the error says where the list is.
+	a = e.do("POST", "/mmpaymkttransfers/pay_bank", []byte(`<xml></xml>`))
+	if a.Status != 404 || a.wxgateError(t) != proxy.CodeUnknownRoute || !strings.Contains(string(a.Body), "docs/apiv2.md") {
+		t.Fatalf("unlisted payout path: %d %s", a.Status, a.Body)
+	}
 	// A merchant without a client certificate cannot pay out.
 	a = e.do("POST", path, []byte(`<xml><partner_trade_no>x2</partner_trade_no></xml>`), proxy.HeaderMerchant, "certs")
 	if a.Status != 400 || a.wxgateError(t) != proxy.CodeClientCertMissing {

@@ -193,3 +193,13 @@ func v2SignTypeOf(params []signer.Param, fallback string) string {
 	}
 	return fallback
 }
+
+// isV2Family reports whether path is under an APIv2 family whose paths wxgate routes one by one.
+func isV2Family(path []byte) bool {
+	for _, p := range [...]string{policies.PayV2TransfersPrefix, policies.PayV2PapayPrefix, policies.PayV2SandboxPrefix} {
+		if bytes.HasPrefix(path, []byte(p)) {
+			return true
+		}
+	}
+	return false
+}
