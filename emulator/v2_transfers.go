@@ -59,11 +59,8 @@ func (x *v2Extra) nextID(prefix string, now time.Time) string {
 	return fmt.Sprintf("%s%s%08d", prefix, now.In(beijing).Format("20060102"), x.seq)
 }
 
-// APIv2 payout and red packet errors.
-var (
-	errV2NotFound = &payError{fasthttp.StatusNotFound, "NOT_FOUND", "NOT_FOUND", "指定单号数据不存在"}
-	errV2Param    = &payError{fasthttp.StatusBadRequest, "PARAM_ERROR", "PARAM_ERROR", "参数错误"}
-)
+// errV2NotFound is the payout and red packet queries' answer for an unknown number.
+var errV2NotFound = &payError{fasthttp.StatusNotFound, "NOT_FOUND", "NOT_FOUND", "指定单号数据不存在"}
 
 // v2Transfer answers /mmpaymkttransfers/promotion/transfers. A repeated partner_trade_no with
 // the same amount and openid answers the payout already made (the call is idempotent on it).
