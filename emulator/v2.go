@@ -118,8 +118,12 @@ var v2Routes = map[string]*v2Route{
 // bound to the merchant, nonce_str.
 func (e *Emulator) serveV2(ctx *fasthttp.RequestCtx, path string) {
 	sandbox := strings.HasPrefix(path, sandboxPrefix)
-	if path == sandboxSignKeyPath {
+	switch path {
+	case sandboxSignKeyPath:
 		e.v2GetSignKey(ctx)
+		return
+	case entrustWebPath:
+		e.v2EntrustWeb(ctx)
 		return
 	}
 	if sandbox {

@@ -1,6 +1,8 @@
 package emulator
 
 import (
+	"html"
+	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -144,4 +146,69 @@ func (e *Emulator) v2PapPayApply(c *v2Call) *v2Result {
 		return v2Business(errV2ContractEnded)
 	}
 	return v2OK()
+}
+
+// entrustWebPath is the contract page a user's browser opens (GET, signed query, MD5).
+const entrustWebPath = "/papay/entrustweb"
+
+// v2EntrustWeb serves GET /papay/entrustweb as the page and the user together: it checks the
+// query (appid, mch_id, plan_id, contract_code, request_serial, contract_display_account,
+// notify_url, version 1.0, a timestamp within 5 minutes, the MD5 sign over the decoded values),
+// then signs the contract as if the user had agreed, and answers a small HTML page. A problem is
+// answered with the page's error text and status 400.
+func (e *Emulator) v2EntrustWeb(ctx *fasthttp.RequestCtx) {
+	fail := func(msg string) {
+		ctx.SetStatusCode(fasthttp.StatusBadRequest)
+		ctx.SetContentType("text/html; charset=utf-8")
+		ctx.SetBodyString("<html><body>" + html.EscapeString(msg) + "</body></html>")
+	}
+	if !ctx.IsGet() {
+		fail("请使用GET方法")
+		return
+	}
+	var params []signer.Param
+	for k, v := range ctx.QueryArgs().All() {
+		params = append(params, signer.Param{Key: string(k), Value: string(v)})
+	}
+	get := func(k string) string { v, _ := signer.ParamValue(params, k); return v }
+	m := e.merchant(get("mch_id"))
+	switch {
+	case m == nil:
+		fail(v2MsgMchID)
+		return
+	case m.v2 == nil || m.v2.Verify(signer.V2SignMD5, params) != nil:
+		fail(v2MsgSign)
+		return
+	case get("appid") != m.cfg.AppID:
+		fail(v2MsgAppID)
+		return
+	case get("version") != "1.0":
+		fail("version参数错误")
+		return
+	}
+	for _, k := range []string{"plan_id", "contract_code", "request_serial", "contract_display_account", "notify_url", "timestamp"} {
+		if get(k) == "" {
+			fail("缺少参数" + k)
+			return
+		}
+	}
+	now := e.now()
+	ts, err := strconv.ParseInt(get("timestamp"), 10, 64)
+	if err != nil || now.Sub(time.Unix(ts, 0)).Abs() > 5*time.Minute {
+		fail("timestamp参数错误")
+		return
+	}
+	e.mch.mu.Lock()
+	x := e.extra()
+	c := &v2Call{m: m}
+	if e.findContract(c, "", get("plan_id"), get("contract_code")) == nil {
+		k := &v2Contract{mchID: m.cfg.MchID, id: x.nextID("Wx", now), planID: get("plan_id"), code: get("contract_code"),
+			requestSerial: get("request_serial"), displayAccount: get("contract_display_account"),
+			openID: "o-entrust-" + get("contract_code"), signed: now}
+		x.contracts[m.cfg.MchID+"/"+k.id] = k
+	}
+	e.mch.mu.Unlock()
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetContentType("text/html; charset=utf-8")
+	ctx.SetBodyString("<html><body>签约成功</body></html>")
 }

@@ -2,9 +2,14 @@ package proxy_test
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/valyala/fasthttp"
 
 	"github.com/wxgate/wxgate/emulator"
 	"github.com/wxgate/wxgate/proxy"
@@ -306,4 +311,47 @@ func TestV2AnswerVerification(t *testing.T) {
 		t.Fatalf("communication failure: %d %s", a.Status, a.Body)
 	}
 	e.checkRelayed(t, "/pay/orderquery", a, true)
+}
+
+// TestV2EntrustWebURL: the helper signs the contract page URL (MD5, appid, mch_id, version,
+// timestamp filled); the emulator, as the page the user's browser opens, accepts it and signs the
+// contract, which querycontract through wxgate then finds. A changed URL is refused by the page.
+func TestV2EntrustWebURL(t *testing.T) {
+	e := startEnv(t, nil)
+	m, _ := e.cfg.Merchant("pk")
+	a := e.do("POST", proxy.PathV2EntrustWebURL, []byte(`{"plan_id":12535,"contract_code":"ew-0001","request_serial":1000,"contract_display_account":"Alice Wang","notify_url":"https://shop.example/papay/notify?x=1","return_web":1}`))
+	var out proxy.EntrustWebURL
+	if a.Status != 200 || json.Unmarshal(a.Body, &out) != nil {
+		t.Fatalf("helper: %d %s", a.Status, a.Body)
+	}
+	if !strings.HasPrefix(out.URL, e.mchAddr+"/papay/entrustweb?") || out.Params["mch_id"] != m.MchID || out.Params["appid"] != m.AppID ||
+		out.Params["version"] != "1.0" || len(out.Params["sign"]) != 32 || !strings.Contains(out.URL, "notify_url=https%3A%2F%2Fshop.example%2Fpapay%2Fnotify%3Fx%3D1") {
+		t.Fatalf("helper answer: %+v", out)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(e.emu.CACertPEM())
+	browser := &fasthttp.Client{TLSConfig: &tls.Config{RootCAs: roots}}
+	get := func(u string) (int, string) {
+		status, body, err := browser.Get(nil, u)
+		if err != nil {
+			t.Fatalf("GET %s: %v", u, err)
+		}
+		return status, string(body)
+	}
+	if status, body := get(strings.Replace(out.URL, "ew-0001", "ew-0002", 1)); status != 400 || !strings.Contains(body, "签名错误") {
+		t.Fatalf("changed URL: %d %s", status, body)
+	}
+	if status, body := get(out.URL); status != 200 {
+		t.Fatalf("contract page: %d %s", status, body)
+	}
+	a, ans := e.v2Call(t, "/papay/querycontract", `<xml><plan_id>12535</plan_id><contract_code>ew-0001</contract_code><version>1.0</version></xml>`)
+	if ans["contract_state"] != "0" || ans["contract_display_account"] != "Alice Wang" {
+		t.Fatalf("querycontract: %d %s", a.Status, a.Body)
+	}
+	for _, bad := range []string{`{"plan_id":1}`, `{"plan_id":1,"contract_code":"c","request_serial":1,"contract_display_account":"a","notify_url":"u","mch_id":"1"}`,
+		`{"plan_id":1,"contract_code":"c","request_serial":1,"contract_display_account":"a","notify_url":"u","sign_type":"HMAC-SHA256"}`, `{"plan_id":[1]}`} {
+		if a := e.do("POST", proxy.PathV2EntrustWebURL, []byte(bad)); a.Status != 400 || a.wxgateError(t) != proxy.CodeBadRequest {
+			t.Errorf("helper with %s: %d %s", bad, a.Status, a.Body)
+		}
+	}
 }
