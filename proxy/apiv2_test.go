@@ -265,6 +265,18 @@ func TestV2Sandbox(t *testing.T) {
 	if n := e.emu.Calls("/sandboxnew/pay/getsignkey"); n != 2 {
 		t.Fatalf("getsignkey called %d times after a rotation, want 2", n)
 	}
+	// getsignkey answering a failure: the app gets 502 sandbox_key_unavailable with WeChat's
+	// message, and the next call tries again.
+	e.emu.RotateSandboxKey(m.MchID)
+	e.v2Call(t, "/sandboxnew/pay/orderquery", `<xml><out_trade_no>sbx-0001</out_trade_no></xml>`) // drops the key
+	e.emu.SetFaults(emulator.Faults{FailNext: 1, Mode: emulator.FailSystemBusy})
+	a = e.do("POST", "/sandboxnew/pay/orderquery", []byte(`<xml><out_trade_no>sbx-0001</out_trade_no></xml>`))
+	if a.Status != 502 || a.wxgateError(t) != proxy.CodeSandboxKeyUnavailable || !strings.Contains(string(a.Body), "系统繁忙") {
+		t.Fatalf("getsignkey failing: %d %s", a.Status, a.Body)
+	}
+	if a, ans = e.v2Call(t, "/sandboxnew/pay/orderquery", `<xml><out_trade_no>sbx-0001</out_trade_no></xml>`); ans["result_code"] != "SUCCESS" {
+		t.Fatalf("call after getsignkey recovered: %d %s", a.Status, a.Body)
+	}
 	a = e.do("POST", "/sandboxnew/pay/getsignkey", []byte(`<xml></xml>`))
 	if a.Status != 400 || a.wxgateError(t) != proxy.CodeBadRequest {
 		t.Fatalf("app getsignkey: %d %s", a.Status, a.Body)

@@ -55,20 +55,22 @@ func (g *generation) sandboxKey(m *merchantState) (*signer.V2Key, *apiError) {
 	}
 	ans, err := signer.ParseXML(resp.Body())
 	if err != nil {
-		return nil, sandboxKeyError(m, fmt.Sprintf("its answer (HTTP %d) is not APIv2 XML", resp.StatusCode()))
+		return nil, g.sandboxKeyError(m, fmt.Sprintf("its answer (HTTP %d) is not APIv2 XML", resp.StatusCode()))
 	}
 	rc, _ := signer.ParamValue(ans, "return_code")
 	key, _ := signer.ParamValue(ans, "sandbox_signkey")
 	if rc != "SUCCESS" || key == "" {
 		msg, _ := signer.ParamValue(ans, "return_msg")
-		return nil, sandboxKeyError(m, fmt.Sprintf("WeChat Pay answered return_code %q, return_msg %q", truncate([]byte(rc), 16), truncate([]byte(msg), 120)))
+		return nil, g.sandboxKeyError(m, fmt.Sprintf("WeChat Pay answered return_code %q, return_msg %q", truncate([]byte(rc), 16), truncate([]byte(msg), 120)))
 	}
 	m.sandbox.key = signer.NewV2Key(key)
 	return m.sandbox.key, nil
 }
 
-// sandboxKeyError is the answer when getsignkey did not hand out a sandbox key.
-func sandboxKeyError(m *merchantState, why string) *apiError {
+// sandboxKeyError logs (rate-limited) and returns the answer when getsignkey did not hand out a
+// sandbox key.
+func (g *generation) sandboxKeyError(m *merchantState, why string) *apiError {
+	g.rate.error("sandbox-key\x00"+m.name, "APIv2 sandbox key could not be fetched", "merchant", m.name, "reason", why)
 	return newError(fasthttp.StatusBadGateway, CodeSandboxKeyUnavailable,
 		fmt.Sprintf("could not fetch merchant %q's APIv2 sandbox key with getsignkey: %s; check the merchant's apiv2_key and that it may use the sandbox", m.name, why))
 }
