@@ -85,6 +85,13 @@ func TestV2Payouts(t *testing.T) {
 	if a.Status != 400 || a.wxgateError(t) != proxy.CodeBadRequest || !strings.Contains(string(a.Body), "mchid") {
 		t.Fatalf("foreign mchid: %d %s", a.Status, a.Body)
 	}
+	// The usual appid and mch_id names are refused where the path names its fields otherwise.
+	for _, doc := range []string{`<xml><appid>` + m.AppID + `</appid></xml>`, `<xml><mch_id>` + m.MchID + `</mch_id></xml>`} {
+		a = e.do("POST", path, []byte(doc))
+		if a.Status != 400 || a.wxgateError(t) != proxy.CodeBadRequest || !strings.Contains(string(a.Body), "mch_appid and mchid") {
+			t.Fatalf("misnamed field %s: %d %s", doc, a.Status, a.Body)
+		}
+	}
 	// The family's unlisted paths are not routed, and the error says where the list is.
 	a = e.do("POST", "/mmpaymkttransfers/pay_bank", []byte(`<xml></xml>`))
 	if a.Status != 404 || a.wxgateError(t) != proxy.CodeUnknownRoute || !strings.Contains(string(a.Body), "docs/apiv2.md") {

@@ -124,6 +124,11 @@ func (m *merchantState) completeV2(params []signer.Param, r *policies.V2Route) (
 			return nil, newError(fasthttp.StatusBadRequest, CodeBadRequest,
 				fmt.Sprintf("%s %q is not merchant %q's (%s); leave it out and wxgate fills it", p.Key, truncate([]byte(p.Value), 20), m.name, m.mchID))
 		}
+		if misnamed := (p.Key == "appid" || p.Key == "mch_appid" || p.Key == "wxappid") && p.Key != r.AppIDField ||
+			(p.Key == v2MchIDFields[0] || p.Key == v2MchIDFields[1]) && p.Key != r.MchIDField; misnamed {
+			return nil, newError(fasthttp.StatusBadRequest, CodeBadRequest,
+				fmt.Sprintf("%s names its fields %s and %s, not %s; leave them out and wxgate fills them", r.Path, r.AppIDField, r.MchIDField, p.Key))
+		}
 		if p.Key == "sign_type" && r.SignType != "" && p.Value != r.SignType {
 			return nil, newError(fasthttp.StatusBadRequest, CodeBadRequest,
 				fmt.Sprintf("%s takes sign_type %s only; leave sign_type out and wxgate uses it", r.Path, r.SignType))
