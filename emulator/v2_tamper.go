@@ -16,6 +16,11 @@ const (
 	V2TamperWrongKey  V2Tamper = "wrong_key"  // signed with a key that is not the merchant's
 	V2TamperField     V2Tamper = "field"      // a field changed after signing
 	V2TamperSignStrip V2Tamper = "sign_strip" // a signed-type answer (result_code present) without sign
+	// V2TamperFailNoSign: return_code turned to FAIL and the sign dropped, the business result
+	// kept: a forgery hiding behind the rule that return_code FAIL answers are unsigned.
+	V2TamperFailNoSign V2Tamper = "fail_no_sign"
+	// V2TamperFailFields: the same with result_code dropped too, the answer's other fields kept.
+	V2TamperFailFields V2Tamper = "fail_fields"
 )
 
 // TamperV2Next forges the next n signed APIv2 answers in the given way (n <= 0 stops forging).
@@ -57,6 +62,16 @@ func (e *Emulator) tamperV2(c *v2Call, params []signer.Param) []signer.Param {
 		}
 		return append(params, signer.Param{Key: "injected", Value: "1"})
 	case V2TamperSignStrip:
+		return unsigned
+	case V2TamperFailNoSign, V2TamperFailFields:
+		for i, p := range unsigned {
+			if p.Key == "return_code" {
+				unsigned[i].Value = "FAIL"
+			}
+		}
+		if t == V2TamperFailFields {
+			unsigned = slices.DeleteFunc(unsigned, func(p signer.Param) bool { return p.Key == "result_code" })
+		}
 		return unsigned
 	}
 	return params

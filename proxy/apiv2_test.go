@@ -291,9 +291,9 @@ func TestV2Sandbox(t *testing.T) {
 }
 
 // TestV2AnswerVerification: on paths WeChat Pay signs, an answer with a wrong sign, a field
-// changed after signing, or no sign at all is refused with 502 and never reaches the app; a
-// return_code FAIL answer, which WeChat never signs, passes marked; on the unsigned paths nothing
-// is verified and everything is marked.
+// changed after signing, no sign at all, or turned into an unsigned return_code FAIL that still
+// carries the answer's fields is refused with 502 and never reaches the app; a genuine
+// return_code FAIL answer, which WeChat never signs, passes marked.
 func TestV2AnswerVerification(t *testing.T) {
 	e := startEnv(t, nil)
 	order := `<xml><body>test</body><out_trade_no>tamper-01</out_trade_no><total_fee>101</total_fee><spbill_create_ip>127.0.0.1</spbill_create_ip><notify_url>https://127.0.0.1:1/n</notify_url><trade_type>JSAPI</trade_type><openid>o-payer-0001</openid><plan_id>1</plan_id><contract_code>tc-01</contract_code><request_serial>1</request_serial><contract_display_account>bob</contract_display_account><contract_notify_url>https://127.0.0.1:1/c</contract_notify_url></xml>`
@@ -305,7 +305,7 @@ func TestV2AnswerVerification(t *testing.T) {
 		{"/pay/orderquery", `<xml><out_trade_no>tamper-01</out_trade_no><sign_type>HMAC-SHA256</sign_type></xml>`},
 		{"/papay/querycontract", `<xml><plan_id>1</plan_id><contract_code>tc-01</contract_code><version>1.0</version></xml>`},
 	}
-	for _, tamper := range []emulator.V2Tamper{emulator.V2TamperWrongKey, emulator.V2TamperField, emulator.V2TamperSignStrip} {
+	for _, tamper := range []emulator.V2Tamper{emulator.V2TamperWrongKey, emulator.V2TamperField, emulator.V2TamperSignStrip, emulator.V2TamperFailNoSign, emulator.V2TamperFailFields} {
 		for _, c := range calls {
 			t.Run(string(tamper)+c.path, func(t *testing.T) {
 				failures := e.metric(t, "wxgate_response_signature_failures_total")

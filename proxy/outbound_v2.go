@@ -152,12 +152,13 @@ func (m *merchantState) completeV2(params []signer.Param, r *policies.V2Route) (
 }
 
 // errV2NoSign is the refusal of an answer without sign on a path whose answers WeChat signs.
-var errV2NoSign = errors.New("it carries no sign, and WeChat Pay signs every answer on this path but communication failures (return_code FAIL)")
+var errV2NoSign = errors.New("it carries no sign, and WeChat Pay signs every answer on this path but communication failures (return_code FAIL with return_msg only)")
 
 // checkV2Answer decides what happens to an APIv2 answer. On a path whose answers WeChat documents
 // as unsigned (r.Unsigned) it passes, unverified (unsigned true). Elsewhere the answer must be
 // flat XML; a return_code FAIL document without sign passes unverified too (WeChat sends sign
-// only with return_code SUCCESS); any other answer must carry a sign that verifies with key.
+// only with return_code SUCCESS) when it holds nothing but the failure (v2FailFields); any other
+// answer must carry a sign that verifies with key.
 func checkV2Answer(key *signer.V2Key, r *policies.V2Route, signType string, body []byte) (unsigned bool, err error) {
 	if r.Unsigned {
 		return true, nil
@@ -171,8 +172,7 @@ func checkV2Answer(key *signer.V2Key, r *policies.V2Route, signType string, body
 		return false, fmt.Errorf("its XML does not parse: %v", err)
 	}
 	if _, signed := signer.ParamValue(params, "sign"); !signed {
-		rc, _ := signer.ParamValue(params, "return_code")
-		if _, business := signer.ParamValue(params, "result_code"); rc == "FAIL" && !business {
+		if rc, _ := signer.ParamValue(params, "return_code"); rc == "FAIL" && onlyFailFields(params) {
 			return true, nil
 		}
 		return false, errV2NoSign
@@ -181,6 +181,24 @@ func checkV2Answer(key *signer.V2Key, r *policies.V2Route, signType string, body
 		return false, fmt.Errorf("its sign does not verify: %w", err)
 	}
 	return false, nil
+}
+
+// v2FailFields are the fields an unsigned return_code FAIL document may hold: the failure and
+// its description, nothing a client could take for a business result.
+var v2FailFields = [...]string{"return_code", "return_msg", "error_code", "retcode", "retmsg"}
+
+// onlyFailFields reports whether params hold nothing but v2FailFields.
+func onlyFailFields(params []signer.Param) bool {
+	for _, p := range params {
+		found := false
+		for _, f := range v2FailFields {
+			found = found || p.Key == f
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }
 
 // v2SignTypeOf is the sign type a signed APIv2 message from WeChat was made with: its own
