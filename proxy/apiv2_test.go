@@ -5,7 +5,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -372,5 +374,30 @@ func TestV2EntrustWebURL(t *testing.T) {
 		if a := e.do("POST", proxy.PathV2EntrustWebURL, []byte(bad)); a.Status != 400 || a.wxgateError(t) != proxy.CodeBadRequest {
 			t.Errorf("helper with %s: %d %s", bad, a.Status, a.Body)
 		}
+	}
+}
+
+// TestV2SandboxKeyFetchedOnce: concurrent first /sandboxnew/ calls share one getsignkey.
+func TestV2SandboxKeyFetchedOnce(t *testing.T) {
+	e := startEnv(t, nil)
+	const n = 8
+	var wg sync.WaitGroup
+	results := make([]string, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a := e.do("POST", "/sandboxnew/pay/orderquery", []byte(`<xml><out_trade_no>none</out_trade_no></xml>`))
+			results[i] = fmt.Sprintf("%d %s", a.Status, a.Body)
+		}()
+	}
+	wg.Wait()
+	for _, r := range results {
+		if !strings.HasPrefix(r, "200 ") || !strings.Contains(r, "ORDERNOTEXIST") {
+			t.Fatalf("concurrent sandbox call: %s", r)
+		}
+	}
+	if got := e.emu.Calls("/sandboxnew/pay/getsignkey"); got != 1 {
+		t.Fatalf("getsignkey called %d times for %d concurrent first calls, want 1", got, n)
 	}
 }
