@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -122,5 +123,43 @@ func failWith(msg string) func(t *testing.T, a map[string]string, raw []byte) {
 		if a["return_code"] != "FAIL" || !strings.Contains(a["return_msg"], msg) || a["sign"] != "" {
 			t.Fatalf("answer %s, want return_code FAIL with %q", raw, msg)
 		}
+	}
+}
+
+// TestV2ControlEndpoints: the APIv2 tamper and sandbox rotation control endpoints act and refuse
+// bad input.
+func TestV2ControlEndpoints(t *testing.T) {
+	h := newMchHarness(t)
+	m := h.mp
+	post := func(path string) (int, map[string]any) {
+		t.Helper()
+		status, body := h.do("POST", path, nil)
+		var out map[string]any
+		json.Unmarshal(body, &out)
+		return status, out
+	}
+	if status, out := post("/_emulator/pay/legacy/tamper?mode=wrong_key&n=1"); status != 200 || out["ok"] != true {
+		t.Fatalf("tamper: %d %v", status, out)
+	}
+	d, _ := rawV2(t, h.client, h.base+"/pay/orderquery", m.APIv2Key, []signer.Param{p("appid", m.AppID), p("mch_id", m.MchID), p("nonce_str", "n"), p("out_trade_no", "none")})
+	var params []signer.Param
+	for k, v := range d {
+		params = append(params, p(k, v))
+	}
+	if d["sign"] == "" || signer.NewV2Key(m.APIv2Key).Verify("MD5", params) == nil {
+		t.Fatalf("the answer after tamper verifies: %v", d)
+	}
+	for _, bad := range []string{"/_emulator/pay/legacy/tamper?mode=nope", "/_emulator/pay/legacy/tamper?mode=field&n=-1", "/_emulator/pay/legacy/sandbox/rotate?mchid=0"} {
+		if status, _ := post(bad); status != 400 {
+			t.Errorf("%s: HTTP %d, want 400", bad, status)
+		}
+	}
+	before, _ := rawV2(t, h.client, h.base+"/sandboxnew/pay/getsignkey", m.APIv2Key, []signer.Param{p("mch_id", m.MchID), p("nonce_str", "n")})
+	if status, out := post("/_emulator/pay/legacy/sandbox/rotate?mchid=" + m.MchID); status != 200 || out["ok"] != true {
+		t.Fatalf("rotate: %d %v", status, out)
+	}
+	after, _ := rawV2(t, h.client, h.base+"/sandboxnew/pay/getsignkey", m.APIv2Key, []signer.Param{p("mch_id", m.MchID), p("nonce_str", "n")})
+	if before["sandbox_signkey"] == "" || before["sandbox_signkey"] == after["sandbox_signkey"] {
+		t.Fatalf("sandbox key %q, after the rotation %q", before["sandbox_signkey"], after["sandbox_signkey"])
 	}
 }
