@@ -8,7 +8,9 @@
 // It also serves the api.mch.weixin.qq.com subset a mini-program merchant uses (mch*.go, v2*.go):
 // WeChat Pay APIv3 (JSAPI orders, queries, close, refunds, platform certificates, trade bills),
 // with the Authorization of every request verified and every answer signed, and the legacy
-// APIv2 XML endpoints, with the client certificate checked on /secapi/. RequestPaymentClient
+// APIv2 XML endpoints (orders, payouts, red packets, contract payments, the fund flow bill, the
+// sandbox with its getsignkey), with the client certificate checked where WeChat requires it
+// (/secapi/, /mmpaymkttransfers/, downloadfundflow). RequestPaymentClient
 // plays the client-side wx.requestPayment.
 //
 // Like WeChat, it also calls back (notify*.go): signed APIv3 and APIv2 WeChat Pay

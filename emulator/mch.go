@@ -65,6 +65,7 @@ type mchState struct {
 	mu      sync.Mutex                // guards every merchantState's order book and prepays
 	prepays map[string]*prepay        // every prepay_id issued, APIv2 and APIv3
 	subs    map[string]*merchantState // sub-merchants by sub_mchid (mch_partner.go)
+	v2x     *v2Extra                  // payouts, red packets and contracts, made on first use (v2_transfers.go)
 }
 
 // newMchState validates the merchants of cfg and prepares their keys. It reports every problem.
@@ -151,7 +152,8 @@ func mchAPIOf(path string) mchAPI {
 	switch {
 	case strings.HasPrefix(path, "/v3/"):
 		return mchV3
-	case strings.HasPrefix(path, "/pay/"), strings.HasPrefix(path, "/secapi/"):
+	case strings.HasPrefix(path, "/pay/"), strings.HasPrefix(path, "/secapi/"),
+		strings.HasPrefix(path, "/mmpaymkttransfers/"), strings.HasPrefix(path, "/papay/"), strings.HasPrefix(path, sandboxPrefix):
 		return mchV2
 	}
 	return mchNone

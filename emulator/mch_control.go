@@ -3,6 +3,7 @@ package emulator
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 
 	"github.com/valyala/fasthttp"
 )
@@ -28,9 +29,14 @@ type payControlAnswer struct {
 //	POST /_emulator/pay/merchant/certificate?mchid=           body: the new API certificate (PEM) -> {"ok":true,"serial_no":"..."}
 //	POST /_emulator/pay/merchant/revoke?mchid=&serial_no=     stops accepting that certificate
 //	POST /_emulator/pay/notify  {"kind","mchid","url","event_type","fields"} (notify_v3_kinds.go)
+//	POST /_emulator/pay/legacy/...                            the APIv2 endpoints (v2_control.go)
 func (e *Emulator) serveMchControl(ctx *fasthttp.RequestCtx, path string) {
 	if !ctx.IsPost() {
 		writeControlError(ctx, fasthttp.StatusMethodNotAllowed, "use POST")
+		return
+	}
+	if strings.HasPrefix(path, v2ControlPrefix) {
+		e.serveV2Control(ctx, path)
 		return
 	}
 	switch path {

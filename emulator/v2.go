@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/x509"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -33,8 +34,10 @@ const (
 // v2Call is one verified APIv2 request handed to an endpoint handler.
 type v2Call struct {
 	m        *merchantState
+	route    *v2Route
 	params   []signer.Param
-	signType string // the request's sign type; the answer is signed the same way
+	signType string        // the request's sign type; the answer is signed the same way
+	key      *signer.V2Key // the key the request was signed with: the APIv2 key or the sandbox key
 	now      time.Time
 }
 
@@ -53,6 +56,7 @@ type v2Result struct {
 	code     string         // error_code next to msg (downloadbill)
 	file     []byte         // a file answer (downloadbill), unsigned
 	fileType string
+	nested   []byte // raw XML elements written after the fields (gethbinfo's hblist); unsigned answers only
 }
 
 // v2Handler implements one APIv2 endpoint.
@@ -60,24 +64,71 @@ type v2Handler func(e *Emulator, c *v2Call) *v2Result
 
 // v2Route is one APIv2 endpoint.
 type v2Route struct {
-	cert   bool // requires the merchant client certificate (/secapi/)
+	cert   bool // requires the merchant client certificate
 	handle v2Handler
+	// unsigned: WeChat Pay answers without sign (payouts, red packets, files).
+	unsigned bool
+	// signType, when set, is the only sign type the endpoint takes (sign_type must name it when
+	// it is HMAC-SHA256).
+	signType string
+	// appIDField and mchIDField name the appid and merchant id fields ("" means appid, mch_id);
+	// appIDField "-" means the endpoint takes no appid.
+	appIDField, mchIDField string
+	noNonce                bool // the endpoint takes no nonce_str (papay contract calls)
 }
 
-// v2Routes lists the APIv2 endpoints the emulator serves (wechatpay.md §7.3).
-var v2Routes = map[string]v2Route{
-	"/pay/unifiedorder":  {handle: (*Emulator).v2UnifiedOrder},
-	"/pay/orderquery":    {handle: (*Emulator).v2OrderQuery},
-	"/pay/closeorder":    {handle: (*Emulator).v2CloseOrder},
-	"/secapi/pay/refund": {cert: true, handle: (*Emulator).v2Refund},
-	"/pay/refundquery":   {handle: (*Emulator).v2RefundQuery},
-	"/pay/downloadbill":  {handle: (*Emulator).v2DownloadBill},
+// fields returns the appid and merchant id field names of r.
+func (r *v2Route) fields() (appID, mchID string) {
+	appID, mchID = r.appIDField, r.mchIDField
+	if appID == "" {
+		appID = "appid"
+	}
+	if mchID == "" {
+		mchID = "mch_id"
+	}
+	return appID, mchID
 }
 
-// serveV2 answers one APIv2 request after WeChat Pay's checks: POST, client certificate on
-// /secapi/ (TLS with a certificate first, then that it is the merchant's), well-formed XML,
-// known mch_id, sign with sign_type (MD5 by default), appid bound to the merchant, nonce_str.
+// v2Routes lists the APIv2 endpoints the emulator serves (wechatpay.md §7.3 to §7.8). Under
+// /sandboxnew/ the same endpoints answer, signed with the sandbox key (v2_sandbox.go).
+var v2Routes = map[string]*v2Route{
+	"/pay/unifiedorder":     {handle: (*Emulator).v2UnifiedOrder},
+	"/pay/orderquery":       {handle: (*Emulator).v2OrderQuery},
+	"/pay/closeorder":       {handle: (*Emulator).v2CloseOrder},
+	"/secapi/pay/refund":    {cert: true, handle: (*Emulator).v2Refund},
+	"/pay/refundquery":      {handle: (*Emulator).v2RefundQuery},
+	"/pay/downloadbill":     {handle: (*Emulator).v2DownloadBill, unsigned: true},
+	"/pay/downloadfundflow": {cert: true, handle: (*Emulator).v2DownloadFundFlow, unsigned: true, signType: signer.V2SignHMACSHA256},
+	"/pay/contractorder":    {handle: (*Emulator).v2ContractOrder},
+	"/pay/pappayapply":      {handle: (*Emulator).v2PapPayApply},
+	"/papay/querycontract":  {handle: (*Emulator).v2QueryContract, noNonce: true},
+	"/papay/deletecontract": {handle: (*Emulator).v2DeleteContract, noNonce: true, signType: signer.V2SignMD5},
+	"/mmpaymkttransfers/promotion/transfers": {cert: true, unsigned: true, handle: (*Emulator).v2Transfer,
+		appIDField: "mch_appid", mchIDField: "mchid"},
+	"/mmpaymkttransfers/gettransferinfo":   {cert: true, unsigned: true, handle: (*Emulator).v2GetTransferInfo},
+	"/mmpaymkttransfers/sendredpack":       {cert: true, unsigned: true, handle: (*Emulator).v2SendRedPack, appIDField: "wxappid"},
+	"/mmpaymkttransfers/sendminiprogramhb": {cert: true, unsigned: true, handle: (*Emulator).v2SendMiniProgramHB, appIDField: "wxappid"},
+	"/mmpaymkttransfers/gethbinfo":         {cert: true, unsigned: true, handle: (*Emulator).v2GetHBInfo},
+}
+
+// serveV2 answers one APIv2 request after WeChat Pay's checks: POST, client certificate where
+// the endpoint needs it (TLS with a certificate first, then that it is the merchant's),
+// well-formed XML, known merchant id, sign with sign_type (MD5 by default; the endpoint's only
+// type where it has one) made with the APIv2 key or, under /sandboxnew/, the sandbox key, appid
+// bound to the merchant, nonce_str.
 func (e *Emulator) serveV2(ctx *fasthttp.RequestCtx, path string) {
+	sandbox := strings.HasPrefix(path, sandboxPrefix)
+	switch path {
+	case sandboxSignKeyPath:
+		e.v2GetSignKey(ctx)
+		return
+	case entrustWebPath:
+		e.v2EntrustWeb(ctx)
+		return
+	}
+	if sandbox {
+		path = path[len(sandboxPrefix)-1:]
+	}
 	route, ok := v2Routes[path]
 	if !ok {
 		ctx.SetStatusCode(fasthttp.StatusNotFound)
@@ -98,7 +149,8 @@ func (e *Emulator) serveV2(ctx *fasthttp.RequestCtx, path string) {
 		writeV2Fail(ctx, v2MsgXML)
 		return
 	}
-	mchID, _ := signer.ParamValue(params, "mch_id")
+	appIDField, mchIDField := route.fields()
+	mchID, _ := signer.ParamValue(params, mchIDField)
 	m := e.merchant(mchID)
 	if m == nil {
 		writeV2Fail(ctx, v2MsgMchID)
@@ -112,19 +164,24 @@ func (e *Emulator) serveV2(ctx *fasthttp.RequestCtx, path string) {
 	if signType == "" {
 		signType = signer.V2SignMD5
 	}
-	if signType != signer.V2SignMD5 && signType != signer.V2SignHMACSHA256 {
+	if signType != signer.V2SignMD5 && signType != signer.V2SignHMACSHA256 || route.signType != "" && signType != route.signType {
 		writeV2Fail(ctx, v2MsgSignType)
 		return
 	}
-	if m.v2 == nil || m.v2.Verify(signType, params) != nil {
+	key := m.v2
+	if sandbox && key != nil {
+		key = e.sandboxV2Key(m)
+	}
+	if key == nil || key.Verify(signType, params) != nil {
 		writeV2Fail(ctx, v2MsgSign)
 		return
 	}
-	if appID, _ := signer.ParamValue(params, "appid"); appID != m.cfg.AppID {
+	if appID, _ := signer.ParamValue(params, appIDField); appID != m.cfg.AppID {
 		writeV2Fail(ctx, v2MsgAppID)
 		return
 	}
 	switch nonce, _ := signer.ParamValue(params, "nonce_str"); {
+	case route.noNonce:
 	case nonce == "":
 		writeV2Fail(ctx, "缺少参数nonce_str")
 		return
@@ -132,7 +189,7 @@ func (e *Emulator) serveV2(ctx *fasthttp.RequestCtx, path string) {
 		writeV2Fail(ctx, "nonce_str参数长度有误")
 		return
 	}
-	c := &v2Call{m: m, params: params, signType: signType, now: e.now()}
+	c := &v2Call{m: m, route: route, params: params, signType: signType, key: key, now: e.now()}
 	res := route.handle(e, c)
 	switch {
 	case res.file != nil:
@@ -141,6 +198,8 @@ func (e *Emulator) serveV2(ctx *fasthttp.RequestCtx, path string) {
 		ctx.SetBody(res.file)
 	case res.msg != "":
 		writeV2FailBody(ctx, res.msg, res.code)
+	case route.unsigned:
+		writeV2Unsigned(ctx, c, res)
 	default:
 		e.writeV2Answer(ctx, c, res)
 	}
@@ -195,12 +254,13 @@ func (e *Emulator) writeV2Answer(ctx *fasthttp.RequestCtx, c *v2Call, res *v2Res
 		}
 	}
 	// AppendSign sorts its argument; the answer keeps WeChat Pay's field order.
-	sign, err := c.m.v2.AppendSign(nil, c.signType, slices.Clone(params))
+	sign, err := c.key.AppendSign(nil, c.signType, slices.Clone(params))
 	if err != nil {
 		writeV2Fail(ctx, v2MsgSystemBusy)
 		return
 	}
 	params = append(params, signer.Param{Key: "sign", Value: string(sign)})
+	params = e.tamperV2(c, params)
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	ctx.SetContentType(v2ContentType)
 	ctx.SetBody(signer.AppendXML(nil, params))

@@ -16,8 +16,9 @@ const (
 	// RoutePayV3 is a WeChat Pay APIv3 path (/v3/...): Authorization signed with the merchant key,
 	// answer verified.
 	RoutePayV3
-	// RoutePayV2 is a legacy APIv2 path (/pay/..., /secapi/...): XML sign added, answer sign
-	// verified; ClientCert marks /secapi/, sent with the merchant's client certificate.
+	// RoutePayV2 is a legacy APIv2 path (/pay/..., /secapi/..., /mmpaymkttransfers/...,
+	// /papay/..., /sandboxnew/...): XML sign added, answer sign verified unless WeChat documents
+	// it unsigned; ClientCert marks the paths sent with the merchant's client certificate.
 	RoutePayV2
 )
 
@@ -48,8 +49,11 @@ type Route struct {
 	// UserSignature marks the xpay APIs that also need the user-state signature, made with the
 	// session_key of the body's openid.
 	UserSignature bool
-	// ClientCert marks APIv2 /secapi/ paths, which need the merchant's client certificate.
+	// ClientCert marks APIv2 paths that need the merchant's client certificate (/secapi/ and
+	// others, see V2).
 	ClientCert bool
+	// V2 is the APIv2 route of a RoutePayV2 path (routes_v2.go).
+	V2 *V2Route
 }
 
 // Path prefixes of the WeChat Pay (api.mch.weixin.qq.com) routes.
@@ -174,10 +178,9 @@ func (t *RouteTable) Lookup(path []byte) (Route, bool) {
 	switch {
 	case hasPrefix(path, PayV3Prefix):
 		return Route{Path: PayV3Prefix, Kind: RoutePayV3}, true
-	case hasPrefix(path, PayV2Prefix):
-		return Route{Path: PayV2Prefix, Kind: RoutePayV2}, true
-	case hasPrefix(path, PayV2SecurePrefix):
-		return Route{Path: PayV2SecurePrefix, Kind: RoutePayV2, ClientCert: true}, true
+	}
+	if v2 := lookupV2(path); v2 != nil {
+		return Route{Path: v2.Path, Kind: RoutePayV2, ClientCert: v2.ClientCert, V2: v2}, true
 	}
 	return Route{}, false
 }

@@ -37,6 +37,7 @@ const (
 	CodeBillHashMismatch      = "wxgate.bill_hash_mismatch"
 	CodeStoreUnavailable      = "wxgate.store_unavailable"
 	CodeUnauthorized          = "wxgate.unauthorized"
+	CodeSandboxKeyUnavailable = "wxgate.sandbox_key_unavailable"
 )
 
 // apiError is one of wxgate's own failures: an HTTP status, a stable code and a message that says

@@ -31,6 +31,8 @@ func (g *generation) serveHelper(ctx *fasthttp.RequestCtx) {
 		g.serveV3PaymentParams(ctx)
 	case PathV2PaymentParams:
 		g.serveV2PaymentParams(ctx)
+	case PathV2EntrustWebURL:
+		g.serveV2EntrustWebURL(ctx)
 	default:
 		g.fail(ctx, 0, newError(fasthttp.StatusNotFound, CodeUnknownRoute,
 			fmt.Sprintf("no wxgate helper at %s; helpers are %s, %s, %s and %s", truncate(ctx.Path(), 80), PathXpayPaymentParams, PathV3PaymentParams, PathV2PaymentParams, PathSessionKeys)))

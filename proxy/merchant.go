@@ -23,6 +23,7 @@ type merchantState struct {
 	aead               *signer.AEADKey // nil without an APIv3 key
 	v2                 *signer.V2Key   // nil without an APIv2 key
 	secapi             *upstream       // mch upstream with the client certificate; nil without one
+	sandbox            *v2SandboxKey   // the APIv2 sandbox key, fetched on first use (outbound_v2_sandbox.go)
 	keys               *credentials.PayKeys
 	forwardURL         string
 	appName            string // the configured app with appid, named on forwarded events; "" when none
@@ -36,6 +37,7 @@ func (g *Gateway) newMerchantState(m *policies.Merchant, mch *upstream, u polici
 		name: m.Name, mchID: m.MchID, appID: m.AppID, appIDs: m.PayingAppIDs(), serialNo: m.SerialNo,
 		signer:     signer.NewRSASigner(k.PrivateKey),
 		forwardURL: m.ForwardURL,
+		sandbox:    &v2SandboxKey{},
 	}
 	if m.APIv3Key.IsSet() {
 		aead, err := signer.NewAEADKey([]byte(m.APIv3Key.Value()))

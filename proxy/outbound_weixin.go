@@ -28,7 +28,7 @@ func (g *generation) serveWeChat(ctx *fasthttp.RequestCtx, r policies.Route) {
 		g.serveV3(ctx)
 		return
 	case policies.RoutePayV2:
-		g.serveV2(ctx, r.ClientCert)
+		g.serveV2(ctx, r.V2)
 		return
 	}
 	a, aerr := g.appFor(ctx)

@@ -253,7 +253,7 @@ func TestV2Flow(t *testing.T) {
 	}
 }
 
-// TestV2DownloadBill passes the unsigned CSV bill through.
+// TestV2DownloadBill passes the unsigned CSV bill through, marked X-Wxgate-Unsigned.
 func TestV2DownloadBill(t *testing.T) {
 	e := startEnv(t, nil)
 	m, _ := e.cfg.Merchant("pk")
@@ -265,8 +265,8 @@ func TestV2DownloadBill(t *testing.T) {
 	}
 	day := time.Now().In(time.FixedZone("CST", 8*3600)).Format("20060102")
 	a := e.do("POST", "/pay/downloadbill", []byte(`<xml><bill_date>`+day+`</bill_date><bill_type>ALL</bill_type></xml>`))
-	if a.Status != 200 || !strings.Contains(string(a.Body), "v2bill-order") {
-		t.Fatalf("downloadbill: %d %s", a.Status, a.Body)
+	if a.Status != 200 || !strings.Contains(string(a.Body), "v2bill-order") || a.Header["X-Wxgate-Unsigned"] != "true" {
+		t.Fatalf("downloadbill: %d %v %s", a.Status, a.Header, a.Body)
 	}
 }
 

@@ -31,6 +31,22 @@ var payAPIs = [...]string{
 	"/pay/micropay",
 	"/secapi/pay/refund",
 	"/secapi/pay/reverse",
+	"/pay/downloadfundflow",
+	"/pay/contractorder",
+	"/pay/pappayapply",
+	"/pay/paporderquery",
+	"/papay/querycontract",
+	"/papay/deletecontract",
+	"/mmpaymkttransfers/promotion/transfers",
+	"/mmpaymkttransfers/gettransferinfo",
+	"/mmpaymkttransfers/sendredpack",
+	"/mmpaymkttransfers/sendgroupredpack",
+	"/mmpaymkttransfers/sendminiprogramhb",
+	"/mmpaymkttransfers/gethbinfo",
+	"/sandboxnew/pay/getsignkey",
+	"/sandboxnew/pay/unifiedorder",
+	"/sandboxnew/pay/orderquery",
+	"/sandboxnew/pay/downloadbill",
 }
 
 // payAPI names a WeChat Pay path (without its query) for metrics and logs.
@@ -45,6 +61,12 @@ func payAPI(path []byte) string {
 		return "/v3/other"
 	case bytes.HasPrefix(path, []byte("/secapi/")):
 		return "/secapi/other"
+	case bytes.HasPrefix(path, []byte("/mmpaymkttransfers/")):
+		return "/mmpaymkttransfers/other"
+	case bytes.HasPrefix(path, []byte("/papay/")):
+		return "/papay/other"
+	case bytes.HasPrefix(path, []byte("/sandboxnew/")):
+		return "/sandboxnew/other"
 	}
 	return "/pay/other"
 }

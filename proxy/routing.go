@@ -35,6 +35,11 @@ func (g *generation) serveApp(ctx *fasthttp.RequestCtx) {
 		g.serveWeChat(ctx, r)
 		return
 	}
+	if isV2Family(path) {
+		g.fail(ctx, 0, newError(fasthttp.StatusNotFound, CodeUnknownRoute,
+			fmt.Sprintf("wxgate does not route %s; under /mmpaymkttransfers/, /papay/ and /sandboxnew/ it routes the APIv2 paths listed in docs/apiv2.md", truncate(path, 80))))
+		return
+	}
 	g.fail(ctx, 0, newError(fasthttp.StatusNotFound, CodeUnknownRoute,
 		fmt.Sprintf("wxgate does not route %s; it forwards the xpay APIs, /sns/jscode2session and the allowlisted WeChat APIs (add others under [routes] allow)", truncate(path, 80))))
 }

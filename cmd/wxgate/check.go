@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/wxgate/wxgate/policies"
@@ -93,7 +94,13 @@ func printSummary(w io.Writer, path string, cfg *policies.Config, allRoutes bool
 	fmt.Fprintf(w, "\nRoutes: %d xpay APIs (3 with the user signature), /sns/jscode2session, %d allowlisted APIs with access_token",
 		counts[policies.RouteXpay], counts[policies.RouteAccessToken])
 	if len(cfg.Merchants) > 0 {
-		fmt.Fprint(w, ", WeChat Pay /v3/*, /pay/*, /secapi/*")
+		var listed int
+		for _, r := range policies.V2Routes() {
+			if !r.Sandbox && !strings.HasPrefix(r.Path, policies.PayV2Prefix) {
+				listed++
+			}
+		}
+		fmt.Fprintf(w, ", WeChat Pay /v3/*, /pay/*, /secapi/*, /sandboxnew/* and %d /mmpaymkttransfers/ and /papay/ APIs", listed)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Sessions: kept %s\n", cfg.Sessions.TTL)
