@@ -5,8 +5,8 @@ import "github.com/valyala/fasthttp"
 // Exchange is one API request the emulator received and the answer it gave, as bytes on the
 // wire (for tests that check what a client sent and what it passed on).
 type Exchange struct {
-	Query  string // the request's query string, as sent
-	Body   []byte // the request body
+	Query string // the request's query string, as sent
+	Body  []byte // the request body
 	// Header holds the request headers as sent (the last value of a repeated one).
 	Header map[string]string
 	Status int    // the answer's status

@@ -27,7 +27,7 @@ func init() {
 // sensitiveBook holds the transfers and complaints of every merchant; the zero value is ready.
 type sensitiveBook struct {
 	mu         sync.Mutex
-	transfers  map[string]*mchTransfer       // by mchid + "/" + out_bill_no
+	transfers  map[string]*mchTransfer     // by mchid + "/" + out_bill_no
 	complaints map[string]*complaintRecord // by complaint_id
 }
 
