@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/wxgate/wxgate/internal/jsonscan"
 )
 
@@ -130,5 +132,29 @@ func TestFindAndReplaceFields(t *testing.T) {
 				t.Errorf("%s strict=%v: %q does not name %s", tt.path, strict, err, tt.where)
 			}
 		}
+	}
+}
+
+// TestPrepareSensitiveFastPathAllocatesNothing: an APIv3 call without X-Wxgate-Encrypt,
+// X-Wxgate-Decrypt or Wechatpay-Serial pays nothing for the feature.
+func TestPrepareSensitiveFastPathAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under -race; CI also runs without -race")
+	}
+	g := merchantGateway(t)
+	t.Cleanup(g.Close)
+	gen := g.current()
+	m := gen.merchants["pk"]
+	body := []byte(`{"mchid":"1900000001"}`)
+	var ctx fasthttp.RequestCtx
+	ctx.Request.Header.SetMethod("POST")
+	n := testing.AllocsPerRun(100, func() {
+		sc, aerr := gen.prepareSensitive(&ctx, m, "POST", body)
+		if aerr != nil || &sc.body[0] != &body[0] || sc.serial != nil || sc.decrypt != nil {
+			t.Fatal("the fast path changed the call")
+		}
+	})
+	if n != 0 {
+		t.Fatalf("prepareSensitive without the headers: %.1f allocations, want 0", n)
 	}
 }
