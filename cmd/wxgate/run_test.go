@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -184,9 +185,17 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo failed: %v\n%s\n%s", err, out, errOut)
 	}
 	for _, want := range []string{"/sns/jscode2session", "/xpay/query_user_balance", "/xpay/present_currency", "/xpay/currency_pay",
-		"/xpay/cancel_currency_pay", "/xpay/query_order", "/wxgate/xpay/payment-params", "All 18 steps succeeded", "xpay_coin_pay_notify", "TRANSACTION.SUCCESS", "/v3/pay/transactions/jsapi", "/wxgate/v3/payment-params", "/v3/refund/domestic/refunds", "/pay/unifiedorder", "SIGNTEST"} {
+		"/xpay/cancel_currency_pay", "/xpay/query_order", "/wxgate/xpay/payment-params", "xpay_coin_pay_notify", "TRANSACTION.SUCCESS", "/v3/pay/transactions/jsapi", "/wxgate/v3/payment-params", "/v3/refund/domestic/refunds", "/pay/unifiedorder", "SIGNTEST"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	if !regexp.MustCompile(`All \d+ steps succeeded`).MatchString(out) {
+		t.Errorf("demo output lacks its summary line:\n%s", out)
+	}
+	for _, want := range []string{"/v3/fund-app/mch-transfer/transfer-bills", "X-Wxgate-Encrypt: user_name", `WeChat Pay decrypted user_name with its private key: "张三"`, `"user_name":"张三"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q (the merchant transfer)", want)
 		}
 	}
 	if strings.Contains(out, `"session_key":"`) && !strings.Contains(out, `"session_key":"[redacted]"`) {
