@@ -256,11 +256,25 @@ func TestSensitiveAnswerDecrypt(t *testing.T) {
 	if a := e.do("GET", "/v3/merchant-service/complaints-v2/none", nil, proxy.HeaderDecrypt, "payer_phone"); a.Status != 404 || a.json(t)["code"] != "RESOURCE_NOT_EXISTS" {
 		t.Fatalf("unknown complaint: %d %s", a.Status, a.Body)
 	}
+	if n := e.metric(t, `wxgate_errors_total{code="`+proxy.CodeSensitiveDecrypt+`"}`); n != 4 {
+		t.Errorf("%s counted %v times, want 4", proxy.CodeSensitiveDecrypt, n)
+	}
+	// A transfer with an encrypted name: the name is in no log line either.
+	pk, _ := e.cfg.Merchant("pk")
+	if a := e.do("POST", transferPath, transferBody(pk.AppID, "log0001", "欧阳娜娜", ""), proxy.HeaderEncrypt, "user_name"); a.Status != 200 {
+		t.Fatalf("transfer: %d %s", a.Status, a.Body)
+	}
+	if a := e.do("POST", transferPath, transferBody(pk.AppID, "log0002", "欧阳娜娜", ""), proxy.HeaderEncrypt, "user_nam"); a.Status != 400 {
+		t.Fatalf("bad path: %d %s", a.Status, a.Body)
+	}
 	text := logs.String()
+	if !strings.Contains(text, transferPath) {
+		t.Fatalf("the log has no access line for the transfer, so the check below proves nothing:\n%s", text)
+	}
 	if !strings.Contains(text, "did not decrypt") {
 		t.Errorf("the 502 has no log line:\n%s", text)
 	}
-	for _, s := range append(configuredSecrets(e.cfg), "13800138000", "商品未发货", "PRIVATE KEY") {
+	for _, s := range append(configuredSecrets(e.cfg), "13800138000", "商品未发货", "欧阳娜娜", "PRIVATE KEY") {
 		if strings.Contains(text, s) {
 			t.Errorf("the log holds %q", s)
 		}
