@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wxgate/wxgate/emulator"
 	"github.com/wxgate/wxgate/proxy"
 	"github.com/wxgate/wxgate/signer"
 )
@@ -231,6 +232,12 @@ func TestSensitiveAnswerDecrypt(t *testing.T) {
 			x, _ := e.emu.LastExchange(path)
 			if !bytes.Equal(raw.Body, x.Answer) {
 				t.Fatal("the answer without X-Wxgate-Decrypt was altered")
+			}
+
+			// Nothing is decrypted on an answer that fails verification.
+			e.emu.TamperNext(emulator.TamperBody, 1)
+			if a := e.do("GET", path, nil, append(h, proxy.HeaderDecrypt, "payer_phone")...); a.Status != 502 || a.wxgateError(t) != proxy.CodeResponseSignature || strings.Contains(string(a.Body), "13800138000") {
+				t.Fatalf("tampered answer with %s: %d %s", proxy.HeaderDecrypt, a.Status, a.Body)
 			}
 
 			d := e.do("POST", proxy.PathV3Decrypt, []byte(`{"ciphertexts":["`+ct+`"]}`), h...)
