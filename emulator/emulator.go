@@ -113,6 +113,8 @@ type Emulator struct {
 	faults  Faults
 
 	mch *mchState // WeChat Pay: merchants, keys, order books (mch.go)
+	// sensitive holds merchant transfers and complaints (mch_sensitive.go).
+	sensitive sensitiveBook
 
 	notify          *notifier     // callbacks sent to merchants and mini programs (notify.go)
 	allowHTTPNotify bool          // Config.AllowHTTPNotifyURL

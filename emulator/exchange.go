@@ -5,8 +5,10 @@ import "github.com/valyala/fasthttp"
 // Exchange is one API request the emulator received and the answer it gave, as bytes on the
 // wire (for tests that check what a client sent and what it passed on).
 type Exchange struct {
-	Query  string // the request's query string, as sent
-	Body   []byte // the request body
+	Query string // the request's query string, as sent
+	Body  []byte // the request body
+	// Header holds the request headers as sent (the last value of a repeated one).
+	Header map[string]string
 	Status int    // the answer's status
 	Answer []byte // the answer body
 }
@@ -18,6 +20,10 @@ func (e *Emulator) recordExchange(path string, ctx *fasthttp.RequestCtx) {
 		Body:   append([]byte(nil), ctx.PostBody()...),
 		Status: ctx.Response.StatusCode(),
 		Answer: append([]byte(nil), ctx.Response.Body()...),
+		Header: map[string]string{},
+	}
+	for k, v := range ctx.Request.Header.All() {
+		x.Header[string(k)] = string(v)
 	}
 	e.statsMu.Lock()
 	defer e.statsMu.Unlock()

@@ -12,8 +12,11 @@
 //   - outbound_*: the signing proxy, app -> WeChat: access_token, xpay pay_sig and user
 //     signature (outbound_weixin.go, outbound_usersig.go, outbound_code2session.go), WeChat
 //     Pay APIv3 and APIv2 (outbound_v3*.go, outbound_v2*.go: the APIv2 families of
-//     policies/routes_v2.go and the sandbox key), the pooled upstream clients.
-//   - helper_*: the /wxgate/* endpoints on the app listener (payment parameters, session keys).
+//     policies/routes_v2.go and the sandbox key), the pooled upstream clients, and APIv3
+//     sensitive fields: X-Wxgate-Encrypt/-Decrypt and their field paths (outbound_sensitive.go,
+//     sensitive_paths.go).
+//   - helper_*: the /wxgate/* endpoints on the app listener (payment parameters, session keys,
+//     sensitive-field encrypt and decrypt, the papay contract-page URL).
 //   - callback_*: the callback door, WeChat -> app: verify, decrypt and de-duplicate each
 //     notification (callback_v3.go, callback_v2.go, callback_push.go), read bodies within the
 //     limits (callback_body.go), and forward the event to the app, acknowledging WeChat only

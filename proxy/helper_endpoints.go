@@ -33,9 +33,13 @@ func (g *generation) serveHelper(ctx *fasthttp.RequestCtx) {
 		g.serveV2PaymentParams(ctx)
 	case PathV2EntrustWebURL:
 		g.serveV2EntrustWebURL(ctx)
+	case PathV3Encrypt:
+		g.serveV3Encrypt(ctx)
+	case PathV3Decrypt:
+		g.serveV3Decrypt(ctx)
 	default:
 		g.fail(ctx, 0, newError(fasthttp.StatusNotFound, CodeUnknownRoute,
-			fmt.Sprintf("no wxgate helper at %s; helpers are %s, %s, %s and %s", truncate(ctx.Path(), 80), PathXpayPaymentParams, PathV3PaymentParams, PathV2PaymentParams, PathSessionKeys)))
+			fmt.Sprintf("no wxgate helper at %s; helpers are %s, %s, %s, %s, %s and %s", truncate(ctx.Path(), 80), PathXpayPaymentParams, PathV3PaymentParams, PathV2PaymentParams, PathSessionKeys, PathV3Encrypt, PathV3Decrypt)))
 	}
 }
 

@@ -44,11 +44,20 @@ func (g *generation) serveV3(ctx *fasthttp.RequestCtx) {
 		g.fail(ctx, kind, newError(fasthttp.StatusBadRequest, CodeBodyNotJSON, "an APIv3 body must be the JSON object WeChat Pay documents"))
 		return
 	}
+	sens, aerr := g.prepareSensitive(ctx, m, method, body) // X-Wxgate-Encrypt/-Decrypt, Wechatpay-Serial
+	if aerr != nil {
+		g.fail(ctx, kind, aerr)
+		return
+	}
+	body = sens.body
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
 	if aerr := g.signV3(g.mch, m, req, method, rawURI, body); aerr != nil {
 		g.fail(ctx, kind, aerr)
 		return
+	}
+	if sens.serial != nil {
+		req.Header.SetBytesV(headerWechatpaySerial, sens.serial) // the key the fields are encrypted with
 	}
 	if ct := ctx.Request.Header.ContentType(); len(ct) > 0 && len(body) > 0 {
 		req.Header.SetContentTypeBytes(ct)
@@ -74,6 +83,12 @@ func (g *generation) serveV3(ctx *fasthttp.RequestCtx) {
 		g.bills.remember(resp.Body())
 	}
 	relay(ctx, resp)
+	if sens.decrypt != nil && resp.StatusCode() >= 200 && resp.StatusCode() < 300 {
+		if aerr := g.decryptAnswer(ctx, m, sens.decrypt); aerr != nil {
+			g.fail(ctx, kind, aerr)
+			return
+		}
+	}
 	g.observe(ctx, kind, resp.StatusCode())
 }
 

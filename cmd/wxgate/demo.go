@@ -420,6 +420,7 @@ func demoSteps(env *demoEnv, w *walker) []demoStep {
 			}
 			return expect(status == 200 && strings.Contains(answer, "prepay_id"), "a prepay_id, got %d %s", status, answer)
 		}},
+		transferDemoStep(env, w, func() string { return openid }),
 		{"A forged answer never reaches the app: WeChat Pay sends a WECHATPAY/SIGNTEST/ probe", func() error {
 			env.emu.TamperNext(emulator.TamperSignTest, 1)
 			var out struct {

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -188,6 +189,14 @@ func TestDemo(t *testing.T) {
 		"xpay_subscribe_ios_refund_query_notify", `"evidence":"VIP month delivered`, "/v3/pay/partner/transactions/jsapi", "requestPayment:ok"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	if !regexp.MustCompile(`All \d+ steps succeeded`).MatchString(out) {
+		t.Errorf("demo output lacks its summary line:\n%s", out)
+	}
+	for _, want := range []string{"/v3/fund-app/mch-transfer/transfer-bills", "X-Wxgate-Encrypt: user_name", `WeChat Pay decrypted user_name with its private key: "张三"`, `"user_name":"张三"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q (the merchant transfer)", want)
 		}
 	}
 	if strings.Contains(out, `"session_key":"`) && !strings.Contains(out, `"session_key":"[redacted]"`) {
