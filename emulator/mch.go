@@ -53,6 +53,7 @@ type merchantState struct {
 	refunds   map[string]*mchRefund // by out_refund_no
 	refundIDs map[string]*mchRefund // by refund_id
 	bills     []*billFile           // handed-out bill download tokens, oldest first
+	media     []*storedMedia        // uploaded files, oldest first (mch_media.go)
 }
 
 // mchState is everything the emulator keeps for api.mch.weixin.qq.com.
