@@ -1,0 +1,28 @@
+package proxy
+
+import (
+	"testing"
+
+	"github.com/wxgate/wxgate/policies"
+)
+
+// TestMediaPathsMatchPolicies: the byte versions on the request path agree with the policies
+// tables they read, for every table path and its near misses.
+func TestMediaPathsMatchPolicies(t *testing.T) {
+	var paths []string
+	for _, r := range policies.UploadRoutes {
+		paths = append(paths, r.Path, r.Path+"/", r.Path+"x")
+	}
+	for _, r := range policies.UnsignedRoutes {
+		paths = append(paths, r.Path, r.Path+"x", r.Path+"x/y", r.Path+"upload", r.Path[:len(r.Path)-1])
+	}
+	for _, p := range paths {
+		if isUploadPath([]byte(p)) != policies.IsUploadPath(p) || isUnsignedPath([]byte(p)) != policies.IsUnsignedPath(p) {
+			t.Errorf("%q: proxy says upload=%v unsigned=%v, policies upload=%v unsigned=%v", p,
+				isUploadPath([]byte(p)), isUnsignedPath([]byte(p)), policies.IsUploadPath(p), policies.IsUnsignedPath(p))
+		}
+	}
+	if got := requestPath([]byte("/v3/merchant/media/upload?a=b")); string(got) != "/v3/merchant/media/upload" {
+		t.Errorf("requestPath = %q", got)
+	}
+}
