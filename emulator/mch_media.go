@@ -15,7 +15,7 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// Media uploads (wechatpay.md §8): a POST of multipart/form-data with a "meta" JSON part
+// Media uploads (wechatpay.md M.1): a POST of multipart/form-data with a "meta" JSON part
 // {"filename","sha256"} and a "file" part. WeChat Pay verifies the Authorization over the meta
 // part exactly as sent (signedBody), checks the file against the meta's sha256, and answers a
 // media_id (media_url for marketing images), signed as usual.

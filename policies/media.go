@@ -4,7 +4,7 @@ import "strings"
 
 // UploadRoute is a WeChat Pay APIv3 media upload: a POST whose multipart/form-data body holds a
 // "meta" JSON part ({"filename", "sha256"}) and a "file" part. WeChat Pay signs only the meta
-// part, and the body may be up to [server] max_upload_bytes (docs/protocol/wechatpay.md §8).
+// part, and the body may be up to [server] max_upload_bytes (docs/protocol/wechatpay.md M.1).
 type UploadRoute struct {
 	Path string
 	// MaxFileBytes is the file size WeChat Pay documents for the route (wxgate does not enforce
@@ -15,7 +15,7 @@ type UploadRoute struct {
 }
 
 // UploadRoutes are the APIv3 media uploads wxgate signs over their meta part
-// (docs/protocol/wechatpay.md §8.1).
+// (docs/protocol/wechatpay.md M.1).
 var UploadRoutes = []UploadRoute{
 	{Path: "/v3/merchant/media/upload", MaxFileBytes: 5 << 20, Doc: "图片上传 (images for merchant applications)"},
 	{Path: "/v3/merchant/media/video_upload", MaxFileBytes: 5 << 20, Doc: "视频上传 (videos)"},
@@ -46,7 +46,7 @@ type UnsignedRoute struct {
 }
 
 // UnsignedRoutes are the APIv3 downloads WeChat Pay answers unsigned (docs/protocol/wechatpay.md
-// §8.2). Every other APIv3 answer must verify.
+// M.2). Every other APIv3 answer must verify.
 var UnsignedRoutes = []UnsignedRoute{
 	{Path: "/v3/billdownload/file", Doc: "下载账单 (trade, fund-flow and sub-merchant bill files; SHA-1 checked, see X-Wxgate-Bill-Verified)"},
 	{Path: "/v3/transferdownload/signfile", Doc: "下载电子回单 (transfer e-receipts)"},

@@ -11,7 +11,9 @@
 //     merchant.go).
 //   - outbound_*: the signing proxy, app -> WeChat: access_token, xpay pay_sig and user
 //     signature (outbound_weixin.go, outbound_usersig.go, outbound_code2session.go), WeChat
-//     Pay APIv3 and APIv2 (outbound_v3*.go, outbound_v2.go), the pooled upstream clients.
+//     Pay APIv3 and APIv2 (outbound_v3*.go, outbound_v2.go), APIv3 media uploads signed over
+//     their meta part, the upload body limit and the unsigned-download route table
+//     (outbound_media.go), the pooled upstream clients.
 //   - helper_*: the /wxgate/* endpoints on the app listener (payment parameters, session keys).
 //   - callback_*: the callback door, WeChat -> app: verify, decrypt and de-duplicate each
 //     notification (callback_v3.go, callback_v2.go, callback_push.go), read bodies within the
