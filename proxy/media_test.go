@@ -245,3 +245,22 @@ func TestUnsignedOnlyOnTableRoutes(t *testing.T) {
 		t.Fatalf("unknown image: %d %s=%q %s", a.Status, proxy.HeaderUnsigned, a.Header[proxy.HeaderUnsigned], a.Body)
 	}
 }
+
+// TestMaxUploadBytesFromConfig: [server] max_upload_bytes in the TOML is the upload routes'
+// limit: a body under it reaches WeChat Pay, one over it is 413 naming the key once its
+// Content-Length announces it (the first 64 KiB are sent).
+func TestMaxUploadBytesFromConfig(t *testing.T) {
+	e := startEnv(t, func(s string) string {
+		return strings.Replace(s, "[server]\n", "[server]\nmax_upload_bytes = 300000\n", 1)
+	})
+	ct, small := multipartUpload(t, "small.png", pngBytes(250_000), "")
+	if a := e.do("POST", "/v3/merchant/media/upload", small, "Content-Type", ct); a.Status != 200 {
+		t.Fatalf("%d bytes under max_upload_bytes = 300000: %d %s", len(small), a.Status, a.Body)
+	}
+	ct, big := multipartUpload(t, "big.png", pngBytes(300_000), "")
+	head := "POST /v3/merchant/media/upload HTTP/1.1\r\nHost: wxgate\r\nConnection: close\r\nContent-Type: " + ct +
+		"\r\nContent-Length: " + strconv.Itoa(len(big)) + "\r\n\r\n"
+	if status, answer := rawStatus(t, strings.TrimPrefix(e.appURL, "http://"), head+string(big[:64<<10])); status != 413 || !strings.Contains(answer, "server.max_upload_bytes") {
+		t.Fatalf("%d bytes over max_upload_bytes = 300000: %d %s", len(big), status, answer)
+	}
+}
