@@ -1,6 +1,10 @@
 package proxy
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"mime/multipart"
 	"testing"
 
 	"github.com/wxgate/wxgate/policies"
@@ -24,5 +28,26 @@ func TestMediaPathsMatchPolicies(t *testing.T) {
 	}
 	if got := requestPath([]byte("/v3/merchant/media/upload?a=b")); string(got) != "/v3/merchant/media/upload" {
 		t.Errorf("requestPath = %q", got)
+	}
+}
+
+// BenchmarkUploadMessage measures reading a 2 MB upload's meta part and hashing its file part.
+func BenchmarkUploadMessage(b *testing.B) {
+	file := bytes.Repeat([]byte("0123456789abcdef"), 2_000_000/16)
+	sum := sha256.Sum256(file)
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	mw, _ := w.CreateFormField("meta")
+	mw.Write([]byte(`{"filename":"a.png","sha256":"` + hex.EncodeToString(sum[:]) + `"}`))
+	fw, _ := w.CreateFormFile("file", "a.png")
+	fw.Write(file)
+	w.Close()
+	ct := []byte(w.FormDataContentType())
+	b.SetBytes(int64(body.Len()))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, aerr := uploadMessage(ct, body.Bytes(), true); aerr != nil {
+			b.Fatal(aerr)
+		}
 	}
 }
