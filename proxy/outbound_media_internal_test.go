@@ -51,3 +51,30 @@ func BenchmarkUploadMessage(b *testing.B) {
 		}
 	}
 }
+
+// FuzzUploadMessage: any body either is refused with a 400 naming the problem, or yields a meta
+// that is a JSON object found verbatim in the body.
+func FuzzUploadMessage(f *testing.F) {
+	const ct = "multipart/form-data; boundary=XyZ"
+	file := []byte("\x89PNG fuzz")
+	sum := sha256.Sum256(file)
+	meta := `{"filename":"a.png","sha256":"` + hex.EncodeToString(sum[:]) + `"}`
+	good := "--XyZ\r\nContent-Disposition: form-data; name=\"meta\"\r\n\r\n" + meta +
+		"\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\r\n" + string(file) + "\r\n--XyZ--\r\n"
+	f.Add([]byte(good), true)
+	f.Add([]byte(good[:len(good)-9]), true)
+	f.Add([]byte("--XyZ--\r\n"), false)
+	f.Add([]byte(""), false)
+	f.Fuzz(func(t *testing.T, body []byte, uploadRoute bool) {
+		got, aerr := uploadMessage([]byte(ct), body, uploadRoute)
+		if aerr != nil {
+			if aerr.Status != 400 || aerr.Message == "" {
+				t.Fatalf("refusal %+v", aerr)
+			}
+			return
+		}
+		if !bytes.Contains(body, got) || len(got) == 0 || got[0] != '{' && got[0] != ' ' && got[0] != '\t' && got[0] != '\r' && got[0] != '\n' {
+			t.Fatalf("meta %q is not a JSON object taken from the body", got)
+		}
+	})
+}
