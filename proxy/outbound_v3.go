@@ -41,7 +41,7 @@ func (g *generation) serveV3(ctx *fasthttp.RequestCtx) {
 	rawURI := ctx.Request.Header.RequestURI() // path?query exactly as the app sent it: signed and sent as is
 	body := ctx.PostBody()
 	// signed is what the signature covers: the body, or an upload's meta part (outbound_media.go).
-	signed := body
+	signed, upload := body, false
 	if multipart := bytes.HasPrefix(ctx.Request.Header.ContentType(), []byte("multipart/")); multipart || isUploadPath(ctx.Path()) {
 		if !multipart || method != fasthttp.MethodPost {
 			g.refuseUpload(ctx, m, newError(fasthttp.StatusBadRequest, CodeUploadInvalid,
@@ -53,7 +53,7 @@ func (g *generation) serveV3(ctx *fasthttp.RequestCtx) {
 			g.refuseUpload(ctx, m, aerr)
 			return
 		}
-		signed = meta
+		signed, upload = meta, true
 	} else if len(body) > 0 && method != fasthttp.MethodGet && jsonscan.Object(body) != nil {
 		g.fail(ctx, kind, newError(fasthttp.StatusBadRequest, CodeBodyNotJSON, "an APIv3 body must be the JSON object WeChat Pay documents"))
 		return
@@ -64,8 +64,12 @@ func (g *generation) serveV3(ctx *fasthttp.RequestCtx) {
 		g.fail(ctx, kind, aerr)
 		return
 	}
-	if len(signed) != len(body) {
-		req.SetBodyRaw(body) // an upload: the whole multipart body as the app sent it
+	if upload {
+		req.SetBodyRaw(body) // the whole multipart body as the app sent it
+	}
+	unsigned := method == fasthttp.MethodGet && isUnsignedPath(ctx.Path())
+	if unsigned {
+		req.Header.Set(fasthttp.HeaderAccept, "*/*") // a file download (docs/media.md)
 	}
 	if ct := ctx.Request.Header.ContentType(); len(ct) > 0 && len(body) > 0 {
 		req.Header.SetContentTypeBytes(ct)
@@ -77,7 +81,7 @@ func (g *generation) serveV3(ctx *fasthttp.RequestCtx) {
 		g.fail(ctx, kind, aerr)
 		return
 	}
-	if bytes.Equal(ctx.Path(), []byte(billFilePath)) || method == fasthttp.MethodGet && isUnsignedPath(ctx.Path()) {
+	if unsigned || bytes.Equal(ctx.Path(), []byte(billFilePath)) {
 		g.relayUnsigned(ctx, m, api, resp)
 		return
 	}
