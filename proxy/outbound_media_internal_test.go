@@ -78,3 +78,26 @@ func FuzzUploadMessage(f *testing.F) {
 		}
 	})
 }
+
+// TestUploadMetaLimit: a meta part of exactly maxMetaBytes is read whole and signed; one byte
+// more is refused.
+func TestUploadMetaLimit(t *testing.T) {
+	file := []byte("\x89PNG limit")
+	sum := sha256.Sum256(file)
+	for _, c := range []struct {
+		size int
+		ok   bool
+	}{{maxMetaBytes, true}, {maxMetaBytes + 1, false}} {
+		meta := `{"filename":"a.png","sha256":"` + hex.EncodeToString(sum[:]) + `"}`
+		meta = meta[:len(meta)-1] + string(bytes.Repeat([]byte(" "), c.size-len(meta))) + "}"
+		body := "--XyZ\r\nContent-Disposition: form-data; name=\"meta\"\r\n\r\n" + meta +
+			"\r\n--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n\r\n" + string(file) + "\r\n--XyZ--\r\n"
+		got, aerr := uploadMessage([]byte("multipart/form-data; boundary=XyZ"), []byte(body), true)
+		if c.ok && (aerr != nil || string(got) != meta) {
+			t.Errorf("meta of %d bytes: %v, signed %d bytes", c.size, aerr, len(got))
+		}
+		if !c.ok && (aerr == nil || aerr.Code != CodeUploadInvalid) {
+			t.Errorf("meta of %d bytes accepted", c.size)
+		}
+	}
+}
