@@ -21,6 +21,7 @@ func TestMediaRouteTables(t *testing.T) {
 		{"/v3/merchant-service/images/ChsyMDAwMDAwMjAyNDEx", false, true},
 		{"/v3/merchant-service/images/", false, false},
 		{"/v3/merchant-service/images/a/b", false, false},
+		{"/v3/merchant-service/images//b", false, false},
 		{"/v3/merchant-service/complaints-v2", false, false},
 		{"/v3/pay/transactions/jsapi", false, false},
 	} {

@@ -18,7 +18,7 @@ func TestMediaPathsMatchPolicies(t *testing.T) {
 		paths = append(paths, r.Path, r.Path+"/", r.Path+"x")
 	}
 	for _, r := range policies.UnsignedRoutes {
-		paths = append(paths, r.Path, r.Path+"x", r.Path+"x/y", r.Path+"upload", r.Path[:len(r.Path)-1])
+		paths = append(paths, r.Path, r.Path+"x", r.Path+"x/y", r.Path+"/x", r.Path+"upload", r.Path[:len(r.Path)-1])
 	}
 	for _, p := range paths {
 		if isUploadPath([]byte(p)) != policies.IsUploadPath(p) || isUnsignedPath([]byte(p)) != policies.IsUnsignedPath(p) {
