@@ -300,7 +300,8 @@ func (e *Emulator) server() (*fasthttp.Server, error) {
 			WriteTimeout:          30 * time.Second,
 			IdleTimeout:           e.idleTimeout,
 			MaxRequestBodySize:    1 << 20,
-			MaxRequestsPerConn:    0, // unlimited keep-alive, like a real upstream
+			HeaderReceived:        mediaBodyLimit, // media uploads up to 5 MiB
+			MaxRequestsPerConn:    0,              // unlimited keep-alive, like a real upstream
 			CloseOnShutdown:       true,
 			NoDefaultContentType:  true,
 			TCPKeepalive:          true,

@@ -54,6 +54,7 @@ type merchantState struct {
 	refundIDs map[string]*mchRefund // by refund_id
 	bills     []*billFile           // handed-out bill download tokens, oldest first
 	partner   *partnerBook          // a sub-merchant's: its service provider and order terms (mch_partner.go)
+	media     []*storedMedia        // uploaded files, oldest first (mch_media.go)
 }
 
 // mchState is everything the emulator keeps for api.mch.weixin.qq.com.

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
@@ -218,6 +219,7 @@ type v3Req struct {
 	signature  string // replaces the signature
 	auth       *string
 	wpSerial   string // the Wechatpay-Serial request header
+	ctype      string // the Content-Type; default application/json
 }
 
 // v3Opt adjusts a v3Req.
@@ -234,6 +236,7 @@ func authSignature(s string) v3Opt     { return func(r *v3Req) { r.signature = s
 func rawAuthorization(a string) v3Opt  { return func(r *v3Req) { r.auth = &a } }
 func wechatpaySerial(s string) v3Opt   { return func(r *v3Req) { r.wpSerial = s } }
 func signedBy(k *rsa.PrivateKey) v3Opt { return func(r *v3Req) { r.m.key = k } }
+func contentType(ct string) v3Opt      { return func(r *v3Req) { r.ctype = ct } }
 
 // v3Resp is an APIv3 answer.
 type v3Resp struct {
@@ -300,7 +303,7 @@ func (h *mchHarness) v3Do(m testMerchant, method, uri string, body []byte, opts 
 		req.Header.Set("Wechatpay-Serial", r.wpSerial)
 	}
 	if r.body != nil {
-		req.Header.SetContentType("application/json")
+		req.Header.SetContentType(cmp.Or(r.ctype, "application/json"))
 		req.SetBody(r.body)
 	}
 	if err := client.DoTimeout(req, resp, 5*time.Second); err != nil {

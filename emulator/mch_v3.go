@@ -58,6 +58,12 @@ var v3Routes = []v3Route{
 	{method: "GET", prefix: "/v3/certificates", handle: (*Emulator).v3Certificates},
 	{method: "GET", prefix: "/v3/bill/tradebill", handle: (*Emulator).v3TradeBill},
 	{method: "GET", prefix: "/v3/billdownload/file", handle: (*Emulator).v3DownloadBill},
+	// Media uploads and the complaint image download (mch_media.go).
+	{method: "POST", prefix: "/v3/merchant/media/upload", handle: (*Emulator).v3UploadMedia},
+	{method: "POST", prefix: "/v3/merchant/media/video_upload", handle: (*Emulator).v3UploadMedia},
+	{method: "POST", prefix: "/v3/merchant-service/images/upload", handle: (*Emulator).v3UploadMedia},
+	{method: "POST", prefix: "/v3/marketing/favor/media/image-upload", handle: (*Emulator).v3UploadMedia},
+	{method: "GET", prefix: "/v3/merchant-service/images/", param: true, handle: (*Emulator).v3DownloadImage},
 }
 
 // match reports whether path is this route's path and returns the path parameter.
@@ -158,9 +164,9 @@ const maxEchoedMessage = 1024
 
 // authenticateV3 verifies the Authorization header as WeChat Pay does: scheme and fields,
 // known mchid, merchant certificate serial, timestamp within five minutes, then the signature
-// over METHOD\nURL\nTIMESTAMP\nNONCE\nBODY\n with the exact request line URL and body. It
-// returns the merchant named by the header even when a later check fails, so the error answer
-// is signed the way that merchant expects.
+// over METHOD\nURL\nTIMESTAMP\nNONCE\nBODY\n with the exact request line URL and body (an
+// upload's meta part, signedBody). It returns the merchant named by the header even when a
+// later check fails, so the error answer is signed the way that merchant expects.
 func (e *Emulator) authenticateV3(ctx *fasthttp.RequestCtx, now time.Time) (*merchantState, *v3Error) {
 	header := ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)
 	if len(header) == 0 {
@@ -187,7 +193,7 @@ func (e *Emulator) authenticateV3(ctx *fasthttp.RequestCtx, now time.Time) (*mer
 	}
 	method := string(ctx.Method())
 	url := canonicalURL(ctx.Request.Header.RequestURI())
-	msg := signer.AppendRequestMessage(nil, method, url, auth.Timestamp, auth.NonceStr, ctx.PostBody())
+	msg := signer.AppendRequestMessage(nil, method, url, auth.Timestamp, auth.NonceStr, signedBody(ctx))
 	if err := verifier.Verify(msg, auth.Signature); err != nil {
 		echo := msg
 		if len(echo) > maxEchoedMessage {

@@ -49,10 +49,13 @@ type Server struct {
 	// AppToken, when set, must come with every request on the app listener as
 	// "Authorization: Bearer <token>". It is required when app_listen is neither loopback nor a
 	// Unix socket, so that a reachable app listener is never an open signing proxy.
-	AppToken       Secret        `toml:"app_token"`
-	CallbackListen string        `toml:"callback_listen"`
-	AdminListen    string        `toml:"admin_listen"`
-	MaxBodyBytes   int           `toml:"max_body_bytes"`
+	AppToken       Secret `toml:"app_token"`
+	CallbackListen string `toml:"callback_listen"`
+	AdminListen    string `toml:"admin_listen"`
+	MaxBodyBytes   int    `toml:"max_body_bytes"`
+	// MaxUploadBytes is the largest request body on the WeChat Pay media upload routes
+	// (multipart/form-data, policies.UploadRoutes), which take it instead of MaxBodyBytes.
+	MaxUploadBytes int           `toml:"max_upload_bytes"`
 	MaxConns       int           `toml:"max_conns"`
 	ReadTimeout    time.Duration `toml:"read_timeout"`
 	WriteTimeout   time.Duration `toml:"write_timeout"`
@@ -273,11 +276,18 @@ func (c *Config) Merchant(name string) (*Merchant, bool) {
 
 // Defaults for every optional key.
 const (
-	DefaultAppListen        = "127.0.0.1:8080"
-	DefaultAppSocketMode    = "0660"
-	DefaultCallbackListen   = "0.0.0.0:8081"
-	DefaultAdminListen      = "127.0.0.1:9090"
-	DefaultMaxBodyBytes     = 1 << 20
+	DefaultAppListen      = "127.0.0.1:8080"
+	DefaultAppSocketMode  = "0660"
+	DefaultCallbackListen = "0.0.0.0:8081"
+	DefaultAdminListen    = "127.0.0.1:9090"
+	DefaultMaxBodyBytes   = 1 << 20
+	// DefaultMaxUploadBytes is WeChat Pay's largest documented media file (5 MiB, a video) plus
+	// UploadOverheadBytes for the multipart framing (docs/media.md).
+	DefaultMaxUploadBytes = 5<<20 + UploadOverheadBytes
+	// UploadOverheadBytes is the room left for an upload's multipart framing beyond the file:
+	// boundaries, part headers and the meta JSON take well under 1 KiB; 16 KiB leaves room for
+	// long part headers.
+	UploadOverheadBytes     = 16 << 10
 	DefaultMaxConns         = 10000
 	DefaultReadTimeout      = 10 * time.Second
 	DefaultWriteTimeout     = 10 * time.Second
@@ -406,6 +416,7 @@ func (c *Config) applyDefaults() {
 	setString(&s.CallbackListen, DefaultCallbackListen)
 	setString(&s.AdminListen, DefaultAdminListen)
 	setInt(&s.MaxBodyBytes, DefaultMaxBodyBytes)
+	setInt(&s.MaxUploadBytes, DefaultMaxUploadBytes)
 	setInt(&s.MaxConns, DefaultMaxConns)
 	setDuration(&s.ReadTimeout, DefaultReadTimeout)
 	setDuration(&s.WriteTimeout, DefaultWriteTimeout)

@@ -490,6 +490,7 @@ func TestLimitBoundaries(t *testing.T) {
 		ok, bad      string // the smallest accepted value, and the largest refused one
 	}{
 		{"server", "max_body_bytes", "1024", "1023"},
+		{"server", "max_upload_bytes", "1024", "1023"},
 		{"server", "max_conns", "1", "-1"},
 		{"server", "callback_max_conns", "1", "-1"},
 		{"server", "sign_concurrency", "1", "-1"},

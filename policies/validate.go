@@ -141,6 +141,9 @@ func (c *Config) validateServer(v *validator) {
 	if s.MaxBodyBytes < 1024 {
 		v.add("server.max_body_bytes", "must be at least 1024, got %d", s.MaxBodyBytes)
 	}
+	if s.MaxUploadBytes < 1024 {
+		v.add("server.max_upload_bytes", "must be at least 1024, got %d", s.MaxUploadBytes)
+	}
 	if s.MaxConns < 1 {
 		v.add("server.max_conns", "must be positive")
 	}

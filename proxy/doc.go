@@ -12,9 +12,10 @@
 //   - outbound_*: the signing proxy, app -> WeChat: access_token, xpay pay_sig and user
 //     signature (outbound_weixin.go, outbound_usersig.go, outbound_code2session.go), WeChat
 //     Pay APIv3 and APIv2 (outbound_v3*.go, outbound_v2*.go: the APIv2 families of
-//     policies/routes_v2.go and the sandbox key), the pooled upstream clients, and APIv3
+//     policies/routes_v2.go and the sandbox key), the pooled upstream clients; APIv3
 //     sensitive fields: X-Wxgate-Encrypt/-Decrypt and their field paths (outbound_sensitive.go,
-//     sensitive_paths.go).
+//     sensitive_paths.go); APIv3 media uploads signed over their meta part, the upload body
+//     limit and the unsigned-download route table (outbound_media.go).
 //   - helper_*: the /wxgate/* endpoints on the app listener (payment parameters, session keys,
 //     sensitive-field encrypt and decrypt, the papay contract-page URL).
 //   - callback_*: the callback door, WeChat -> app: verify, decrypt and de-duplicate each

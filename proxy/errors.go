@@ -38,6 +38,11 @@ const (
 	CodeStoreUnavailable      = "wxgate.store_unavailable"
 	CodeUnauthorized          = "wxgate.unauthorized"
 	CodeSandboxKeyUnavailable = "wxgate.sandbox_key_unavailable"
+	// CodeUploadInvalid is a media upload whose multipart body wxgate cannot sign: not
+	// multipart/form-data, malformed, or without its meta or file part (docs/media.md).
+	CodeUploadInvalid = "wxgate.upload_invalid"
+	// CodeUploadSha256Mismatch is a media upload whose meta sha256 is not the file part's.
+	CodeUploadSha256Mismatch = "wxgate.upload_sha256_mismatch"
 )
 
 // apiError is one of wxgate's own failures: an HTTP status, a stable code and a message that says

@@ -40,7 +40,21 @@ func (g *generation) serveV3(ctx *fasthttp.RequestCtx) {
 	}
 	rawURI := ctx.Request.Header.RequestURI() // path?query exactly as the app sent it: signed and sent as is
 	body := ctx.PostBody()
-	if len(body) > 0 && method != fasthttp.MethodGet && jsonscan.Object(body) != nil && !bytes.HasPrefix(ctx.Request.Header.ContentType(), []byte("multipart/")) {
+	// signed is what the signature covers: the body, or an upload's meta part (outbound_media.go).
+	signed, upload := body, false
+	if multipart := bytes.HasPrefix(ctx.Request.Header.ContentType(), []byte("multipart/")); multipart || isUploadPath(ctx.Path()) {
+		if !multipart || method != fasthttp.MethodPost {
+			g.refuseUpload(ctx, m, newError(fasthttp.StatusBadRequest, CodeUploadInvalid,
+				"a WeChat Pay upload is a POST with a multipart/form-data body of a \"meta\" JSON part and a \"file\" part (docs/media.md)"))
+			return
+		}
+		meta, aerr := uploadMessage(ctx.Request.Header.ContentType(), body, isUploadPath(ctx.Path()))
+		if aerr != nil {
+			g.refuseUpload(ctx, m, aerr)
+			return
+		}
+		signed, upload = meta, true
+	} else if len(body) > 0 && method != fasthttp.MethodGet && jsonscan.Object(body) != nil {
 		g.fail(ctx, kind, newError(fasthttp.StatusBadRequest, CodeBodyNotJSON, "an APIv3 body must be the JSON object WeChat Pay documents"))
 		return
 	}
@@ -50,14 +64,24 @@ func (g *generation) serveV3(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	body = sens.body
+	if !upload {
+		signed = body // the fields X-Wxgate-Encrypt named, encrypted: what is sent is what is signed
+	}
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
-	if aerr := g.signV3(g.mch, m, req, method, rawURI, body); aerr != nil {
+	if aerr := g.signV3(g.mch, m, req, method, rawURI, signed); aerr != nil {
 		g.fail(ctx, kind, aerr)
 		return
 	}
 	if sens.serial != nil {
 		req.Header.SetBytesV(headerWechatpaySerial, sens.serial) // the key the fields are encrypted with
+	}
+	if upload {
+		req.SetBodyRaw(body) // the whole multipart body as the app sent it
+	}
+	unsigned := method == fasthttp.MethodGet && isUnsignedPath(ctx.Path())
+	if unsigned {
+		req.Header.Set(fasthttp.HeaderAccept, "*/*") // a file download (docs/media.md)
 	}
 	if ct := ctx.Request.Header.ContentType(); len(ct) > 0 && len(body) > 0 {
 		req.Header.SetContentTypeBytes(ct)
@@ -69,8 +93,8 @@ func (g *generation) serveV3(ctx *fasthttp.RequestCtx) {
 		g.fail(ctx, kind, aerr)
 		return
 	}
-	if bytes.Equal(ctx.Path(), []byte(billFilePath)) {
-		g.relayBillFile(ctx, resp)
+	if unsigned || bytes.Equal(ctx.Path(), []byte(billFilePath)) {
+		g.relayUnsigned(ctx, m, api, resp)
 		return
 	}
 	if err := g.verifyV3(m, &resp.Header, resp.Body()); err != nil {

@@ -92,6 +92,7 @@ func (g *generation) relayBillFile(ctx *fasthttp.RequestCtx, resp *fasthttp.Resp
 		verified = "true"
 	}
 	relay(ctx, resp)
+	ctx.Response.Header.Set(HeaderUnsigned, "true") // like every unsigned download (outbound_media.go)
 	ctx.Response.Header.Set("X-Wxgate-Bill-Sha1", sum)
 	ctx.Response.Header.Set("X-Wxgate-Bill-Verified", verified)
 	g.observe(ctx, routeV3, resp.StatusCode())

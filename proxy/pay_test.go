@@ -161,7 +161,7 @@ func TestV3BillDownload(t *testing.T) {
 			t.Fatal(err)
 		}
 		f := e.do("GET", u.RequestURI(), nil)
-		if f.Status != 200 || f.Header["X-Wxgate-Bill-Verified"] != "true" || f.Header["X-Wxgate-Bill-Sha1"] != strings.ToLower(bill.HashValue) {
+		if f.Status != 200 || f.Header["X-Wxgate-Bill-Verified"] != "true" || f.Header["X-Wxgate-Bill-Sha1"] != strings.ToLower(bill.HashValue) || f.Header[proxy.HeaderUnsigned] != "true" {
 			t.Fatalf("bill file%s: %d verified=%q sha1=%q want %q", tar, f.Status, f.Header["X-Wxgate-Bill-Verified"], f.Header["X-Wxgate-Bill-Sha1"], bill.HashValue)
 		}
 	}

@@ -49,11 +49,12 @@ func NewServer(g *Gateway) *Server {
 	s := g.current().cfg.Server
 	app := &fasthttp.Server{
 		Handler:                       g.AppHandler,
-		ErrorHandler:                  serverError("server.max_body_bytes"),
+		ErrorHandler:                  g.appServerError,
 		Logger:                        fastLogger{rate: g.rate, where: listenerApp},
 		Name:                          "wxgate",
 		Concurrency:                   s.MaxConns,
 		MaxRequestBodySize:            s.MaxBodyBytes,
+		HeaderReceived:                uploadLimits(s), // max_upload_bytes on the upload routes
 		ReadTimeout:                   s.ReadTimeout,
 		WriteTimeout:                  s.WriteTimeout,
 		IdleTimeout:                   s.IdleTimeout,

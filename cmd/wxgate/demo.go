@@ -412,6 +412,7 @@ func demoSteps(env *demoEnv, w *walker) []demoStep {
 			return expect(out.Status == "PROCESSING" || out.Status == "SUCCESS", "a refund under way, got %q", out.Status)
 		}},
 		complaintStep(env, w, m.MchID),
+		demoMediaStep(w),
 		{"Legacy APIv2: POST /pay/unifiedorder as plain XML (wxgate fills appid, mch_id, nonce_str and sign)", func() error {
 			doc := "<xml><body>VIP pass</body><out_trade_no>v2" + cashOrder + "</out_trade_no><total_fee>990</total_fee><spbill_create_ip>127.0.0.1</spbill_create_ip><notify_url>" + env.callbackURL + "/callbacks/wechatpay-v2/demo</notify_url><trade_type>JSAPI</trade_type><openid>" + openid + "</openid></xml>"
 			status, answer, err := w.raw("POST", "/pay/unifiedorder", "text/xml", []byte(doc))
