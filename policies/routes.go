@@ -50,6 +50,9 @@ type Route struct {
 	UserSignature bool
 	// ClientCert marks APIv2 /secapi/ paths, which need the merchant's client certificate.
 	ClientCert bool
+	// MiniGame marks the mini-game virtual-payment APIs (/wxa/game/...): sig_method=hmac_sha256
+	// is added to the query, and only apps of kind "minigame" may call them.
+	MiniGame bool
 }
 
 // Path prefixes of the WeChat Pay (api.mch.weixin.qq.com) routes.
@@ -138,6 +141,7 @@ var signedRoutes = func() map[string]Route {
 	for _, p := range xpayPaySigned {
 		m[p] = Route{Path: p, Kind: RouteXpay}
 	}
+	addMinigameRoutes(m)
 	return m
 }()
 
