@@ -31,11 +31,14 @@ var (
 // checkPayEvent verifies the PayEventSig of a mini-game pay event in msg (a JSON message); it
 // returns why the event is refused, or "".
 func (a *appState) checkPayEvent(event string, msg []byte) string {
+	required := miniGamePayEvents[event]
+	if _, has := jsonscan.TopField(msg, "MiniGame"); !has && !required {
+		return "" // not a mini-game event: nothing more to check, nothing allocated
+	}
 	var mg [1][]byte
 	if err := jsonscan.UniqueTopFields(msg, miniGameMember, mg[:]); err != nil {
 		return "the message: " + err.Error()
 	}
-	required := miniGamePayEvents[event]
 	if mg[0] == nil {
 		if required {
 			return fmt.Sprintf("%s has no MiniGame object to verify", event)
