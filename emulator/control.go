@@ -36,6 +36,8 @@ type faultsConfig struct {
 //	POST /_emulator/faults   {"latency_ms":0,"fail_next":0,"mode":"http500|system_busy|close|hang"}
 //	GET  /_emulator/faults
 //	POST /_emulator/xpay/request_virtual_payment
+//	POST /_emulator/minigame/request_midas_payment_game_item   (game_client.go)
+//	POST /_emulator/minigame/request_midas_payment
 //	GET  /_emulator/files/<name>   (download URLs handed out by download_bill and friends)
 //	GET  /_emulator/deliveries     (notify_control.go)
 //	POST /_emulator/notify/resend?index=
@@ -54,6 +56,10 @@ func (e *Emulator) serveControl(ctx *fasthttp.RequestCtx, path string) {
 		e.serveFaults(ctx)
 	case controlPrefix + "xpay/request_virtual_payment":
 		e.serveClientPayment(ctx)
+	case controlPrefix + "minigame/request_midas_payment_game_item":
+		e.serveGameItemPayment(ctx)
+	case controlPrefix + "minigame/request_midas_payment":
+		e.serveMidasPayment(ctx)
 	case controlPrefix + "deliveries":
 		e.serveDeliveries(ctx)
 	case controlPrefix + "notify/resend":

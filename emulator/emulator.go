@@ -61,6 +61,10 @@ type App struct {
 	PushFormat string // "json" (the default) or "xml"
 	PushMode   string // "safe" (the default), "compat" or "plain"
 	OriginalID string // the mini program's original id ("gh_..."), the ToUserName; derived from the appid when ""
+
+	// MiniGame makes the app a mini game: it is served the virtual payment 2.0 APIs
+	// (/wxa/game/..., game.go) and the Midas client calls, and refused /xpay/... .
+	MiniGame bool
 }
 
 // Config configures an Emulator.
@@ -137,6 +141,7 @@ type appState struct {
 	envs        [2]*envState        // per-env coin and order state
 	biz         *bizState           // merchant-level state (bills, withdrawals, export tasks)
 	push        *pushSettings       // message push settings; fixed after New
+	game        [2]*gameState       // per-env mini-game state (game.go)
 }
 
 // New validates cfg and returns an Emulator with empty state. It reports every configuration
@@ -227,6 +232,7 @@ func newAppState(a App) *appState {
 		outTradeNos: make(map[string]struct{}),
 		envs:        [2]*envState{newEnvState(), newEnvState()},
 		biz:         newBizState(),
+		game:        [2]*gameState{newGameState(), newGameState()},
 	}
 }
 
@@ -378,6 +384,8 @@ func (e *Emulator) handle(ctx *fasthttp.RequestCtx) {
 		e.serveLogin(ctx)
 	case strings.HasPrefix(path, "/xpay/"):
 		e.serveXpay(ctx, path)
+	case strings.HasPrefix(path, "/wxa/game/") && gameRoutes[path] != nil:
+		e.serveGame(ctx, path)
 	case e.isOtherAPI(path):
 		e.serveOtherAPI(ctx)
 	default:
