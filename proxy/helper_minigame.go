@@ -58,6 +58,8 @@ func (g *generation) serveMiniGamePaymentParams(ctx *fasthttp.RequestCtx, a *app
 		g.serveGameItemParams(ctx, a, in)
 	case in.Mode == MiniGameModeGame:
 		g.serveMidasPaymentParams(ctx, a, in)
+	case strings.HasPrefix(in.Mode, "short_series_"):
+		fail(fasthttp.StatusBadRequest, CodeWrongAppKind, fmt.Sprintf(`mode %q is for mini programs (wx.requestVirtualPayment), but app %q has kind = "minigame": use "goods" (wx.requestMidasPaymentGameItem) or "game" (wx.requestMidasPayment)`, in.Mode, a.name))
 	default:
 		fail(fasthttp.StatusBadRequest, CodeBadRequest, fmt.Sprintf(`app %q is a mini game: "mode" must be "goods" (wx.requestMidasPaymentGameItem, buy an item) or "game" (wx.requestMidasPayment, buy game coins)`, a.name))
 	}
