@@ -1,6 +1,9 @@
 package proxy_test
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"regexp"
@@ -273,5 +276,32 @@ func TestMiniGamePayEventSig(t *testing.T) {
 	}
 	if evs := e.recv.waitEvents(1, waitTime); len(evs) != 1 || evs[0].Type != ev {
 		t.Fatalf("events %+v", evs)
+	}
+}
+
+// TestGameItemParamsPinned pins the helper's mode "goods" output for a known session key to an
+// independent HMAC-SHA256: paySig over "requestMidasPaymentGameItem&" + signData with the env's
+// AppKey, signature over signData with the session key's text.
+func TestGameItemParamsPinned(t *testing.T) {
+	e := startGameEnv(t)
+	const sk = "9hAb/NEYUlkaMBEsmFgzig=="
+	if a := e.do("POST", proxy.PathSessionKeys, []byte(`{"openid":"o-pinned","session_key":"`+sk+`"}`), asGame...); a.Status != 200 {
+		t.Fatalf("%d %s", a.Status, a.Body)
+	}
+	signData := `{"mode":"goods","offerId":"123","buyQuantity":1,"env":1,"currencyType":"CNY","platform":"android","zoneId":"1","productId":"testproductId","goodsPrice":10,"outTradeNo":"xxxxxx","attach":"testdata"}`
+	quoted, _ := json.Marshal(signData)
+	a := e.do("POST", proxy.PathXpayPaymentParams, []byte(`{"openid":"o-pinned","mode":"goods","signData":`+string(quoted)+`}`), asGame...)
+	var p proxy.GameItemParams
+	if err := json.Unmarshal(a.Body, &p); err != nil || a.Status != 200 {
+		t.Fatalf("%d %s", a.Status, a.Body)
+	}
+	mac := func(key, msg string) string {
+		m := hmac.New(sha256.New, []byte(key))
+		m.Write([]byte(msg))
+		return hex.EncodeToString(m.Sum(nil))
+	}
+	want := proxy.GameItemParams{SignData: signData, PaySig: mac("game-sandbox-appkey-19fe", "requestMidasPaymentGameItem&"+signData), Signature: mac(sk, signData)}
+	if p != want {
+		t.Errorf("got %+v\nwant %+v", p, want)
 	}
 }
