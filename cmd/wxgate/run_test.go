@@ -184,7 +184,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo failed: %v\n%s\n%s", err, out, errOut)
 	}
 	for _, want := range []string{"/sns/jscode2session", "/xpay/query_user_balance", "/xpay/present_currency", "/xpay/currency_pay",
-		"/xpay/cancel_currency_pay", "/xpay/query_order", "/wxgate/xpay/payment-params", "All 18 steps succeeded", "xpay_coin_pay_notify", "TRANSACTION.SUCCESS", "/v3/pay/transactions/jsapi", "/wxgate/v3/payment-params", "/v3/refund/domestic/refunds", "/pay/unifiedorder", "SIGNTEST"} {
+		"/xpay/cancel_currency_pay", "/xpay/query_order", "/wxgate/xpay/payment-params", "All 23 steps succeeded", "/wxa/game/pay", "minigame_coin_deliver_completed", "minigame_game_pay_goods_deliver_notify", "wx.requestMidasPaymentGameItem", "xpay_coin_pay_notify", "TRANSACTION.SUCCESS", "/v3/pay/transactions/jsapi", "/wxgate/v3/payment-params", "/v3/refund/domestic/refunds", "/pay/unifiedorder", "SIGNTEST"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q", want)
 		}
