@@ -133,7 +133,7 @@ func (e *Emulator) RequestMidasPaymentGameItem(req GameItemPayment) GamePaymentR
 	total := f.GoodsPrice * f.BuyQuantity
 	ns.add(miniGameNotice(a, env, EventMiniGameGoodsDeliver, &goodsDeliverPayload{
 		OpenID: req.OpenID, Env: env, OutTradeNo: f.OutTradeNo,
-		GoodsInfo: miniGameGoods{ProductID: f.ProductID, Quantity: f.BuyQuantity, ZoneID: f.ZoneID, OrigPrice: total, ActualPrice: total, Attach: f.Attach, OrderSource: 1},
+		GoodsInfo:     miniGameGoods{ProductID: f.ProductID, Quantity: f.BuyQuantity, ZoneID: f.ZoneID, OrigPrice: total, ActualPrice: total, Attach: f.Attach, OrderSource: 1},
 		WeChatPayInfo: miniGamePayInfo{MchOrderNo: o.mchOrderNo, TransactionID: o.transactionID},
 	}, now))
 	return GamePaymentResult{ErrMsg: api + ":ok", OutTradeNo: f.OutTradeNo}

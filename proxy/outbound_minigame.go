@@ -17,14 +17,6 @@ const CodeWrongAppKind = "wxgate.wrong_app_kind"
 // owns it there (policies.MiniGameSigMethod).
 const argSigMethod = "sig_method"
 
-// kindName names an app's kind for messages.
-func (a *appState) kindName() string {
-	if a.minigame {
-		return policies.AppKindMiniGame
-	}
-	return policies.AppKindMiniProgram
-}
-
 // checkRouteKind refuses a mini-game virtual-payment API for a mini program and a mini-program
 // one (/xpay/...) for a mini game: WeChat would answer either with an error that hides the cause.
 func (a *appState) checkRouteKind(r policies.Route) *apiError {
