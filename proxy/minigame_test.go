@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -277,6 +278,40 @@ func TestMiniGamePayEventSig(t *testing.T) {
 	if evs := e.recv.waitEvents(1, waitTime); len(evs) != 1 || evs[0].Type != ev {
 		t.Fatalf("events %+v", evs)
 	}
+	// The XML form (the official example writes the Payload JSON as element text): the signature
+	// covers the text exactly, whatever wraps it.
+	xmlMsg := func(sig string) []byte {
+		return []byte(fmt.Sprintf(`<xml><CreateTime>%d</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[%s]]></Event><MiniGame><Payload>%s</Payload><PayEventSig>%s</PayEventSig><IsMock>false</IsMock></MiniGame></xml>`,
+			time.Now().Unix(), ev, payload, sig))
+	}
+	for i, c := range []struct {
+		sig    string
+		status int
+		body   string
+	}{{sandboxSig, 401, "PayEventSig mismatch"}, {good, 200, "<ErrCode>"}} {
+		n := gameSafePushXML(t, e, xmlMsg(c.sig))
+		if _, status, body, _ := e.emu.Deliver(n); status != c.status || !strings.Contains(string(body), c.body) {
+			t.Errorf("XML push %d: %d %s, want %d %s", i, status, body, c.status, c.body)
+		}
+	}
+	if evs := e.recv.waitEvents(2, waitTime); len(evs) != 2 || !strings.Contains(string(evs[1].Data), `"PayEventSig":"`+good+`"`) {
+		t.Fatalf("XML event: %+v", evs)
+	}
+}
+
+// gameSafePushXML builds a safe-mode XML push for the game app by hand (the emulator pushes JSON).
+func gameSafePushXML(t *testing.T, e *testEnv, msg []byte) emulator.Notification {
+	t.Helper()
+	c, err := signer.NewPushCrypter("ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := c.Encrypt([16]byte{4, 5, 6}, msg, gameAppID)
+	ts, nonce := fmt.Sprint(time.Now().Unix()), fmt.Sprint(time.Now().UnixNano())
+	q := url.Values{"signature": {signer.PushSignature("game-push-token", ts, nonce)}, "timestamp": {ts}, "nonce": {nonce},
+		"encrypt_type": {"aes"}, "msg_signature": {signer.PushSignature("game-push-token", ts, nonce, enc)}}
+	return emulator.Notification{Kind: "message_push", URL: e.callbackURL + "/callbacks/message/game?" + q.Encode(),
+		Header: map[string]string{"Content-Type": "text/xml"}, Body: []byte("<xml><ToUserName><![CDATA[gh_game]]></ToUserName><Encrypt><![CDATA[" + enc + "]]></Encrypt></xml>")}
 }
 
 // TestGameItemParamsPinned pins the helper's mode "goods" output for a known session key to an
