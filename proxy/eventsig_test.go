@@ -14,6 +14,7 @@ func TestPushXMLToJSON(t *testing.T) {
 		{"nested", `<xml><WeChatPayInfo><MchOrderNo>m1</MchOrderNo><TransactionId>t1</TransactionId></WeChatPayInfo></xml>`,
 			`{"WeChatPayInfo":{"MchOrderNo":"m1","TransactionId":"t1"}}`},
 		{"repeated", `<xml><item>1</item><item>2</item></xml>`, `{"item":["1","2"]}`},
+		{"whitespace around the root", "<?xml version=\"1.0\"?>\n <xml><a>1</a></xml>\r\n", `{"a":"1"}`},
 	}
 	for _, tt := range tests {
 		got, err := pushXMLToJSON([]byte(tt.in))
