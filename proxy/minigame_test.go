@@ -156,6 +156,9 @@ func TestAppKindRoutes(t *testing.T) {
 			t.Errorf("%s: the refused call reached WeChat", c.name)
 		}
 	}
+	if m := e.doURL("GET", e.adminURL+"/metrics", nil); !strings.Contains(string(m.Body), `wxgate_errors_total{code="wxgate.wrong_app_kind"} 2`) {
+		t.Errorf("metrics do not count the 2 refusals:\n%s", m.Body)
+	}
 }
 
 // TestMiniGamePaymentParams: the helper's wx.requestMidasPaymentGameItem and
@@ -296,6 +299,9 @@ func TestMiniGamePayEventSig(t *testing.T) {
 	}
 	if evs := e.recv.waitEvents(2, waitTime); len(evs) != 2 || !strings.Contains(string(evs[1].Data), `"PayEventSig":"`+good+`"`) {
 		t.Fatalf("XML event: %+v", evs)
+	}
+	if m := e.doURL("GET", e.adminURL+"/metrics", nil); !strings.Contains(string(m.Body), `wxgate_callbacks_total{source="message_push",outcome="rejected"} 7`) {
+		t.Errorf("metrics do not count the 7 refused pushes:\n%s", m.Body)
 	}
 }
 
