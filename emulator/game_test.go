@@ -100,9 +100,10 @@ func TestGameVerification(t *testing.T) {
 func TestGameCoinsFlow(t *testing.T) {
 	h := newGameHarness(t)
 	openid, _ := h.login(appG, "gus")
-	res := h.emu.RequestMidasPayment(MidasPayment{AppID: appG.AppID, OpenID: openid, Mode: "game", OfferID: appG.OfferID, CurrencyType: "CNY", BuyQuantity: 100, ZoneID: "1", OutTradeNo: "gc-000001"})
-	if res.ErrCode != 0 {
-		t.Fatalf("requestMidasPayment: %+v", res)
+	// Through the control endpoint, as a client outside the process would.
+	res := h.getJSON("POST", "/_emulator/minigame/request_midas_payment", []byte(`{"appid":"`+appG.AppID+`","openid":"`+openid+`","mode":"game","offerId":"`+appG.OfferID+`","currencyType":"CNY","buyQuantity":100,"zoneId":"1","outTradeNo":"gc-000001"}`))
+	if res.num("errCode") != 0 || res.str("outTradeNo") != "gc-000001" {
+		t.Fatalf("requestMidasPayment: %v", res)
 	}
 	if again := h.emu.RequestMidasPayment(MidasPayment{AppID: appG.AppID, OpenID: openid, Mode: "game", OfferID: appG.OfferID, CurrencyType: "CNY", BuyQuantity: 1, OutTradeNo: "gc-000001"}); again.ErrCode == 0 {
 		t.Error("an outTradeNo was accepted twice")
