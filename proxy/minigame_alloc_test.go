@@ -10,12 +10,10 @@ import (
 	"github.com/wxgate/wxgate/policies"
 )
 
-// TestSignMiniGameAllocatesNothing: a /wxa/game/pay call signs like an /xpay/ one (pay_sig,
-// signature) plus sig_method, still without an allocation.
-func TestSignMiniGameAllocatesNothing(t *testing.T) {
-	if raceEnabled {
-		t.Skip("allocation counts are not meaningful under -race (sync.Pool drops items); CI also runs without -race")
-	}
+// miniGameCall is a /wxa/game/pay call as a mini game sends it to wxgate, for a user with a
+// stored session_key.
+func miniGameCall(t testing.TB) (*generation, *appState, policies.Route, *fasthttp.RequestCtx) {
+	t.Helper()
 	raw, err := os.ReadFile("testdata/gateway.toml")
 	if err != nil {
 		t.Fatal(err)
@@ -52,6 +50,16 @@ app_key = "game-prod-appkey-7b2c"
 	ctx.Request.Header.SetMethod(fasthttp.MethodPost)
 	ctx.Request.SetRequestURI("/wxa/game/pay?sig_method=md5")
 	ctx.Request.SetBodyString(`{"openid":"o-game-user","offer_id":"1450000004","ts":1714528800,"zone_id":"1","env":0,"user_ip":"127.0.0.1","amount":10,"bill_no":"bench-0001"}`)
+	return g, a, r, ctx
+}
+
+// TestSignMiniGameAllocatesNothing: a /wxa/game/pay call signs like an /xpay/ one (pay_sig,
+// signature) plus sig_method, still without an allocation.
+func TestSignMiniGameAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts are not meaningful under -race (sync.Pool drops items); CI also runs without -race")
+	}
+	g, a, r, ctx := miniGameCall(t)
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
 	n := testing.AllocsPerRun(200, func() {
@@ -66,5 +74,20 @@ app_key = "game-prod-appkey-7b2c"
 	q := req.URI().QueryArgs()
 	if !q.Has(argSignature) || !q.Has(argPaySig) || string(q.Peek(argSigMethod)) != policies.MiniGameSigMethod {
 		t.Fatalf("signed request %s lacks a signature or sig_method", req.URI())
+	}
+}
+
+// BenchmarkSignMiniGame is BenchmarkSignXpay for a /wxa/game/pay call.
+func BenchmarkSignMiniGame(b *testing.B) {
+	g, a, r, ctx := miniGameCall(b)
+	req := fasthttp.AcquireRequest()
+	defer fasthttp.ReleaseRequest(req)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(ctx.PostBody())))
+	for b.Loop() {
+		req.Reset()
+		if aerr := g.signXpay(req, ctx, a, r); aerr != nil {
+			b.Fatal(aerr.Message)
+		}
 	}
 }
