@@ -346,3 +346,23 @@ func TestGameItemParamsPinned(t *testing.T) {
 		t.Errorf("got %+v\nwant %+v", p, want)
 	}
 }
+
+// TestPayEventMemberCase: a MiniGame member spelled in another case (which Go's encoding/json,
+// like many parsers, would read as MiniGame) is verified too, and a duplicate refused.
+func TestPayEventMemberCase(t *testing.T) {
+	e := startGameEnv(t)
+	url := e.callbackURL + "/callbacks/message/game"
+	for name, msg := range map[string]string{
+		"lowercase member, forged":  `{"CreateTime":%d,"MsgType":"event","Event":"minigame_new_event","minigame":{"Payload":"{\"Env\":0}","PayEventSig":"00"}}`,
+		"two MiniGame members":      `{"CreateTime":%d,"MsgType":"event","Event":"minigame_coin_deliver_completed","MiniGame":{"Payload":"{\"Env\":0}","PayEventSig":"00"},"MINIGAME":{}}`,
+		"listed event, no MiniGame": `{"CreateTime":%d,"MsgType":"event","Event":"minigame_h5_goods_deliver_notify","OpenId":"o"}`,
+	} {
+		n, err := e.emu.BuildPushMessage(gameAppID, []byte(fmt.Sprintf(msg, time.Now().Unix())), url, emulator.NotifyOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if acked, status, body, _ := e.emu.Deliver(n); acked || status != 401 {
+			t.Errorf("%s: acked %v %d %s; want 401", name, acked, status, body)
+		}
+	}
+}
