@@ -111,12 +111,13 @@ func (e *Emulator) RequestMidasPaymentGameItem(req GameItemPayment) GamePaymentR
 	switch {
 	case f.BuyQuantity < 1 || f.BuyQuantity > 1_000_000:
 		return gameFail(api, clientParamErr("buyQuantity需要是正整数"))
-	case f.ZoneID == "":
-		return gameFail(api, clientParamErr("缺少zoneId"))
 	case f.ProductID == "" || f.GoodsPrice <= 0:
 		return gameFail(api, clientParamErr("道具直购需要productId和goodsPrice"))
 	case !validGameOutTradeNo(f.OutTradeNo):
 		return gameFail(api, clientParamErr("outTradeNo需要32个字符内[0-9A-Za-z_-|*@]且不能以_开头"))
+	}
+	if f.ZoneID == "" {
+		f.ZoneID = "1" // WeChat's default zone
 	}
 	now := e.now()
 	var ns notices

@@ -150,8 +150,8 @@ func (f *gameItemFields) check() string {
 		return `signData "buyQuantity" must be a positive whole number`
 	case f.CurrencyType == nil || *f.CurrencyType != "CNY":
 		return `signData "currencyType" must be "CNY", the only currency WeChat accepts`
-	case f.ZoneID == nil || *f.ZoneID == "":
-		return `signData "zoneId" is required: the zone id from the MP console (a string, such as "1")`
+	case f.ZoneID != nil && *f.ZoneID == "":
+		return `signData "zoneId" must not be empty: the zone id from the MP console (a string, such as "1"), or leave it out`
 	case f.ProductID == "":
 		return `signData "productId" is required: the item id configured in the MP console`
 	case !positiveInt(f.GoodsPrice):
