@@ -3,7 +3,9 @@
 // payment ("xpay") server API and the client-side wx.requestVirtualPayment. It verifies every
 // signature exactly as WeChat does (pay_sig over uri + "&" + the raw body with the AppKey chosen by
 // the body's env, the user-state signature with the openid's current session_key), keeps coin
-// balances and orders in memory, and can inject latency and failures.
+// balances and orders in memory, and can inject latency and failures. A mini game (App.MiniGame)
+// is served virtual payment 2.0 instead (game.go, game_client.go): /wxa/game/..., with
+// sig_method checked too, and the wx.requestMidasPaymentGameItem / wx.requestMidasPayment calls.
 //
 // It also serves the api.mch.weixin.qq.com subset a mini-program merchant uses (mch*.go, v2*.go):
 // WeChat Pay APIv3 (JSAPI orders, queries, close, refunds, platform certificates, trade bills),
