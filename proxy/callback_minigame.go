@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/wxgate/wxgate/internal/jsonscan"
 )
@@ -32,7 +33,7 @@ var (
 // returns why the event is refused, or "".
 func (a *appState) checkPayEvent(event string, msg []byte) string {
 	required := miniGamePayEvents[event]
-	if _, has := jsonscan.TopField(msg, "MiniGame"); !has && !required {
+	if _, has := jsonscan.TopField(msg, "MiniGame"); !has && !required && !strings.HasPrefix(event, "minigame_") {
 		return "" // not a mini-game event: nothing more to check, nothing allocated
 	}
 	var mg [1][]byte
