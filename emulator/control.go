@@ -37,6 +37,8 @@ type faultsConfig struct {
 //	GET  /_emulator/faults
 //	POST /_emulator/xpay/request_virtual_payment
 //	POST /_emulator/xpay/ios_refund_query?appid=   (notify_pushreply.go)
+//	POST /_emulator/minigame/request_midas_payment_game_item   (game_client.go)
+//	POST /_emulator/minigame/request_midas_payment
 //	GET  /_emulator/files/<name>   (download URLs handed out by download_bill and friends)
 //	GET  /_emulator/deliveries     (notify_control.go)
 //	POST /_emulator/notify/resend?index=
@@ -57,6 +59,10 @@ func (e *Emulator) serveControl(ctx *fasthttp.RequestCtx, path string) {
 		e.serveClientPayment(ctx)
 	case controlPrefix + "xpay/ios_refund_query":
 		e.serveIOSRefundQuery(ctx) // notify_pushreply.go
+	case controlPrefix + "minigame/request_midas_payment_game_item":
+		e.serveGameItemPayment(ctx)
+	case controlPrefix + "minigame/request_midas_payment":
+		e.serveMidasPayment(ctx)
 	case controlPrefix + "deliveries":
 		e.serveDeliveries(ctx)
 	case controlPrefix + "notify/resend":

@@ -3,7 +3,9 @@
 // payment ("xpay") server API and the client-side wx.requestVirtualPayment. It verifies every
 // signature exactly as WeChat does (pay_sig over uri + "&" + the raw body with the AppKey chosen by
 // the body's env, the user-state signature with the openid's current session_key), keeps coin
-// balances and orders in memory, and can inject latency and failures.
+// balances and orders in memory, and can inject latency and failures. A mini game (App.MiniGame)
+// is served virtual payment 2.0 instead (game.go, game_client.go): /wxa/game/..., with
+// sig_method checked too, and the wx.requestMidasPaymentGameItem / wx.requestMidasPayment calls.
 //
 // It also serves the api.mch.weixin.qq.com subset a mini-program merchant uses (mch*.go, v2*.go):
 // WeChat Pay APIv3 (JSAPI orders, queries, close, refunds, platform certificates, trade bills),
@@ -63,6 +65,10 @@ type App struct {
 	PushFormat string // "json" (the default) or "xml"
 	PushMode   string // "safe" (the default), "compat" or "plain"
 	OriginalID string // the mini program's original id ("gh_..."), the ToUserName; derived from the appid when ""
+
+	// MiniGame makes the app a mini game: it is served the virtual payment 2.0 APIs
+	// (/wxa/game/..., game.go) and the Midas client calls, and refused /xpay/... .
+	MiniGame bool
 }
 
 // Config configures an Emulator.
@@ -141,6 +147,7 @@ type appState struct {
 	envs        [2]*envState        // per-env coin and order state
 	biz         *bizState           // merchant-level state (bills, withdrawals, export tasks)
 	push        *pushSettings       // message push settings; fixed after New
+	game        [2]*gameState       // per-env mini-game state (game.go)
 }
 
 // New validates cfg and returns an Emulator with empty state. It reports every configuration
@@ -231,6 +238,7 @@ func newAppState(a App) *appState {
 		outTradeNos: make(map[string]struct{}),
 		envs:        [2]*envState{newEnvState(), newEnvState()},
 		biz:         newBizState(),
+		game:        [2]*gameState{newGameState(), newGameState()},
 	}
 }
 
@@ -383,6 +391,8 @@ func (e *Emulator) handle(ctx *fasthttp.RequestCtx) {
 		e.serveLogin(ctx)
 	case strings.HasPrefix(path, "/xpay/"):
 		e.serveXpay(ctx, path)
+	case strings.HasPrefix(path, "/wxa/game/") && gameRoutes[path] != nil:
+		e.serveGame(ctx, path)
 	case e.isOtherAPI(path):
 		e.serveOtherAPI(ctx)
 	default:

@@ -14,7 +14,7 @@ import (
 func ConfigFromPolicies(cfg *policies.Config) (Config, error) {
 	ec := Config{OtherAPIs: cfg.Routes.Allow}
 	for _, a := range cfg.Apps {
-		app := App{AppID: a.AppID, Secret: a.Secret.Value()}
+		app := App{AppID: a.AppID, Secret: a.Secret.Value(), MiniGame: a.IsMiniGame()}
 		if x := a.Xpay; x != nil {
 			app.OfferID, app.AppKey, app.SandboxAppKey = x.OfferID, x.AppKey.Value(), x.SandboxAppKey.Value()
 		}

@@ -110,6 +110,9 @@ func (e *Emulator) xpay(ctx *fasthttp.RequestCtx, path string, route xpayRoute, 
 	if aerr != nil {
 		return nil, aerr
 	}
+	if a.cfg.MiniGame {
+		return nil, errAPIUnauthorized // mini games pay through /wxa/game/ (game.go)
+	}
 	body := ctx.PostBody()
 	var head xpayHead
 	if !isJSONObject(body) || json.Unmarshal(body, &head) != nil {

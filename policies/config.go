@@ -174,8 +174,11 @@ type Routes struct {
 
 // App is one mini program.
 type App struct {
-	Name       string `toml:"name"`
-	AppID      string `toml:"appid"`
+	Name  string `toml:"name"`
+	AppID string `toml:"appid"`
+	// Kind is "miniprogram" (the default) or "minigame": it decides which virtual-payment APIs
+	// (/xpay/... or /wxa/game/...) and payment-params modes the app may use.
+	Kind       string `toml:"kind"`
 	Secret     Secret `toml:"secret"`
 	ForwardURL string `toml:"forward_url"`
 	Xpay       *Xpay  `toml:"xpay"`
@@ -302,6 +305,7 @@ const (
 	DefaultSessionTTL       = 72 * time.Hour
 	DefaultSessionEntries   = 2_000_000
 	DefaultStoreKind        = "disk"
+	DefaultAppKind          = AppKindMiniProgram
 	DefaultStoreDir         = "wxgate-data"
 	DefaultStorePrefix      = "wxgate:"
 	DefaultStoreTimeout     = 500 * time.Millisecond
@@ -442,6 +446,9 @@ func (c *Config) applyDefaults() {
 	setString(&c.Log.Format, LogFormatText)
 	st := &c.Store
 	setString(&st.Kind, DefaultStoreKind)
+	for i := range c.Apps {
+		setString(&c.Apps[i].Kind, DefaultAppKind)
+	}
 	setString(&st.Dir, DefaultStoreDir)
 	setString(&st.Prefix, DefaultStorePrefix)
 	setDuration(&st.Timeout, DefaultStoreTimeout)

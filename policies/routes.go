@@ -54,6 +54,9 @@ type Route struct {
 	ClientCert bool
 	// V2 is the APIv2 route of a RoutePayV2 path (routes_v2.go).
 	V2 *V2Route
+	// MiniGame marks the mini-game virtual-payment APIs (/wxa/game/...): sig_method=hmac_sha256
+	// is added to the query, and only apps of kind "minigame" may call them.
+	MiniGame bool
 }
 
 // Path prefixes of the WeChat Pay (api.mch.weixin.qq.com) routes.
@@ -142,6 +145,7 @@ var signedRoutes = func() map[string]Route {
 	for _, p := range xpayPaySigned {
 		m[p] = Route{Path: p, Kind: RouteXpay}
 	}
+	addMinigameRoutes(m)
 	return m
 }()
 

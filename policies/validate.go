@@ -193,6 +193,7 @@ func (a *App) validate(v *validator, key string, names, appIDs map[string]string
 		appIDs[a.AppID] = key
 	}
 	v.requiredRef(key+".secret", a.Secret)
+	a.validateKind(v, key)
 	if a.ForwardURL != "" {
 		v.httpURL(key+".forward_url", a.ForwardURL)
 	}

@@ -74,6 +74,10 @@ func (g *generation) servePushCallback(ctx *fasthttp.RequestCtx, name []byte) {
 		reject(fasthttp.StatusBadRequest, err.Error())
 		return
 	}
+	if why := a.checkPayEvent(f.Event, jsonMsg); why != "" { // callback_minigame.go
+		reject(fasthttp.StatusUnauthorized, why)
+		return
+	}
 	// Invalid UTF-8 is repaired for the app's parser. Duplicate members are passed on: no owner
 	// is read from the message (safe mode checks the appid in the encrypted wrapper).
 	jsonMsg = jsonscan.RepairUTF8(jsonMsg)

@@ -104,6 +104,7 @@ type appState struct {
 	name, appID string
 	secret      string
 	offerID     string
+	minigame    bool            // [[app]] kind = "minigame"
 	prodKey     *signer.XpayKey // nil when [app.xpay] is absent
 	sandboxKey  *signer.XpayKey // nil when no sandbox key is configured
 	tokens      *credentials.Tokens
@@ -194,7 +195,7 @@ func (g *Gateway) newGeneration(cfg *policies.Config, prev *generation) (*genera
 	}
 	for i := range cfg.Apps {
 		a := &cfg.Apps[i]
-		st := &appState{name: a.Name, appID: a.AppID, secret: a.Secret.Value(), forwardURL: a.ForwardURL}
+		st := &appState{name: a.Name, appID: a.AppID, secret: a.Secret.Value(), forwardURL: a.ForwardURL, minigame: a.IsMiniGame()}
 		if p := a.Push; p != nil {
 			st.pushToken = p.Token.Value()
 			if p.EncodingAESKey.IsSet() {

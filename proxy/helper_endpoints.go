@@ -80,6 +80,10 @@ func (g *generation) serveXpayPaymentParams(ctx *fasthttp.RequestCtx) {
 		fail(fasthttp.StatusBadRequest, CodeBadRequest, "the body does not match {openid: string, mode: string, signData: object or string}: "+err.Error())
 		return
 	}
+	if a.minigame || isMiniGameMode(in.Mode) { // helper_minigame.go
+		g.serveMiniGamePaymentParams(ctx, a, &in)
+		return
+	}
 	if in.OpenID == "" {
 		fail(fasthttp.StatusBadRequest, CodeMissingOpenID, `"openid" is required: its session_key makes the signature`)
 		return

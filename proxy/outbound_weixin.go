@@ -68,6 +68,9 @@ func (g *generation) signXpay(req *fasthttp.Request, ctx *fasthttp.RequestCtx, a
 	if !ctx.IsPost() {
 		return newError(fasthttp.StatusMethodNotAllowed, CodeMethodNotAllowed, r.Path+" takes POST with a JSON body")
 	}
+	if aerr := a.checkRouteKind(r); aerr != nil {
+		return aerr
+	}
 	body := ctx.PostBody()
 	if err := jsonscan.Object(body); err != nil {
 		return newError(fasthttp.StatusBadRequest, CodeBodyNotJSON, r.Path+" needs a JSON object body, as WeChat documents it; the body sent is not one")
@@ -118,6 +121,9 @@ func (g *generation) signXpay(req *fasthttp.Request, ctx *fasthttp.RequestCtx, a
 	q.SetBytesV(argPaySig, paySig)
 	if userSig != nil {
 		q.SetBytesV(argSignature, userSig)
+	}
+	if r.MiniGame {
+		q.Set(argSigMethod, policies.MiniGameSigMethod)
 	}
 	return nil
 }

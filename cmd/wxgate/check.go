@@ -47,6 +47,9 @@ func printSummary(w io.Writer, path string, cfg *policies.Config, allRoutes bool
 	tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	for _, a := range cfg.Apps {
 		fmt.Fprintf(tw, "  %s\tappid %s\tsecret %s\n", a.Name, a.AppID, a.Secret.Source())
+		if a.IsMiniGame() {
+			fmt.Fprintf(tw, "  \tkind minigame\t(/wxa/game/*, docs/minigame.md)\n")
+		}
 		if x := a.Xpay; x != nil {
 			sandbox := "none"
 			if x.SandboxAppKey.IsSet() {
@@ -140,6 +143,9 @@ func printSummary(w io.Writer, path string, cfg *policies.Config, allRoutes bool
 			extra := ""
 			if r.UserSignature {
 				extra = " + user signature"
+			}
+			if r.MiniGame {
+				extra += " + sig_method (kind = \"minigame\" apps only)"
 			}
 			fmt.Fprintf(w, "  %-40s %s%s\n", r.Path, r.Kind, extra)
 		}

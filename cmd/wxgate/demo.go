@@ -130,7 +130,8 @@ func startDemoEnv() (env *demoEnv, err error) {
 		// Stand-ins until the emulator exists: WeChat's side is built from this config first.
 		"ca_file": "", "public_key_file": "merchant_pub.pem", "public_key_id": "PUB_KEY_ID_0000000000000000000000000000000000",
 	}
-	pre, err := policies.Parse([]byte(fillTemplate(demoConfig, fields)), dir)
+	addMiniGameFields(fields) // demo_minigame.go
+	pre, err := policies.Parse([]byte(fillTemplate(demoConfig+demoMiniGameConfig, fields)), dir)
 	if err != nil {
 		return nil, fmt.Errorf("demo config: %w", err)
 	}
@@ -146,6 +147,7 @@ func startDemoEnv() (env *demoEnv, err error) {
 	closers = append(closers, func() { ls.App.Close(); ls.Callback.Close(); ls.Admin.Close() })
 	callbackURL := "http://" + ls.Callback.Addr().String()
 	ec.Apps[0].PushURL = callbackURL + "/callbacks/message/demo"
+	setMiniGamePushURLs(&ec, pre, callbackURL)
 	ec.AllowHTTPNotifyURL = true // the demo's callback door is plain HTTP on loopback
 	ec.RetryScale = 0.01
 	emu, err := emulator.New(ec)
@@ -163,7 +165,7 @@ func startDemoEnv() (env *demoEnv, err error) {
 	}
 	go emu.Serve(weixinLn)
 	go emu.ServeTLS(mchLn)
-	cfg, err := policies.Parse([]byte(fillTemplate(demoConfig, fields)), dir)
+	cfg, err := policies.Parse([]byte(fillTemplate(demoConfig+demoMiniGameConfig, fields)), dir)
 	if err != nil {
 		return nil, fmt.Errorf("demo config: %w", err)
 	}
@@ -262,6 +264,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "The app below sends plain requests; wxgate adds access_token, pay_sig and signature.\n\n")
 	w := &walker{out: stdout, http: &http.Client{Timeout: 10 * time.Second}, base: env.appURL, ctx: ctx}
 	steps := append(demoSteps(env, w), pushReplyAndPartnerSteps(env, w)...) // demo_pushreply.go
+	steps = append(steps, demoMiniGameSteps(env, w)...)                     // demo_minigame.go
 	for i, s := range steps {
 		if err := ctx.Err(); err != nil {
 			return err

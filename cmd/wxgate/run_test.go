@@ -187,7 +187,8 @@ func TestDemo(t *testing.T) {
 	for _, want := range []string{"/sns/jscode2session", "/xpay/query_user_balance", "/xpay/present_currency", "/xpay/currency_pay",
 		"/xpay/cancel_currency_pay", "/xpay/query_order", "/wxgate/xpay/payment-params", "steps succeeded", "xpay_coin_pay_notify", "COMPLAINT.CREATE", "TRANSACTION.SUCCESS", "/v3/pay/transactions/jsapi", "/wxgate/v3/payment-params", "/v3/refund/domestic/refunds", "/pay/unifiedorder", "SIGNTEST",
 		"xpay_subscribe_ios_refund_query_notify", `"evidence":"VIP month delivered`, "/v3/pay/partner/transactions/jsapi", "requestPayment:ok",
-		"/v3/merchant-service/images/upload", "X-Wxgate-Unsigned: true"} {
+		"/v3/merchant-service/images/upload", "X-Wxgate-Unsigned: true",
+		"/wxa/game/pay", "minigame_coin_deliver_completed", "minigame_game_pay_goods_deliver_notify", "wx.requestMidasPaymentGameItem"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q", want)
 		}
