@@ -60,8 +60,15 @@ func pngBytes(n int) []byte {
 // verified media_id (media_url for marketing images) for both key modes, a 2 MB image passes
 // although the body is far over max_body_bytes (64 KiB in testdata), and the complaint image
 // comes back unsigned, byte for byte, marked X-Wxgate-Unsigned: true.
+// slowUploads gives WeChat 30 s to answer: the emulator reads and hashes uploads of up to 5 MB,
+// which under the race detector on a busy 2-core machine takes longer than the tests' 2 s.
+func slowUploads(toml string) string {
+	i := strings.Index(toml, "[upstream]\n")
+	return toml[:i] + strings.Replace(toml[i:], "timeout = \"2s\"", "timeout = \"30s\"", 1)
+}
+
 func TestMediaUploadEndToEnd(t *testing.T) {
-	e := startEnv(t, nil)
+	e := startEnv(t, slowUploads)
 	img := pngBytes(2_000_000)
 	for _, merchant := range []string{"pk", "certs"} {
 		h := []string{proxy.HeaderMerchant, merchant}
@@ -97,7 +104,7 @@ func TestMediaUploadEndToEnd(t *testing.T) {
 // the upload routes is max_upload_bytes and does not open the other routes.
 func TestMediaUploadRefused(t *testing.T) {
 	logs := &syncBuffer{}
-	e := startEnvWith(t, envOptions{logs: logs})
+	e := startEnvWith(t, envOptions{logs: logs, edit: slowUploads})
 	const path = "/v3/merchant/media/upload"
 	file := pngBytes(40_000)
 	ct, good := multipartUpload(t, "a.png", file, "")

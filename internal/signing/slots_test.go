@@ -138,11 +138,13 @@ func TestSignSlotsClosedLoopWaitsItsTurn(t *testing.T) {
 					release := make(chan struct{})
 					for first := true; ; first = false {
 						err := s.Acquire()
+						if err != nil {
+							refused.Add(1) // counted before the outcome is told: the count below is exact
+						}
 						if first {
 							firstOutcome <- struct{}{}
 						}
 						if err != nil {
-							refused.Add(1)
 							return
 						}
 						served.Add(1)
