@@ -298,24 +298,14 @@ func (f *forwarder) forwardForReply(url string, ev *event.Event, timeout time.Du
 	if url == "" {
 		return nil, "no forward_url is configured for this app", nil
 	}
-	now := f.clock()
-	ev.ReceivedAt = now.UTC().Format(time.RFC3339)
-	body, err := ev.Marshal()
-	if err != nil {
-		return nil, "cannot encode the event: its data is not JSON", nil
-	}
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	req.SetRequestURI(url)
-	req.Header.SetMethod(fasthttp.MethodPost)
-	req.Header.SetContentType("application/json")
-	req.Header.SetUserAgent("wxgate")
-	req.Header.Set(event.HeaderEventID, ev.ID)
-	req.Header.Set(event.HeaderSignature, f.secret.Signature(now.Unix(), body))
+	if why := f.eventRequest(req, url, ev); why != "" {
+		return nil, why, nil
+	}
 	req.Header.Set(HeaderReplyDeadline, strconv.FormatInt(timeout.Milliseconds(), 10))
-	req.SetBodyRaw(body)
 	client := f.replyClient
 	if client == nil {
 		client = f.client

@@ -29,23 +29,13 @@ func (f *forwarder) forward(url string, ev *event.Event) (bool, string, error) {
 	if url == "" {
 		return false, "no forward_url is configured for this app or merchant", nil
 	}
-	now := f.clock()
-	ev.ReceivedAt = now.UTC().Format(time.RFC3339)
-	body, err := ev.Marshal()
-	if err != nil {
-		return false, "cannot encode the event: its data is not JSON", nil
-	}
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	req.SetRequestURI(url)
-	req.Header.SetMethod(fasthttp.MethodPost)
-	req.Header.SetContentType("application/json")
-	req.Header.SetUserAgent("wxgate")
-	req.Header.Set(event.HeaderEventID, ev.ID)
-	req.Header.Set(event.HeaderSignature, f.secret.Signature(now.Unix(), body))
-	req.SetBodyRaw(body)
+	if why := f.eventRequest(req, url, ev); why != "" {
+		return false, why, nil
+	}
 	if err := f.client.DoTimeout(req, resp, f.timeout); err != nil {
 		return false, f.failure(err), err
 	}
@@ -54,6 +44,25 @@ func (f *forwarder) forward(url string, ev *event.Event) (bool, string, error) {
 		return false, fmt.Sprintf("the app answered HTTP %d", c), nil
 	}
 	return true, "", nil
+}
+
+// eventRequest fills req with ev as the POST the app receives: stamped with the time it was
+// received, signed with [forward] secret. It returns why not when ev cannot be encoded.
+func (f *forwarder) eventRequest(req *fasthttp.Request, url string, ev *event.Event) string {
+	now := f.clock()
+	ev.ReceivedAt = now.UTC().Format(time.RFC3339)
+	body, err := ev.Marshal()
+	if err != nil {
+		return "cannot encode the event: its data is not JSON"
+	}
+	req.SetRequestURI(url)
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.Header.SetContentType("application/json")
+	req.Header.SetUserAgent("wxgate")
+	req.Header.Set(event.HeaderEventID, ev.ID)
+	req.Header.Set(event.HeaderSignature, f.secret.Signature(now.Unix(), body))
+	req.SetBodyRaw(body)
+	return ""
 }
 
 // failure says why a forward failed, without anything the request or answer carried.
