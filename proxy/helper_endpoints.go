@@ -111,16 +111,9 @@ func (g *generation) serveXpayPaymentParams(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	var keyBuf [64]byte
-	start := time.Now()
-	sk, found, err := g.store.AppendSession(storeCtx, keyBuf[:0], a.appID, []byte(in.OpenID))
-	g.metrics.store(storeGetSession, start, err)
-	if err != nil {
-		g.fail(ctx, policies.RouteXpay, errStoreUnavailable)
-		return
-	}
-	if !found {
-		fail(fasthttp.StatusConflict, CodeSessionKeyMissing,
-			fmt.Sprintf("no session_key is stored for openid %q of app %q; log the user in through wxgate (GET /sns/jscode2session) or hand wxgate the key with POST /wxgate/session-keys", truncate([]byte(in.OpenID), 64), a.name))
+	sk, aerr := g.helperSessionKey(keyBuf[:0], a, in.OpenID)
+	if aerr != nil {
+		g.fail(ctx, policies.RouteXpay, aerr)
 		return
 	}
 	out := PaymentParams{
@@ -223,4 +216,21 @@ func (g *generation) serveSessionKeys(ctx *fasthttp.RequestCtx) {
 	}
 	writeJSON(ctx, fasthttp.StatusOK, map[string]any{"stored": true, "app": a.name, "openid": in.OpenID})
 	g.observe(ctx, 0, fasthttp.StatusOK)
+}
+
+// helperSessionKey appends the stored session_key of the user openID of app a to dst, for a
+// payment-params helper: 503 wxgate.store_unavailable when the store does not answer, 409
+// wxgate.session_key_missing when the user never logged in through wxgate.
+func (g *generation) helperSessionKey(dst []byte, a *appState, openID string) ([]byte, *apiError) {
+	start := time.Now()
+	sk, found, err := g.store.AppendSession(storeCtx, dst, a.appID, []byte(openID))
+	g.metrics.store(storeGetSession, start, err)
+	if err != nil {
+		return nil, errStoreUnavailable
+	}
+	if !found {
+		return nil, newError(fasthttp.StatusConflict, CodeSessionKeyMissing,
+			fmt.Sprintf("no session_key is stored for openid %q of app %q; log the user in through wxgate (GET /sns/jscode2session) or hand wxgate the key with POST /wxgate/session-keys", truncate([]byte(openID), 64), a.name))
+	}
+	return sk, nil
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -121,16 +120,9 @@ func (g *generation) serveGameItemParams(ctx *fasthttp.RequestCtx, a *appState, 
 		return
 	}
 	var keyBuf [64]byte
-	start := time.Now()
-	sk, found, err := g.store.AppendSession(storeCtx, keyBuf[:0], a.appID, []byte(in.OpenID))
-	g.metrics.store(storeGetSession, start, err)
-	if err != nil {
-		g.fail(ctx, policies.RouteXpay, errStoreUnavailable)
-		return
-	}
-	if !found {
-		fail(fasthttp.StatusConflict, CodeSessionKeyMissing,
-			fmt.Sprintf("no session_key is stored for openid %q of app %q; log the user in through wxgate (GET /sns/jscode2session) or hand wxgate the key with POST /wxgate/session-keys", truncate([]byte(in.OpenID), 64), a.name))
+	sk, aerr := g.helperSessionKey(keyBuf[:0], a, in.OpenID)
+	if aerr != nil {
+		g.fail(ctx, policies.RouteXpay, aerr)
 		return
 	}
 	writeJSON(ctx, fasthttp.StatusOK, GameItemParams{
