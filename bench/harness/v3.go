@@ -352,8 +352,9 @@ func (h *harness) v3Overload(ctx context.Context, openid string, ceiling float64
 			"machine is oversubscribed and every answer, 503s too, waits for a CPU), and POST /wxgate/v3/payment-params (one RSA "+
 			"signature in wxgate, no upstream: what overload of wxgate itself looks like), then the same load on the overload "+
 			"yardstick (bareproxy answering 503 at once while as many threads at nice +5 sign RSA-2048 without pause: the fastest "+
-			"refusal this machine allows beside that signing), in turn for %d rounds, added up in the table. The targets are "+
-			"checked on payment-params.",
+			"refusal this machine allows beside that signing), in turn for %d rounds, added up in the table. Every connection "+
+			"sends one warm-up request (a path nothing works for) before the clock starts, so no measured answer includes opening "+
+			"its connection. The targets are checked on payment-params.",
 			overloadFactor*ceiling, overloadFactor, h.opts.Duration, conns, srv.SignConcurrency, srv.SignMaxWait, rounds),
 		table: []string{
 			"| load | answers | count | req/s | p50 | p99 | p99.9 | max | p99 from sending |",
@@ -376,13 +377,19 @@ func (h *harness) v3Overload(ctx context.Context, openid string, ceiling float64
 	// The yardstick runs with the GOMAXPROCS wxgate had when its overloaded run before it ended
 	// (raised while it signs), read then rather than assumed.
 	var wxgateProcs float64
+	h.settle()
+	idleProbe := startStallProbe()
+	h.logf("  stall probe, idle      %v ...\n", h.opts.Duration)
+	time.Sleep(h.opts.Duration) // the span the probe measures, not a synchronisation
+	idle := idleProbe.end()
 	for round := range rounds {
 		for i, load := range loads {
 			if load.yardstick {
-				line, res, err := h.runYardstick(ctx, srv.SignConcurrency, int(wxgateProcs), conns, overloadFactor*ceiling)
+				line, res, stall, err := h.runYardstick(ctx, srv.SignConcurrency, int(wxgateProcs), conns, overloadFactor*ceiling)
 				if err != nil {
 					return err
 				}
+				runs[i].addStall(stall)
 				runs[i].procs = wxgateProcs
 				runs[i].signed = append(runs[i].signed, line)
 				runs[i].add(res)
@@ -394,12 +401,16 @@ func (h *harness) v3Overload(ctx context.Context, openid string, ceiling float64
 			waits0, _ := scrape(h.main.metricsURL(), metricSignWaitCount)
 			within0, _ := scrape(h.main.metricsURL(), within)
 			h.logf("  wxgate overloaded      %v x %d connections, %s (round %d of %d) ...", h.opts.Duration, conns, load.label, round+1, rounds)
+			probe := startStallProbe()
 			res, err := loadgen.Run(ctx, loadgen.Config{
 				Addr: h.main.appAddr, Conns: conns, Duration: h.opts.Duration, Build: load.build, Check: load.check, Rate: overloadFactor * ceiling,
+				Warm: warmOverload,
 			})
+			stall := probe.end()
 			if err != nil {
 				return err
 			}
+			runs[i].addStall(stall)
 			over1, _ := scrape(h.main.metricsURL(), metricSignOverloaded)
 			waits1, _ := scrape(h.main.metricsURL(), metricSignWaitCount)
 			within1, _ := scrape(h.main.metricsURL(), within)
@@ -420,6 +431,7 @@ func (h *harness) v3Overload(ctx context.Context, openid string, ceiling float64
 	}
 	var fast, bound targetCheck
 	var yard overloadRun
+	var fastStall *loadgen.Histogram // the stall probe during the load the targets are checked on
 	for i, load := range loads {
 		label, r, res := load.label, runs[i], runs[i].res
 		if load.yardstick {
@@ -428,9 +440,10 @@ func (h *harness) v3Overload(ctx context.Context, openid string, ceiling float64
 			sec.table = append(sec.table, statusRow(label, "503 at once", busy, busySent, res.Elapsed))
 			sec.notes = append(sec.notes, fmt.Sprintf("%s: the overload yardstick (bareproxy -refuse-beside-signers %d, GOMAXPROCS %.0f), "+
 				"no wxgate: every request answered 503 at once while %d threads at nice +5 sign RSA-2048 without pause, as wxgate's "+
-				"signing workers do while overloaded; each round's 503 p99: %s; the load generator sent late by p99 %s; per round it %s",
+				"signing workers do while overloaded; each round's 503 p99: %s; the load generator sent late by p99 %s; per round it %s; "+
+				"the stall probe overslept %s (each round's p99: %s)",
 				label, srv.SignConcurrency, r.procs, srv.SignConcurrency, joinDurs(r.busyP99), fmtDur(res.Lag.Quantile(0.99)),
-				strings.Join(r.signed, ", ")))
+				strings.Join(r.signed, ", "), stallNote(&r.stall), joinDurs(r.stallP99)))
 			continue
 		}
 		ok, busy := statusHist(res.ByStatus, fasthttp.StatusOK), statusHist(res.ByStatus, fasthttp.StatusServiceUnavailable)
@@ -443,13 +456,15 @@ func (h *harness) v3Overload(ctx context.Context, openid string, ceiling float64
 		sec.notes = append(sec.notes, fmt.Sprintf("%s: wxgate_sign_overloaded_total rose by %.0f; %.0f requests waited for a signing slot, "+
 			"%.0f of them longer than sign_max_wait (wxgate_sign_wait_seconds); the longest wait since wxgate started: %s; "+
 			"the load generator sent its requests late by p99 %s (inside every latency above); wxgate's GOMAXPROCS at the end: %.0f; "+
-			"each round's 503 p99: %s; wxgate's peak RSS in a round (the queue's requests and their connections): %s",
+			"each round's 503 p99: %s; wxgate's peak RSS in a round (the queue's requests and their connections): %s; "+
+			"the stall probe overslept %s (each round's p99: %s)",
 			label, r.overloaded, r.waits, r.longer, fmtDur(time.Duration(r.maxWait*float64(time.Second))), fmtDur(res.Lag.Quantile(0.99)), r.procs,
-			joinDurs(r.busyP99), fmtMB(r.peakRSS)))
+			joinDurs(r.busyP99), fmtMB(r.peakRSS), stallNote(&r.stall), joinDurs(r.stallP99)))
 		if other > 0 {
 			sec.notes = append(sec.notes, fmt.Sprintf("**⚠ %s: %d answers were neither 200 nor 503**: %s", label, other, strings.Join(res.Samples, " | ")))
 		}
 		fast = targetCheck{what: "v3 overload: p99 latency of 503 answers", limit: 5, atMost: true, unit: " ms"}
+		fastStall = &runs[i].stall
 		switch {
 		case busy.Count() == 0:
 			fast.why = "n/a (no 503: not overloaded)"
@@ -475,6 +490,13 @@ func (h *harness) v3Overload(ctx context.Context, openid string, ceiling float64
 		fast.remark += fmt.Sprintf("; the yardstick answering 503 at once beside the same signing threads, no wxgate: median p99 %s (%s)",
 			fmtDur(median(yard.busyP99)), joinDurs(yard.busyP99))
 	}
+	if fast.ok {
+		fast.remark += fmt.Sprintf("; the machine's own floor, the stall probe (a 1 ms sleep in the load generator, which sees every answer): "+
+			"idle %s; in those rounds %s", stallNote(idle), stallNote(fastStall))
+	}
+	sec.notes = append(sec.notes, fmt.Sprintf("the stall probe: the load generator's process sleeps 1 ms again and again beside the load and "+
+		"records by how much each sleep overran; an answer can be seen no sooner than the machine wakes the load generator, so a stall "+
+		"of the probe is inside every latency measured meanwhile. Idle (before the rounds, nothing under load): %s", stallNote(idle)))
 	sec.targets = append(sec.targets, fast, bound)
 	h.report.add(sec)
 	return nil
@@ -486,21 +508,23 @@ const yardstickLabel = "yardstick"
 // runYardstick starts the overload yardstick (bareproxy answering 503 at once beside signers
 // low-priority RSA signing threads, at GOMAXPROCS procs when positive), offers it the overload
 // rate for -duration, stops it, and returns what it said it signed with the load's result.
-func (h *harness) runYardstick(ctx context.Context, signers, procs, conns int, rate float64) (string, *loadgen.Result, error) {
+func (h *harness) runYardstick(ctx context.Context, signers, procs, conns int, rate float64) (string, *loadgen.Result, *loadgen.Histogram, error) {
 	args := []string{"-refuse-beside-signers", strconv.Itoa(signers)}
 	if procs > 0 {
 		args = append(args, "-gomaxprocs", strconv.Itoa(procs))
 	}
 	p, addr, err := h.startBare("bareproxy refuser", args...)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	h.settle()
 	h.logf("  yardstick overloaded   %v x %d connections, 503 beside %d signing threads ...", h.opts.Duration, conns, signers)
-	res, err := loadgen.Run(ctx, loadgen.Config{Addr: addr, Conns: conns, Duration: h.opts.Duration, Build: buildPaymentParams, Rate: rate})
+	probe := startStallProbe()
+	res, err := loadgen.Run(ctx, loadgen.Config{Addr: addr, Conns: conns, Duration: h.opts.Duration, Build: buildPaymentParams, Rate: rate, Warm: warmOverload})
+	stall := probe.end()
 	p.stop(5 * time.Second)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
 	}
 	signed := "printed no signature count"
 	select {
@@ -509,17 +533,38 @@ func (h *harness) runYardstick(ctx context.Context, signers, procs, conns int, r
 	default:
 	}
 	h.logf(" %d answered 503\n", statusHist(res.ByStatus, fasthttp.StatusServiceUnavailable).Count())
-	return signed, res, nil
+	return signed, res, stall, nil
 }
 
 // overloadRun is what one load of the overload section measured, its rounds added up.
 type overloadRun struct {
 	res                       *loadgen.Result
-	overloaded, waits, longer float64         // rises of wxgate's counters over the rounds
-	maxWait, procs            float64         // wxgate's gauges after the last round
-	peakRSS                   uint64          // wxgate's largest VmHWM of a round
-	busyP99                   []time.Duration // each round's 503 p99, for the median
-	signed                    []string        // the yardstick's "signed N signatures in D" per round
+	overloaded, waits, longer float64           // rises of wxgate's counters over the rounds
+	maxWait, procs            float64           // wxgate's gauges after the last round
+	peakRSS                   uint64            // wxgate's largest VmHWM of a round
+	busyP99                   []time.Duration   // each round's 503 p99, for the median
+	signed                    []string          // the yardstick's "signed N signatures in D" per round
+	stall                     loadgen.Histogram // the stall probe's oversleeps during the rounds
+	stallP99                  []time.Duration   // each round's oversleep p99
+}
+
+// addStall adds one round's stall probe.
+func (r *overloadRun) addStall(over *loadgen.Histogram) {
+	r.stall.Merge(over)
+	r.stallP99 = append(r.stallP99, over.Quantile(0.99))
+}
+
+// warmOverload is the warm-up request of the overload runs (loadgen.Config.Warm): a path
+// neither wxgate (404, no signature) nor the yardstick (503) does any work for, so that every
+// connection is open before the clock starts and no measured 503 includes a TCP handshake.
+func warmOverload(_ int, req *fasthttp.Request) bool {
+	req.SetRequestURI("/wxbench/warm-up")
+	return true
+}
+
+// stallNote describes a stall probe's oversleeps.
+func stallNote(h *loadgen.Histogram) string {
+	return fmt.Sprintf("p50 %s, p99 %s, worst %s", fmtDur(h.Quantile(0.5)), fmtDur(h.Quantile(0.99)), fmtDur(h.Max()))
 }
 
 // add adds one round's result: its 503 p99 kept apart, its histograms added up.

@@ -53,6 +53,10 @@ type Config struct {
 	// requests the other connections can send. Zero: closed loop, each connection sending as fast
 	// as it is answered.
 	Rate float64
+	// Warm, when set, builds one request each connection sends before the run starts (answered
+	// or not, it is not counted), so that no measured request pays for opening its connection.
+	// The run's clock and its schedule start once every connection has sent it.
+	Warm Builder
 }
 
 // Result is what a run measured.
@@ -129,24 +133,33 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if timeout == 0 {
 		timeout = 5 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
-	defer cancel()
 	workers := make([]*worker, cfg.Conns)
-	var wg sync.WaitGroup
-	start := time.Now()
+	var wg, warmed sync.WaitGroup
+	var start time.Time
 	var sched *schedule
-	if cfg.Rate > 0 {
-		sched = &schedule{start: start, period: time.Duration(float64(time.Second) / cfg.Rate)}
-	}
+	begin := make(chan struct{}) // closed when start and sched are set
 	for i := range workers {
-		w := &worker{id: i, cfg: &cfg, timeout: timeout, client: newClient(cfg, timeout), sched: sched}
+		w := &worker{id: i, cfg: &cfg, timeout: timeout, client: newClient(cfg, timeout)}
 		workers[i] = w
 		wg.Add(1)
+		warmed.Add(1)
 		go func() {
 			defer wg.Done()
+			w.warm()
+			warmed.Done()
+			<-begin
+			w.sched = sched
 			w.run(ctx, start)
 		}()
 	}
+	warmed.Wait()
+	start = time.Now()
+	if cfg.Rate > 0 {
+		sched = &schedule{start: start, period: time.Duration(float64(time.Second) / cfg.Rate)}
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	close(begin)
 	wg.Wait()
 	res := &Result{ByStatus: map[int]*Histogram{}, ServiceByStatus: map[int]*Histogram{}}
 	seen := map[string]bool{}
@@ -248,6 +261,26 @@ type schedule struct {
 // take returns the due time of the next request not yet taken by any connection.
 func (s *schedule) take() time.Time {
 	return s.start.Add(s.period * time.Duration(s.taken.Add(1)-1))
+}
+
+// warm sends the run's warm-up request (Config.Warm), if any, and forgets its answer.
+func (w *worker) warm() {
+	if w.cfg.Warm == nil {
+		return
+	}
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	if !w.cfg.Warm(w.id, req) {
+		return
+	}
+	if len(req.URI().Host()) == 0 {
+		req.URI().SetHost(w.cfg.Addr)
+	}
+	if w.cfg.TLS != nil {
+		req.URI().SetScheme("https")
+	}
+	_ = w.client.DoTimeout(req, resp, w.timeout)
 }
 
 func (w *worker) run(ctx context.Context, start time.Time) {

@@ -252,3 +252,63 @@ func TestRunSplitsLatencyByStatus(t *testing.T) {
 		}
 	}
 }
+
+// TestWarmOpensEveryConnectionBeforeTheRun checks Config.Warm: each connection sends its
+// warm-up request before the run, the warm-ups are not counted, and no measured request opens
+// a connection (the measured latencies then never include a TCP handshake).
+func TestWarmOpensEveryConnectionBeforeTheRun(t *testing.T) {
+	const conns = 8
+	var warmups, measured, opened atomic.Int64
+	var measuredBeforeAllWarm atomic.Bool
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &fasthttp.Server{
+		Handler: func(ctx *fasthttp.RequestCtx) {
+			if string(ctx.Path()) == "/warm" {
+				warmups.Add(1)
+				ctx.SetStatusCode(fasthttp.StatusNotFound) // a warm-up's answer does not matter
+				return
+			}
+			if warmups.Load() < conns {
+				measuredBeforeAllWarm.Store(true)
+			}
+			measured.Add(1)
+		},
+		ConnState: func(_ net.Conn, s fasthttp.ConnState) {
+			if s == fasthttp.StateNew {
+				opened.Add(1)
+			}
+		},
+	}
+	done := make(chan struct{})
+	go func() { srv.Serve(ln); close(done) }()
+	t.Cleanup(func() { srv.Shutdown(); ln.Close(); <-done })
+	addr := ln.Addr().String()
+	for _, rate := range []float64{0, 400} {
+		warmups.Store(0)
+		measured.Store(0)
+		opened.Store(0)
+		res, err := Run(context.Background(), Config{
+			Addr: addr, Conns: conns, Duration: 200 * time.Millisecond, Rate: rate,
+			Warm:  func(_ int, req *fasthttp.Request) bool { req.SetRequestURI("/warm"); return true },
+			Build: func(_ int, req *fasthttp.Request) bool { req.SetRequestURI("/"); return true },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := warmups.Load(); got != conns {
+			t.Errorf("rate %v: %d warm-up requests, want %d (one per connection)", rate, got, conns)
+		}
+		if res.Requests == 0 || res.Errors != 0 || int64(res.Requests) != measured.Load() {
+			t.Errorf("rate %v: counted %d requests (%d failed), the server answered %d measured ones", rate, res.Requests, res.Errors, measured.Load())
+		}
+		if got := opened.Load(); got != conns {
+			t.Errorf("rate %v: %d connections opened, want %d: measured requests opened connections", rate, got, conns)
+		}
+		if measuredBeforeAllWarm.Load() {
+			t.Errorf("rate %v: a measured request came before every connection was warm", rate)
+		}
+	}
+}
