@@ -400,4 +400,55 @@ func TestV2SandboxKeyFetchedOnce(t *testing.T) {
 	if got := e.emu.Calls("/sandboxnew/pay/getsignkey"); got != 1 {
 		t.Fatalf("getsignkey called %d times for %d concurrent first calls, want 1", got, n)
 	}
+	// A return_code FAIL that is not about the sign (a parameter missing) keeps the key.
+	a := e.do("POST", "/sandboxnew/pay/orderquery", []byte(`<xml><attach>x</attach></xml>`))
+	if !bytes.Contains(a.Body, []byte("<return_code><![CDATA[FAIL]]></return_code>")) || bytes.Contains(bytes.ToLower(a.Body), []byte("sign")) || bytes.Contains(a.Body, []byte("签名")) {
+		t.Fatalf("sandbox call without out_trade_no: want a FAIL not about the sign, got %d %s", a.Status, a.Body)
+	}
+	if a := e.do("POST", "/sandboxnew/pay/orderquery", []byte(`<xml><out_trade_no>none</out_trade_no></xml>`)); !bytes.Contains(a.Body, []byte("ORDERNOTEXIST")) {
+		t.Fatalf("sandbox call after the FAIL: %d %s", a.Status, a.Body)
+	}
+	if got := e.emu.Calls("/sandboxnew/pay/getsignkey"); got != 1 {
+		t.Fatalf("getsignkey called %d times: a FAIL not about the sign dropped the sandbox key", got)
+	}
+}
+
+// TestV2RefusedBeforeSigning: an APIv2 call that is not a POST, or for a merchant without an
+// apiv2_key, is refused with its own error and reaches nobody; a sign the app sent is dropped and
+// replaced by wxgate's (WeChat sees one sign, and it verifies).
+func TestV2RefusedBeforeSigning(t *testing.T) {
+	e := startEnv(t, func(s string) string {
+		return strings.Replace(s, "apiv2_key = \"certs-apiv2-key-0123456789abcdef\"\n", "", 1)
+	})
+	const path = "/pay/orderquery"
+	doc := `<xml><out_trade_no>refused-01</out_trade_no></xml>`
+	for _, c := range []struct {
+		name, method string
+		headers      []string
+		status       int
+		code         string
+	}{
+		{"GET", "GET", nil, 405, proxy.CodeMethodNotAllowed},
+		{"merchant without apiv2_key", "POST", []string{proxy.HeaderMerchant, "certs"}, 400, proxy.CodeV2NotConfigured},
+	} {
+		calls := e.emu.Calls(path)
+		var body []byte
+		if c.method == "POST" {
+			body = []byte(doc)
+		}
+		if a := e.do(c.method, path, body, c.headers...); a.Status != c.status || a.wxgateError(t) != c.code {
+			t.Errorf("%s: %d %s; want %d %s", c.name, a.Status, a.Body, c.status, c.code)
+		}
+		if e.emu.Calls(path) != calls {
+			t.Errorf("%s: the call reached WeChat Pay", c.name)
+		}
+	}
+	a, ans := e.v2Call(t, path, `<xml><out_trade_no>refused-01</out_trade_no><sign>FORGED0000000000000000000000000</sign></xml>`)
+	if a.Status != 200 || a.Header["X-Wxgate-Error"] != "" || ans["return_code"] != "SUCCESS" {
+		t.Fatalf("a call carrying the app's own sign: %d %s", a.Status, a.Body)
+	}
+	x, _ := e.emu.LastExchange(path)
+	if n := bytes.Count(x.Body, []byte("<sign>")); n != 1 || bytes.Contains(x.Body, []byte("FORGED")) {
+		t.Fatalf("WeChat Pay received %d sign elements (the app's kept?): %s", n, x.Body)
+	}
 }

@@ -51,6 +51,7 @@ func TestCheckV3Owner(t *testing.T) {
 		{"sharing by the service provider pk", listed, "PROFITSHARING.SUCCESS", `{"sp_mchid":"` + me + `","sub_mchid":"` + other + `","receiver":{"type":"MERCHANT_ID","account":"` + other + `"}}`, "", ""},
 		{"sharing neither by nor to pk", listed, "PROFITSHARING.SUCCESS", `{"mchid":"` + other + `","receiver":{"type":"MERCHANT_ID","account":"` + other + `"}}`, "", "neither by nor to"},
 		{"sharing to a person named like pk", listed, "PROFITSHARING.SUCCESS", `{"mchid":"` + other + `","receiver":{"type":"PERSONAL_OPENID","account":"` + me + `"}}`, "", "neither by nor to"},
+		{"sharing to another merchant, no sharer named", listed, "PROFITSHARING.SUCCESS", `{"receiver":{"type":"MERCHANT_ID","account":"` + other + `"}}`, "", "neither by nor to"},
 		{"sharing naming nobody", listed, "PROFITSHARING.SUCCESS", `{"out_order_no":"x"}`, "", "names no merchant"},
 		{"sharing with a null receiver", listed, "PROFITSHARING.SUCCESS", `{"mchid":"` + me + `","receiver":null}`, "", ""},
 		{"sharing with a receiver that is not an object", listed, "PROFITSHARING.SUCCESS", `{"mchid":"` + me + `","receiver":"` + me + `"}`, "", "receiver is not an object"},

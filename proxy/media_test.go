@@ -129,6 +129,8 @@ func TestMediaUploadRefused(t *testing.T) {
 		{"no meta part", ct, []byte(part("file", "image/png", string(file)) + end), proxy.CodeUploadInvalid, `no "meta" part`},
 		{"no file part", ct, []byte(part("meta", "application/json", meta) + end), proxy.CodeUploadInvalid, `no "file" part`},
 		{"meta not JSON", ct, []byte(part("meta", "application/json", "filename=a.png") + part("file", "image/png", string(file)) + end), proxy.CodeUploadInvalid, "not a JSON object"},
+		{"two file parts", ct, []byte(part("meta", "application/json", meta) + part("file", "image/png", string(file)) + part("file", "image/png", string(file)) + end), proxy.CodeUploadInvalid, `two "file" parts`},
+		{"meta without filename", ct, []byte(part("meta", "application/json", `{"sha256":"`+meta[len(`{"filename":"a.png","sha256":"`):]) + part("file", "image/png", string(file)) + end), proxy.CodeUploadInvalid, "needs both filename and sha256"},
 		{"two meta parts", ct, []byte(part("meta", "application/json", meta) + part("meta", "application/json", meta) + part("file", "image/png", string(file)) + end), proxy.CodeUploadInvalid, `two "meta" parts`},
 		{"truncated body", ct, good[:len(good)-200], proxy.CodeUploadInvalid, "unexpected EOF"},
 		{"no boundary", "multipart/form-data", good, proxy.CodeUploadInvalid, "no boundary"},
@@ -148,6 +150,22 @@ func TestMediaUploadRefused(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "media upload refused before signing") {
 		t.Error("no log line for the refused uploads")
+	}
+	// An upload is a POST: the same body PUT to an upload route is refused, and nothing is sent.
+	calls := e.emu.Calls(path)
+	if a := e.do("PUT", path, good, "Content-Type", ct); a.Status != 400 || a.wxgateError(t) != proxy.CodeUploadInvalid || e.emu.Calls(path) != calls {
+		t.Errorf("PUT upload: %d %s", a.Status, a.Body)
+	}
+	// Off the upload routes, a multipart POST is signed over its meta part too, and its sha256 is
+	// optional there: one without it reaches WeChat Pay (which answers for itself).
+	const other = "/v3/marketing/busifavor/media/other"
+	_, noShaOther := multipartUpload(t, "a.png", file, "")
+	noShaOther = bytes.Replace(noShaOther, []byte(meta[len(`{"filename":"a.png"`):len(meta)-1]), nil, 1)
+	if !bytes.Contains(noShaOther, []byte(`{"filename":"a.png"}`)) {
+		t.Fatalf("the test body still names a sha256: %.300s", noShaOther)
+	}
+	if a := e.do("POST", other, noShaOther, "Content-Type", ct); a.Header["X-Wxgate-Error"] != "" || e.emu.Calls(other) != 1 {
+		t.Errorf("multipart without sha256 off the upload routes: %d %s (WeChat saw %d calls)", a.Status, a.Body, e.emu.Calls(other))
 	}
 
 	// Over max_upload_bytes (5 MiB + 16 KiB by default): 413 JSON naming the key, as soon as the
@@ -223,6 +241,10 @@ func TestUnsignedOnlyOnTableRoutes(t *testing.T) {
 	}
 	if a := e.do("GET", "/v3/merchant-service/images/"+id, nil); a.Status != 200 || a.Header[proxy.HeaderUnsigned] != "true" {
 		t.Fatalf("complaint image: %d %s=%q", a.Status, proxy.HeaderUnsigned, a.Header[proxy.HeaderUnsigned])
+	}
+	// A file download asks for any type (WeChat Pay's pages), an API call for JSON.
+	if x, _ := e.emu.LastExchange("/v3/merchant-service/images/" + id); x.Header["Accept"] != "*/*" {
+		t.Errorf("Accept sent with the complaint image download: %q, want */*", x.Header["Accept"])
 	}
 	for _, c := range []struct {
 		name, method, path string

@@ -167,6 +167,19 @@ func TestAppKindRoutes(t *testing.T) {
 func TestMiniGamePaymentParams(t *testing.T) {
 	e := startGameEnv(t)
 	openid := e.login("mia", asGame...)
+	// goods is a valid item purchase with one member replaced (null drops it).
+	goods := func(member string) string {
+		fields := map[string]string{"buyQuantity": "1", "currencyType": `"CNY"`, "zoneId": `"1"`, "productId": `"p"`, "goodsPrice": "1", "outTradeNo": `"x-1"`}
+		name, value, _ := strings.Cut(member, ":")
+		fields[strings.Trim(name, `"`)] = value
+		var parts []string
+		for k, v := range fields {
+			if v != "null" {
+				parts = append(parts, `"`+k+`":`+v)
+			}
+		}
+		return `{"openid":"` + openid + `","mode":"goods","signData":{` + strings.Join(parts, ",") + `}}`
+	}
 	// An item (requestMidasPaymentGameItem).
 	a := e.do("POST", proxy.PathXpayPaymentParams, []byte(`{"openid":"`+openid+`","mode":"goods","signData":{"buyQuantity":2,"env":0,"currencyType":"CNY","zoneId":"1","productId":"sword","goodsPrice":600,"outTradeNo":"item-000001","attach":"lvl=3"}}`), asGame...)
 	var item proxy.GameItemParams
@@ -214,6 +227,15 @@ func TestMiniGamePaymentParams(t *testing.T) {
 	if a := e.do("POST", "/wxa/game/getbalance", gameBody(openid, 0, ""), asGame...); a.json(t)["balance"] != 60.0 {
 		t.Errorf("balance after buying 60 coins: %s", a.Body)
 	}
+	// signData's own offerId wins over the config's; an outTradeNo of 32 characters is the longest.
+	no32 := strings.Repeat("Az9_-|*@", 4)
+	a = e.do("POST", proxy.PathXpayPaymentParams, []byte(`{"mode":"game","signData":{"buyQuantity":1,"outTradeNo":"`+no32+`","offerId":"1450000099"}}`), asGame...)
+	if err := json.Unmarshal(a.Body, &coins); err != nil || a.Status != 200 || coins.OfferID != "1450000099" || coins.OutTradeNo != no32 {
+		t.Errorf("game params with signData's offerId: %d %s", a.Status, a.Body)
+	}
+	if a := e.do("POST", proxy.PathXpayPaymentParams, []byte(goods(`"outTradeNo":"`+no32+`"`)), asGame...); a.Status != 200 {
+		t.Errorf("goods params with a 32-character outTradeNo: %d %s", a.Status, a.Body)
+	}
 	for _, c := range []struct {
 		name, body, code, msg string
 		headers               []string
@@ -227,6 +249,18 @@ func TestMiniGamePaymentParams(t *testing.T) {
 		{"game without outTradeNo", `{"mode":"game","signData":{"buyQuantity":1}}`, "wxgate.bad_request", "outTradeNo", asGame},
 		{"game with an unknown field", `{"mode":"game","signData":{"buyQuantity":1,"outTradeNo":"x-2","productId":"p"}}`, "wxgate.bad_request", "fields", asGame},
 		{"game with env 2", `{"mode":"game","signData":{"buyQuantity":1,"outTradeNo":"x-3","env":2}}`, "wxgate.bad_env", "env", asGame},
+		{"goods with buyQuantity 0", goods(`"buyQuantity":0`), "wxgate.bad_request", "buyQuantity", asGame},
+		{"goods without currencyType", goods(`"currencyType":null`), "wxgate.bad_request", "currencyType", asGame},
+		{"goods in USD", goods(`"currencyType":"USD"`), "wxgate.bad_request", "currencyType", asGame},
+		{"goods with an empty zoneId", goods(`"zoneId":""`), "wxgate.bad_request", "zoneId", asGame},
+		{"goods priced 0", goods(`"goodsPrice":0`), "wxgate.bad_request", "goodsPrice", asGame},
+		{"goods with a 33-character outTradeNo", goods(`"outTradeNo":"` + strings.Repeat("a", 33) + `"`), "wxgate.bad_request", "outTradeNo", asGame},
+		{"goods with an outTradeNo starting with _", goods(`"outTradeNo":"_a"`), "wxgate.bad_request", "outTradeNo", asGame},
+		{"goods with an outTradeNo holding a space", goods(`"outTradeNo":"a b"`), "wxgate.bad_request", "outTradeNo", asGame},
+		{"game with mode goods in signData", `{"mode":"game","signData":{"mode":"goods","buyQuantity":1,"outTradeNo":"x-4"}}`, "wxgate.bad_request", "mode", asGame},
+		{"game in USD", `{"mode":"game","signData":{"buyQuantity":1,"outTradeNo":"x-5","currencyType":"USD"}}`, "wxgate.bad_request", "currencyType", asGame},
+		{"game with an empty zoneId", `{"mode":"game","signData":{"buyQuantity":1,"outTradeNo":"x-6","zoneId":""}}`, "wxgate.bad_request", "zoneId", asGame},
+		{"game with buyQuantity 0", `{"mode":"game","signData":{"buyQuantity":0,"outTradeNo":"x-7"}}`, "wxgate.bad_request", "buyQuantity", asGame},
 	} {
 		a := e.do("POST", proxy.PathXpayPaymentParams, []byte(c.body), c.headers...)
 		if a.Status != 400 || a.wxgateError(t) != c.code || !strings.Contains(string(a.Body), c.msg) {
@@ -249,6 +283,8 @@ func TestMiniGamePayEventSig(t *testing.T) {
 		b, _ := json.Marshal(map[string]any{"ToUserName": "gh_g", "FromUserName": "sys", "CreateTime": time.Now().Unix(), "MsgType": "event", "Event": event, "MiniGame": mg})
 		return b
 	}
+	sandboxPayload := strings.Replace(payload, `"Env":0`, `"Env":1`, 1)
+	env2Payload := strings.Replace(payload, `"Env":0`, `"Env":2`, 1)
 	good := string(signer.NewXpayKey("game-prod-appkey-7b2c").AppendPayEventSig(nil, ev, []byte(payload)))
 	sandboxSig := string(signer.NewXpayKey("game-sandbox-appkey-19fe").AppendPayEventSig(nil, ev, []byte(payload)))
 	url := e.callbackURL + "/callbacks/message/game"
@@ -262,6 +298,7 @@ func TestMiniGamePayEventSig(t *testing.T) {
 		{"payload changed", msg(ev, strings.Replace(payload, `"BuyQuantity":10`, `"BuyQuantity":1000`, 1), good)},
 		{"no PayEventSig", msg(ev, payload, "")},
 		{"uppercase signature", msg(ev, payload, strings.ToUpper(good))},
+		{"production key for an Env 1 payload", msg(ev, sandboxPayload, string(signer.NewXpayKey("game-prod-appkey-7b2c").AppendPayEventSig(nil, ev, []byte(sandboxPayload))))},
 	} {
 		n, err := e.emu.BuildPushMessage(gameAppID, c.msg, url, emulator.NotifyOptions{})
 		if err != nil {
@@ -271,7 +308,15 @@ func TestMiniGamePayEventSig(t *testing.T) {
 			t.Errorf("%s: acked %v %d %s; want 401 naming PayEventSig", c.name, acked, status, body)
 		}
 	}
-	n, err := e.emu.BuildPushMessage(gameAppID, msg(ev, payload, good), url, emulator.NotifyOptions{})
+	// Env 2 names no AppKey: refused, whatever key signed it.
+	n, err := e.emu.BuildPushMessage(gameAppID, msg(ev, env2Payload, string(signer.NewXpayKey("game-prod-appkey-7b2c").AppendPayEventSig(nil, ev, []byte(env2Payload)))), url, emulator.NotifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acked, status, body, _ := e.emu.Deliver(n); acked || status != 401 || !strings.Contains(string(body), "no Env 0 or 1") {
+		t.Errorf("Env 2: acked %v %d %s; want 401 naming the Env", acked, status, body)
+	}
+	n, err = e.emu.BuildPushMessage(gameAppID, msg(ev, payload, good), url, emulator.NotifyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,6 +324,17 @@ func TestMiniGamePayEventSig(t *testing.T) {
 		t.Fatalf("genuine event: acked %v %d %s", acked, status, body)
 	}
 	if evs := e.recv.waitEvents(1, waitTime); len(evs) != 1 || evs[0].Type != ev {
+		t.Fatalf("events %+v", evs)
+	}
+	// An Env 1 (sandbox) payload is verified with the sandbox AppKey.
+	n, err = e.emu.BuildPushMessage(gameAppID, msg(ev, sandboxPayload, string(signer.NewXpayKey("game-sandbox-appkey-19fe").AppendPayEventSig(nil, ev, []byte(sandboxPayload)))), url, emulator.NotifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acked, status, body, _ := e.emu.Deliver(n); !acked || status != 200 {
+		t.Fatalf("genuine sandbox event: acked %v %d %s", acked, status, body)
+	}
+	if evs := e.recv.waitEvents(2, waitTime); len(evs) != 2 || !strings.Contains(string(evs[1].Data), `\"Env\":1`) {
 		t.Fatalf("events %+v", evs)
 	}
 	// The XML form (the official example writes the Payload JSON as element text): the signature
@@ -297,11 +353,11 @@ func TestMiniGamePayEventSig(t *testing.T) {
 			t.Errorf("XML push %d: %d %s, want %d %s", i, status, body, c.status, c.body)
 		}
 	}
-	if evs := e.recv.waitEvents(2, waitTime); len(evs) != 2 || !strings.Contains(string(evs[1].Data), `"PayEventSig":"`+good+`"`) {
+	if evs := e.recv.waitEvents(3, waitTime); len(evs) != 3 || !strings.Contains(string(evs[2].Data), `"PayEventSig":"`+good+`"`) {
 		t.Fatalf("XML event: %+v", evs)
 	}
-	if m := e.doURL("GET", e.adminURL+"/metrics", nil); !strings.Contains(string(m.Body), `wxgate_callbacks_total{source="message_push",outcome="rejected"} 7`) {
-		t.Errorf("metrics do not count the 7 refused pushes:\n%s", m.Body)
+	if m := e.doURL("GET", e.adminURL+"/metrics", nil); !strings.Contains(string(m.Body), `wxgate_callbacks_total{source="message_push",outcome="rejected"} 9`) {
+		t.Errorf("metrics do not count the 9 refused pushes:\n%s", m.Body)
 	}
 }
 
@@ -348,15 +404,20 @@ func TestGameItemParamsPinned(t *testing.T) {
 }
 
 // TestPayEventMemberCase: a MiniGame member spelled in another case (which Go's encoding/json,
-// like many parsers, would read as MiniGame) is verified too, and a duplicate refused.
+// like many parsers, would read as MiniGame) is verified too, and a duplicate refused; every pay
+// event docs/minigame.md lists is refused without a MiniGame object to verify.
 func TestPayEventMemberCase(t *testing.T) {
 	e := startGameEnv(t)
 	url := e.callbackURL + "/callbacks/message/game"
-	for name, msg := range map[string]string{
-		"lowercase member, forged":  `{"CreateTime":%d,"MsgType":"event","Event":"minigame_new_event","minigame":{"Payload":"{\"Env\":0}","PayEventSig":"00"}}`,
-		"two MiniGame members":      `{"CreateTime":%d,"MsgType":"event","Event":"minigame_coin_deliver_completed","MiniGame":{"Payload":"{\"Env\":0}","PayEventSig":"00"},"MINIGAME":{}}`,
-		"listed event, no MiniGame": `{"CreateTime":%d,"MsgType":"event","Event":"minigame_h5_goods_deliver_notify","OpenId":"o"}`,
-	} {
+	cases := map[string]string{
+		"lowercase member, forged": `{"CreateTime":%d,"MsgType":"event","Event":"minigame_new_event","minigame":{"Payload":"{\"Env\":0}","PayEventSig":"00"}}`,
+		"two MiniGame members":     `{"CreateTime":%d,"MsgType":"event","Event":"minigame_coin_deliver_completed","MiniGame":{"Payload":"{\"Env\":0}","PayEventSig":"00"},"MINIGAME":{}}`,
+	}
+	for _, ev := range []string{"minigame_coin_deliver_completed", "minigame_pay_refund_succ_notify", "minigame_recharge_center_coin_deliver_completed",
+		"minigame_h5_goods_deliver_notify", "minigame_game_pay_goods_deliver_notify", "minigame_deliver_h5_pay_products"} {
+		cases[ev+", no MiniGame"] = `{"CreateTime":%d,"MsgType":"event","Event":"` + ev + `","OpenId":"o"}`
+	}
+	for name, msg := range cases {
 		n, err := e.emu.BuildPushMessage(gameAppID, []byte(fmt.Sprintf(msg, time.Now().Unix())), url, emulator.NotifyOptions{})
 		if err != nil {
 			t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/wxgate/wxgate/emulator"
 	"github.com/wxgate/wxgate/proxy"
+	"github.com/wxgate/wxgate/signer"
 )
 
 // TestPartnerEndToEnd: a service provider (merchant pk, sp_mchid 1900000001, sp_appid
@@ -129,5 +130,43 @@ func TestPartnerEndToEnd(t *testing.T) {
 		if a.Status != 400 || a.json(t)["code"] != c.code {
 			t.Errorf("%s: %d %s, want 400 %s", c.name, a.Status, a.Body, c.code)
 		}
+	}
+}
+
+// TestPaymentParamsAppIDChoice pins the appid the payment parameters are signed over
+// (docs/partner.md): sub_appid when given, else sp_appid, else appid, else the merchant's
+// configured appid. The APIv2 helper returns the appId it signed, and its paySign must verify
+// over it with the merchant's APIv2 key.
+func TestPaymentParamsAppIDChoice(t *testing.T) {
+	e := startEnv(t, nil)
+	pk, _ := e.cfg.Merchant("pk")
+	const sub, sp, app = "wx00000000000000c3", "wx00000000000000d4", "wx00000000000000e5"
+	for _, c := range []struct {
+		name, fields, want string
+	}{
+		{"sub_appid first", `"sub_appid":"` + sub + `","sp_appid":"` + sp + `","appid":"` + app + `"`, sub},
+		{"then sp_appid", `"sp_appid":"` + sp + `","appid":"` + app + `"`, sp},
+		{"then appid", `"appid":"` + app + `"`, app},
+		{"else the configured appid", ``, pk.AppID},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			body := `{"prepay_id":"wx0123456789abcdef"`
+			if c.fields != "" {
+				body += "," + c.fields
+			}
+			a := e.do("POST", proxy.PathV2PaymentParams, []byte(body+"}"), proxy.HeaderMerchant, "pk")
+			var p proxy.RequestPaymentParams
+			if err := json.Unmarshal(a.Body, &p); err != nil || a.Status != 200 {
+				t.Fatalf("%d %s", a.Status, a.Body)
+			}
+			if p.AppID != c.want {
+				t.Fatalf("signed over appId %q, want %q", p.AppID, c.want)
+			}
+			params := []signer.Param{{Key: "appId", Value: p.AppID}, {Key: "timeStamp", Value: p.TimeStamp}, {Key: "nonceStr", Value: p.NonceStr}, {Key: "package", Value: p.Package}, {Key: "signType", Value: p.SignType}}
+			want, err := signer.NewV2Key(pk.APIv2Key.Value()).AppendSign(nil, p.SignType, params)
+			if err != nil || string(want) != p.PaySign {
+				t.Fatalf("paySign %s is not the APIv2 sign over the answer's appId (%s, %v)", p.PaySign, want, err)
+			}
+		})
 	}
 }

@@ -165,6 +165,15 @@ func TestV3BillDownload(t *testing.T) {
 			t.Fatalf("bill file%s: %d verified=%q sha1=%q want %q", tar, f.Status, f.Header["X-Wxgate-Bill-Verified"], f.Header["X-Wxgate-Bill-Sha1"], bill.HashValue)
 		}
 	}
+	// The download's errors are signed JSON: verified and relayed unmarked, and refused forged.
+	const bogus = "/v3/billdownload/file?token=no-such-token"
+	if f := e.do("GET", bogus, nil); f.Status != 400 || f.json(t)["code"] != "INVALID_REQUEST" || f.Header[proxy.HeaderUnsigned] != "" || f.Header["X-Wxgate-Bill-Sha1"] != "" {
+		t.Fatalf("unknown bill token: %d %v %s", f.Status, f.Header, f.Body)
+	}
+	e.emu.TamperNext(emulator.TamperBody, 1)
+	if f := e.do("GET", bogus, nil); f.Status != 502 || f.wxgateError(t) != proxy.CodeResponseSignature {
+		t.Fatalf("forged error on the bill download: %d %s", f.Status, f.Body)
+	}
 }
 
 // TestV3SignsInlineWhenAsked: with [server] sign_priority = "normal" the signatures run on the

@@ -194,9 +194,14 @@ func TestPushReplySafeModeEndToEnd(t *testing.T) {
 		{"garbage", answerWith(200, "<html>oops</html>"), "not a JSON object"},
 		{"no evidence", answerWith(200, `{"result_code":0,"result_info":"ok"}`), "evidence"},
 		{"bad result_code", answerWith(200, `{"result_code":"1","evidence":"x"}`), "result_code"},
+		{"result_code 2", answerWith(200, `{"result_code":2,"evidence":"x"}`), "result_code"},
+		{"result_info not a string", answerWith(200, `{"result_code":1,"result_info":5,"evidence":"x"}`), "result_info"},
+		{"empty evidence", answerWith(200, `{"result_code":1,"evidence":""}`), "evidence"},
+		{"evidence not a string", answerWith(200, `{"result_code":1,"evidence":1}`), "evidence"},
 		{"empty", answerWith(200, ""), "without a reply body"},
 		{"plain success", answerWith(200, "success"), "not a JSON object"},
 		{"app error", answerWith(500, iosReply), "HTTP 500"},
+		{"app refusal with a valid reply", answerWith(400, iosReply), "HTTP 400"},
 		{"too large", answerWith(200, `{"result_code":1,"evidence":"`+strings.Repeat("x", 17<<10)+`"}`), "over 16384 bytes"},
 	}
 	for _, f := range failures {
@@ -223,6 +228,31 @@ func TestPushReplySafeModeEndToEnd(t *testing.T) {
 	}
 	if got := e.metric(t, `wxgate_callbacks_total{source="message_push",outcome="forward_failed"}`); got != float64(len(failures)+1) {
 		t.Fatalf("forward_failed push callbacks = %v, want %d", got, len(failures)+1)
+	}
+}
+
+// TestPushReplyDeadlineCappedByWeChat: with a [forward] timeout longer than WeChat waits, the
+// app is given WeChat's deadline less wxgate's half second (3 s - 0.5 s), not the timeout.
+func TestPushReplyDeadlineCappedByWeChat(t *testing.T) {
+	app := startReplyApp(t)
+	re := regexp.MustCompile(`forward_url = "[^"]*"`)
+	e := startEnv(t, func(s string) string {
+		s = re.ReplaceAllString(s, `forward_url = "`+app.url+`"`)
+		return strings.Replace(s, "[forward]\nsecret = \"test-forward-secret-0123456789\"\ntimeout = \"2s\"", "[forward]\nsecret = \"test-forward-secret-0123456789\"\ntimeout = \"10s\"", 1)
+	})
+	app.set(answerWith(200, iosReply))
+	q := emulator.IOSRefundQuery{OpenID: "o-ios-9", PayOrderID: "po-9", ProductID: "vip_month", Count: 1, ProvideStatus: 1}
+	n, err := e.emu.BuildIOSRefundQuery("wx00000000000000a1", q, "", emulator.NotifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acked, status, body, err := e.emu.Deliver(n); err != nil || !acked {
+		t.Fatalf("inquiry: acked %v, HTTP %d %s, %v", acked, status, body, err)
+	}
+	app.mu.Lock()
+	defer app.mu.Unlock()
+	if len(app.deadlines) != 1 || app.deadlines[0] != "2500" {
+		t.Fatalf("X-Wxgate-Reply-Deadline-Ms = %q, want [2500] (min(10 s, 3 s - 0.5 s))", app.deadlines)
 	}
 }
 

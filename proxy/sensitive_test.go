@@ -260,7 +260,8 @@ func TestSensitiveAnswerDecrypt(t *testing.T) {
 		})
 	}
 	// WeChat's own errors pass through untouched: nothing to decrypt.
-	if a := e.do("GET", "/v3/merchant-service/complaints-v2/none", nil, proxy.HeaderDecrypt, "payer_phone"); a.Status != 404 || a.json(t)["code"] != "RESOURCE_NOT_EXISTS" {
+	// "code" names a string of the 404 that is no ciphertext: decrypting it would fail the call.
+	if a := e.do("GET", "/v3/merchant-service/complaints-v2/none", nil, proxy.HeaderDecrypt, "payer_phone, code"); a.Status != 404 || a.json(t)["code"] != "RESOURCE_NOT_EXISTS" || a.Header[proxy.HeaderDecrypted] != "" {
 		t.Fatalf("unknown complaint: %d %s", a.Status, a.Body)
 	}
 	if n := e.metric(t, `wxgate_errors_total{code="`+proxy.CodeSensitiveDecrypt+`"}`); n != 4 {
@@ -308,6 +309,8 @@ func TestSensitiveHelperErrors(t *testing.T) {
 		{"POST", proxy.PathV3Decrypt, `{"ciphertexts":[]}`, nil, 400, proxy.CodeSensitiveField, "1 to 100"},
 		{"POST", proxy.PathV3Decrypt, `{"ciphertexts":["` + strings.Repeat("QUJD", 86) + `","***"]}`, nil, 400, proxy.CodeSensitiveDecrypt, `"ciphertexts"[0] does not decrypt`},
 		{"POST", proxy.PathV3Decrypt, `{"values":["a"]}`, []string{proxy.HeaderMerchant, "nobody"}, 400, proxy.CodeUnknownMerchant, "nobody"},
+		{"POST", proxy.PathV3Encrypt, `{"values":[` + strings.Repeat(`"a",`, 100) + `"a"]}`, nil, 400, proxy.CodeSensitiveField, "1 to 100"},
+		{"POST", proxy.PathV3Decrypt, `{"ciphertexts":[` + strings.Repeat(`"QUJD",`, 100) + `"QUJD"]}`, nil, 400, proxy.CodeSensitiveField, "1 to 100"},
 	} {
 		var body []byte
 		if tt.body != "" {
@@ -317,6 +320,12 @@ func TestSensitiveHelperErrors(t *testing.T) {
 		if a.Status != tt.status || a.wxgateError(t) != tt.code || !strings.Contains(errMessage(t, a), tt.mention) {
 			t.Errorf("%s %s %.60s: %d %s; want %d %s mentioning %q", tt.method, tt.path, tt.body, a.Status, a.Body, tt.status, tt.code, tt.mention)
 		}
+	}
+	// 100 values is the most, and allowed.
+	a := e.do("POST", proxy.PathV3Encrypt, []byte(`{"values":[`+strings.Repeat(`"a",`, 99)+`"a"]}`))
+	var enc proxy.EncryptAnswer
+	if err := json.Unmarshal(a.Body, &enc); err != nil || a.Status != 200 || len(enc.Ciphertexts) != 100 {
+		t.Errorf("100 values: %d %.200s", a.Status, a.Body)
 	}
 }
 
