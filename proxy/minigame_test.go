@@ -260,6 +260,7 @@ func TestMiniGamePaymentParams(t *testing.T) {
 		{"game with mode goods in signData", `{"mode":"game","signData":{"mode":"goods","buyQuantity":1,"outTradeNo":"x-4"}}`, "wxgate.bad_request", "mode", asGame},
 		{"game in USD", `{"mode":"game","signData":{"buyQuantity":1,"outTradeNo":"x-5","currencyType":"USD"}}`, "wxgate.bad_request", "currencyType", asGame},
 		{"game with an empty zoneId", `{"mode":"game","signData":{"buyQuantity":1,"outTradeNo":"x-6","zoneId":""}}`, "wxgate.bad_request", "zoneId", asGame},
+		{"game with an empty offerId", `{"mode":"game","signData":{"buyQuantity":1,"outTradeNo":"x-8","offerId":""}}`, "wxgate.bad_request", "offerId", asGame},
 		{"game with buyQuantity 0", `{"mode":"game","signData":{"buyQuantity":0,"outTradeNo":"x-7"}}`, "wxgate.bad_request", "buyQuantity", asGame},
 	} {
 		a := e.do("POST", proxy.PathXpayPaymentParams, []byte(c.body), c.headers...)
