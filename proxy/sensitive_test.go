@@ -353,3 +353,31 @@ func errMessage(t *testing.T, a answer) string {
 	msg, _ := e["message"].(string)
 	return msg
 }
+
+// TestSensitiveNoEncryptionKey: a merchant in certificate mode whose first certificate download
+// fails (WeChat Pay's answer is forged) has no key to encrypt with: X-Wxgate-Encrypt and the
+// encrypt helper answer 503 wxgate.encryption_key_unavailable, and the transfer is not sent.
+func TestSensitiveNoEncryptionKey(t *testing.T) {
+	e := startEnv(t, nil)
+	m, _ := e.cfg.Merchant("certs")
+	h := []string{proxy.HeaderMerchant, m.Name}
+	for _, c := range []struct {
+		name, path string
+		body       []byte
+		headers    []string
+	}{
+		{"X-Wxgate-Encrypt", transferPath, transferBody(m.AppID, "nokey0001", "张三", ""), append(h, proxy.HeaderEncrypt, "user_name")},
+		{"encrypt helper", proxy.PathV3Encrypt, []byte(`{"values":["张三"]}`), h},
+	} {
+		e.emu.TamperNext(emulator.TamperBody, 1) // the certificate download's answer
+		calls := e.emu.Calls(transferPath)
+		a := e.do("POST", c.path, c.body, c.headers...)
+		if a.Status != 503 || a.wxgateError(t) != proxy.CodeEncryptKeyMissing || strings.Contains(string(a.Body), "张三") {
+			t.Errorf("%s: %d %s; want 503 %s", c.name, a.Status, a.Body, proxy.CodeEncryptKeyMissing)
+		}
+		if e.emu.Calls(transferPath) != calls {
+			t.Errorf("%s: the transfer reached WeChat Pay", c.name)
+		}
+		e.emu.TamperNext(emulator.TamperNone, 0)
+	}
+}
