@@ -78,8 +78,8 @@ func (g *generation) servePushCallback(ctx *fasthttp.RequestCtx, name []byte) {
 		reject(fasthttp.StatusUnauthorized, why)
 		return
 	}
-	// Invalid UTF-8 is repaired for the app's parser. Duplicate members are passed on: no owner
-	// is read from the message (safe mode checks the appid in the encrypted wrapper).
+	// Invalid UTF-8 is repaired for the app's parser. Top-level names are unique (readPushFields);
+	// nested duplicates are passed on: nothing nested is read but MiniGame's, which is checked.
 	jsonMsg = jsonscan.RepairUTF8(jsonMsg)
 	typ := f.Event
 	if typ == "" {
