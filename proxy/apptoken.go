@@ -65,8 +65,11 @@ func (g *Gateway) appRequestConfig(upload func(*fasthttp.RequestHeader) fasthttp
 	}
 }
 
-// refuseUnauthorized answers 401 with the challenge RFC 6750 asks for.
+// refuseUnauthorized answers 401 with the challenge RFC 6750 asks for, and closes the
+// connection: a caller without the token keeps no keep-alive connection (one of max_conns) open
+// by sending a request now and then.
 func (g *Gateway) refuseUnauthorized(ctx *fasthttp.RequestCtx) {
 	g.fail(ctx, 0, errUnauthorized)
 	ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, `Bearer realm="wxgate"`)
+	ctx.SetConnectionClose()
 }

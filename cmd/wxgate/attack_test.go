@@ -427,7 +427,7 @@ func TestCallbackListenerSlowBodyMemory(t *testing.T) {
 // its body is read, and wxgate's peak RSS stays under 100 MB: fasthttp allocates a body's
 // announced length before the handler checks the token, so these connections held 550 MB until
 // their read timeout (and max_conns of them, gigabytes). A caller with the token still has its
-// bodies read, up to the limits it had.
+// bodies read, up to the limits it had; one without it has its connection closed after the 401.
 func TestAppListenerRefusesBodiesWithoutTheToken(t *testing.T) {
 	const token = "attack-test-app-token-0123456789"
 	p := startGatewayProcess(t, `app_token = "`+token+`"
@@ -481,7 +481,8 @@ read_timeout = "3s"`)
 		{"POST /not/routed HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer " + token + "\r\nContent-Length: 4000\r\n\r\n" + body, "HTTP/1.1 404"},
 		{"POST /xpay/query_order HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer " + token + "\r\nContent-Length: 2097152\r\n\r\n{", "HTTP/1.1 413"},
 		{"POST /not/routed HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 4000\r\n\r\n" + body, "HTTP/1.1 401"},
-		{"GET /not/routed HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "HTTP/1.1 401"},
+		// Without the token a keep-alive connection is closed after the 401: it holds no slot.
+		{"GET /not/routed HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 401"},
 	} {
 		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 		if err != nil {
@@ -493,6 +494,9 @@ read_timeout = "3s"`)
 		c.Close()
 		if !strings.HasPrefix(string(out), tc.want) {
 			t.Errorf("%.60q: got %.200q, want %s", tc.raw, out, tc.want)
+		}
+		if tc.want == "HTTP/1.1 401" && !strings.Contains(string(out), "\r\nConnection: close\r\n") {
+			t.Errorf("%.60q: a 401 that keeps the connection open: %q", tc.raw, out)
 		}
 	}
 	p.alive(t)
