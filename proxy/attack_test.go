@@ -1,14 +1,22 @@
 package proxy_test
 
 import (
+	"bufio"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/wxgate/wxgate/emulator"
 )
 
 // TestV3CallbackForgedSerialsDownloadNothing: 200 notifications, 50 at a time, to a certificates
@@ -69,4 +77,78 @@ func forgedSerialNotification(e *testEnv, url string, i int) string {
 		return fmt.Sprintf("%d %.300s", resp.StatusCode(), resp.Body())
 	}
 	return ""
+}
+
+// staleAnswerApp is an app's event endpoint that answers its first event twice: 200, then, a
+// moment later on the same connection, another 200 nobody asked for (signalled on stale). Every
+// later event is refused with 503. requests counts the events it read.
+func staleAnswerApp(t *testing.T, requests *atomic.Int64, stale chan<- struct{}) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					io.Copy(io.Discard, req.Body)
+					if requests.Add(1) > 1 {
+						io.WriteString(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+						continue
+					}
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+					time.Sleep(10 * time.Millisecond) // wxgate has read the answer and pooled the connection
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+					stale <- struct{}{}
+				}
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String() + "/events"
+}
+
+// TestForwardNeverTakesAStaleAnswer: an app that answered an event twice left a second 200 on
+// the pooled connection. The next event goes out on a new connection and gets the app's own
+// answer (503: not acknowledged, WeChat retries). Before, it was written on that connection
+// within 200 ms, took the stale 200 for its answer, and WeChat was told of a delivery the app
+// had refused: the event was lost.
+func TestForwardNeverTakesAStaleAnswer(t *testing.T) {
+	var requests atomic.Int64
+	stale := make(chan struct{}, 1)
+	e := startEnv(t, func(s string) string {
+		app := staleAnswerApp(t, &requests, stale)
+		return regexp.MustCompile(`forward_url = "[^"]+"`).ReplaceAllString(s, `forward_url = "`+app+`"`)
+	})
+	notify := func(no string) emulator.Notification {
+		res := strings.NewReplacer("tamper-1", no, `"4200"`, `"`+no+`"`).Replace(genuineResource)
+		n, err := e.emu.BuildV3Notification("1900000001", "TRANSACTION.SUCCESS", []byte(res), e.callbackURL+"/callbacks/wechatpay/pk", emulator.NotifyOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	first, second := notify("stale-1"), notify("stale-2")
+	if acked, status, body, _ := e.emu.Deliver(first); !acked {
+		t.Fatalf("the first event: %d %s", status, body)
+	}
+	<-stale
+	acked, status, body, _ := e.emu.Deliver(second)
+	if acked || status != 500 || !strings.Contains(string(body), "HTTP 503") {
+		t.Fatalf("the second event, which the app refused: acked=%v %d %s (the app read %d events)", acked, status, body, requests.Load())
+	}
+	if got := requests.Load(); got != 2 {
+		t.Fatalf("the app read %d events, want 2", got)
+	}
 }
