@@ -9,8 +9,9 @@ import (
 // Service-provider (partner, 服务商) mode, outbound (docs/protocol/wechatpay.md §11): a service
 // provider (sp_mchid, the merchant whose key signs every call) places, queries, closes and
 // refunds orders of its sub-merchants (sub_mchid). Each sub-merchant has its
-// own order book; the answers are signed like any other. Partner payment notifications are not
-// sent from here (the order keeps no notify_url).
+// own order book; the answers are signed like any other. A paid or refunded partner order is
+// notified to its notify_url with the partner resource (sp_mchid, sub_mchid...), signed and
+// encrypted for the service provider (notify_pay.go, wechatpay.md §10.2).
 
 // partnerBook is what a sub-merchant's state adds: its service provider and, per order, the
 // partner terms its views repeat.
@@ -156,7 +157,6 @@ func (e *Emulator) partnerJSAPI(c *v3Call) (*v3Reply, *v3Error) {
 	if verr != nil {
 		return nil, verr
 	}
-	t.notifyURL = "" // partner notifications are not sent from here
 	id, perr := e.placeOrder(sub, t, signTypeRSA, c.now)
 	if perr != nil {
 		return nil, perr.v3()
