@@ -31,7 +31,7 @@ type balanceParams struct {
 	UserIP string `json:"user_ip"`
 }
 
-// balanceAnswer is query_user_balance's answer.
+// balanceAnswer is query_user_balance's answer, and the mini game's getbalance's.
 type balanceAnswer struct {
 	result
 	Balance        int64 `json:"balance"`
@@ -52,6 +52,11 @@ func queryUserBalance(c *xpayCall) (answer, *apiError) {
 	if w == nil {
 		w = &wallet{} // never seen: an empty account, without remembering it
 	}
+	return balanceOf(w), nil
+}
+
+// balanceOf is the balance answer of wallet w.
+func balanceOf(w *wallet) *balanceAnswer {
 	return &balanceAnswer{
 		Balance:        w.total(),
 		PresentBalance: w.present,
@@ -60,7 +65,7 @@ func queryUserBalance(c *xpayCall) (answer, *apiError) {
 		SumBalance:     w.sumSave + w.sumPresent,
 		SumCost:        w.sumCost,
 		FirstSaveFlag:  !w.hasSaved,
-	}, nil
+	}
 }
 
 // coinPay is one currency_pay, remembered for idempotency and refunds.
@@ -108,10 +113,7 @@ func currencyPay(c *xpayCall) (answer, *apiError) {
 	if p.Amount > w.total() {
 		return nil, errInsufficient
 	}
-	usedPresent := min(p.Amount, w.present)
-	w.present -= usedPresent
-	w.paid -= p.Amount - usedPresent
-	w.sumCost += p.Amount
+	usedPresent := w.spend(p.Amount)
 	c.st.coinPays[p.OrderID] = &coinPay{openid: p.OpenID, amount: p.Amount, usedPresent: usedPresent}
 	return &currencyPayAnswer{OrderID: p.OrderID, Balance: w.total(), UsedPresentAmount: usedPresent}, nil
 }
@@ -200,8 +202,7 @@ func presentCurrency(c *xpayCall) (answer, *apiError) {
 		return nil, errDuplicate
 	}
 	w := c.st.wallet(p.OpenID)
-	w.present += p.Amount
-	w.sumPresent += p.Amount
+	w.give(p.Amount)
 	c.st.presents[p.OrderID] = struct{}{}
 	return &presentAnswer{Balance: w.total(), OrderID: p.OrderID, PresentBalance: w.present}, nil
 }

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"time"
 
 	"github.com/wxgate/wxgate/proxy"
 )
@@ -48,47 +44,4 @@ func transferDemoStep(env *demoEnv, w *walker, openid func() string) demoStep {
 			return expect(status == http.StatusOK && queried.UserName == name, "the query to return user_name %q decrypted, got %d %q", name, status, queried.UserName)
 		},
 	}
-}
-
-// doWithHeaders is walker.do with request headers (name, value pairs), printed with the request.
-func (w *walker) doWithHeaders(method, path string, body any, out any, headers ...string) (int, error) {
-	var reqBody []byte
-	if body != nil {
-		var err error
-		if reqBody, err = json.Marshal(body); err != nil {
-			return 0, err
-		}
-	}
-	req, err := http.NewRequestWithContext(w.ctx, method, w.base+path, bytes.NewReader(reqBody))
-	if err != nil {
-		return 0, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	start := time.Now()
-	resp, err := w.http.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(resp.Body)
-	took := time.Since(start)
-	if err != nil {
-		return 0, err
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		fmt.Fprintf(w.out, "   -> %s: %s\n", headers[i], headers[i+1])
-	}
-	fmt.Fprintf(w.out, "   -> %s %s %s\n", method, path, reqBody)
-	fmt.Fprintf(w.out, "   <- %d %s (%s)\n", resp.StatusCode, oneLine(answer), took.Round(10*time.Microsecond))
-	if out != nil && len(answer) > 0 {
-		if err := json.Unmarshal(answer, out); err != nil {
-			return resp.StatusCode, fmt.Errorf("answer is not JSON: %w", err)
-		}
-	}
-	return resp.StatusCode, nil
 }
