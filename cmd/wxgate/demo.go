@@ -292,6 +292,7 @@ func demoSteps(env *demoEnv, w *walker) []demoStep {
 	cashOrder := "cash" + randomHex(6)
 	m := env.cfg.Merchants[0]
 	var balance float64
+	var transfer demoTransfer // demo_transfer.go
 	return []demoStep{
 		{"Log the user in: GET /sns/jscode2session?js_code=test:alice (wxgate adds appid+secret, keeps the session_key)", func() error {
 			var out struct{ OpenID string }
@@ -424,7 +425,8 @@ func demoSteps(env *demoEnv, w *walker) []demoStep {
 			}
 			return expect(status == 200 && strings.Contains(answer, "prepay_id"), "a prepay_id, got %d %s", status, answer)
 		}},
-		transferDemoStep(env, w, func() string { return openid }),
+		transferDemoStep(env, w, func() string { return openid }, &transfer),
+		receiptDemoStep(env, w, &transfer),
 		{"A forged answer never reaches the app: WeChat Pay sends a WECHATPAY/SIGNTEST/ probe", func() error {
 			env.emu.TamperNext(emulator.TamperSignTest, 1)
 			var out struct {
