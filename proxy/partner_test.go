@@ -163,16 +163,7 @@ func TestPartnerNotificationEndToEnd(t *testing.T) {
 	}
 	pay := func(paySign string) (bool, string) {
 		t.Helper()
-		req, _ := json.Marshal(emulator.RequestPayment{AppID: subApp, TimeStamp: p.TimeStamp, NonceStr: p.NonceStr, Package: p.Package, SignType: p.SignType, PaySign: paySign})
-		a := e.doURL("POST", e.emuAddr+"/_emulator/pay/request_payment", req)
-		var ans struct {
-			OK     bool   `json:"ok"`
-			ErrMsg string `json:"errMsg"`
-		}
-		if a.Status != 200 || json.Unmarshal(a.Body, &ans) != nil {
-			t.Fatalf("request_payment: %d %s", a.Status, a.Body)
-		}
-		return ans.OK, ans.ErrMsg
+		return e.emulatedClient("request_payment", emulator.RequestPayment{AppID: subApp, TimeStamp: p.TimeStamp, NonceStr: p.NonceStr, Package: p.Package, SignType: p.SignType, PaySign: paySign})
 	}
 	// A paySign that is not the provider's signature: the client refuses, the order stays unpaid
 	// and nothing is notified.
@@ -260,4 +251,24 @@ func TestPartnerNotificationEndToEnd(t *testing.T) {
 	if a := e.doURL("POST", e.callbackURL+"/callbacks/wechatpay/certs", ds[0].Notification.Body, hdr...); a.Status < 400 {
 		t.Fatalf("the provider's notification at another merchant's door: %d %s", a.Status, a.Body)
 	}
+}
+
+// emulatedClient plays a client payment API on the emulator's control endpoint
+// POST /_emulator/pay/{api} (request_payment, request_merchant_transfer) and returns its ok and
+// errMsg.
+func (e *testEnv) emulatedClient(api string, req any) (bool, string) {
+	e.t.Helper()
+	body, err := json.Marshal(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	a := e.doURL("POST", e.emuAddr+"/_emulator/pay/"+api, body)
+	var ans struct {
+		OK     bool   `json:"ok"`
+		ErrMsg string `json:"errMsg"`
+	}
+	if a.Status != 200 || json.Unmarshal(a.Body, &ans) != nil {
+		e.t.Fatalf("%s: %d %s", api, a.Status, a.Body)
+	}
+	return ans.OK, ans.ErrMsg
 }

@@ -46,16 +46,7 @@ func TestTransferReceiptEndToEnd(t *testing.T) {
 
 	confirm := func(openID string) (bool, string) {
 		t.Helper()
-		body, _ := json.Marshal(emulator.MerchantTransfer{MchID: m.MchID, AppID: m.AppID, Package: pkg, OpenID: openID})
-		a := e.doURL("POST", e.emuAddr+"/_emulator/pay/request_merchant_transfer", body)
-		var ans struct {
-			OK     bool   `json:"ok"`
-			ErrMsg string `json:"errMsg"`
-		}
-		if a.Status != 200 || json.Unmarshal(a.Body, &ans) != nil {
-			t.Fatalf("request_merchant_transfer: %d %s", a.Status, a.Body)
-		}
-		return ans.OK, ans.ErrMsg
+		return e.emulatedClient("request_merchant_transfer", emulator.MerchantTransfer{MchID: m.MchID, AppID: m.AppID, Package: pkg, OpenID: openID})
 	}
 	if ok, msg := confirm("o-someone-else"); ok {
 		t.Fatalf("another user confirmed the transfer: %s", msg)
