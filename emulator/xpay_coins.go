@@ -25,6 +25,15 @@ func checkAmount(amount int64) *apiError {
 	return nil
 }
 
+// checkCoinOrder checks the order_id and amount of a coin operation (currency_pay,
+// cancel_currency_pay, present_currency), in that order.
+func checkCoinOrder(orderID string, amount int64) *apiError {
+	if err := checkOrderID(orderID); err != nil {
+		return err
+	}
+	return checkAmount(amount)
+}
+
 // balanceParams is query_user_balance's body.
 type balanceParams struct {
 	OpenID string `json:"openid"`
@@ -100,10 +109,7 @@ func currencyPay(c *xpayCall) (answer, *apiError) {
 	if err := decodeParams(c.body, &p); err != nil {
 		return nil, err
 	}
-	if err := checkOrderID(p.OrderID); err != nil {
-		return nil, err
-	}
-	if err := checkAmount(p.Amount); err != nil {
+	if err := checkCoinOrder(p.OrderID, p.Amount); err != nil {
 		return nil, err
 	}
 	if _, dup := c.st.coinPays[p.OrderID]; dup {
@@ -138,10 +144,7 @@ func cancelCurrencyPay(c *xpayCall) (answer, *apiError) {
 	if err := decodeParams(c.body, &p); err != nil {
 		return nil, err
 	}
-	if err := checkOrderID(p.OrderID); err != nil {
-		return nil, err
-	}
-	if err := checkAmount(p.Amount); err != nil {
+	if err := checkCoinOrder(p.OrderID, p.Amount); err != nil {
 		return nil, err
 	}
 	if _, dup := c.st.coinRefunds[p.OrderID]; dup {
@@ -192,10 +195,7 @@ func presentCurrency(c *xpayCall) (answer, *apiError) {
 	if p.OpenID == "" {
 		return nil, newErr(268490001, "openid错误")
 	}
-	if err := checkOrderID(p.OrderID); err != nil {
-		return nil, err
-	}
-	if err := checkAmount(p.Amount); err != nil {
+	if err := checkCoinOrder(p.OrderID, p.Amount); err != nil {
 		return nil, err
 	}
 	if _, dup := c.st.presents[p.OrderID]; dup {
