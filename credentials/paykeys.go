@@ -94,7 +94,12 @@ func (k *PayKeys) Verifier(serial string) (*signer.RSAVerifier, error) {
 		return k.pubKey, nil
 	}
 	if k.opts.Fetch == nil {
-		return nil, fmt.Errorf("serial %q: %w (only the WeChat Pay public key %s is configured)", serial, ErrUnknownSerial, k.opts.PublicKeyID)
+		return nil, fmt.Errorf("serial %q: %w (only the WeChat Pay public key %s is configured)", shortSerial(serial), ErrUnknownSerial, k.opts.PublicKeyID)
+	}
+	if !certSerialForm(serial) {
+		// No platform certificate has it: refused without a download and without being
+		// remembered, so that forged serials of any length cannot grow the negative cache.
+		return nil, fmt.Errorf("serial %q: %w (a platform certificate serial is upper-case hex, at most 64 digits)", shortSerial(serial), ErrUnknownSerial)
 	}
 	asked := k.opts.Clock()
 	for {
@@ -134,6 +139,32 @@ func (k *PayKeys) Verifier(serial string) (*signer.RSAVerifier, error) {
 		}
 		return nil, fmt.Errorf("serial %q: %w", serial, ErrUnknownSerial)
 	}
+}
+
+// maxCertSerial is the longest serial looked up among the platform certificates: an X.509 serial
+// has at most 20 bytes (40 hex digits), as WeChat's have; the rest is margin.
+const maxCertSerial = 64
+
+// certSerialForm reports whether serial may name a platform certificate: 1 to maxCertSerial
+// upper-case letters and digits (WeChat writes serials in upper-case hex).
+func certSerialForm(serial string) bool {
+	if serial == "" || len(serial) > maxCertSerial {
+		return false
+	}
+	for i := 0; i < len(serial); i++ {
+		if c := serial[i]; !(c >= '0' && c <= '9' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// shortSerial cuts an untrusted serial before an error echoes it.
+func shortSerial(serial string) string {
+	if len(serial) > maxCertSerial {
+		return serial[:maxCertSerial] + "..."
+	}
+	return serial
 }
 
 // missingTTL is how long a serial absent from a fresh download is refused without downloading.

@@ -666,6 +666,47 @@ func TestPayKeysForgetsOldRefusals(t *testing.T) {
 	}
 }
 
+// TestPayKeysMalformedSerials: a serial that no platform certificate can have (not upper-case
+// letters and digits, or longer than 64) is refused without a download and not remembered, so a
+// flood of forged serials of a few kilobytes each (as many as the callback door's headers hold)
+// cannot grow the negative cache by their size; a well-formed forged serial still downloads once.
+func TestPayKeysMalformedSerials(t *testing.T) {
+	a, _ := testCerts(t)
+	clk := newFakeClock()
+	src := newCertSource(func(int) ([]PlatformCert, error) { return listAt(clk, a), nil })
+	k := newTestPayKeys(t, clk, src, PayKeysOptions{})
+	for _, serial := range []string{
+		"",
+		strings.Repeat("A", 65),
+		strings.Repeat("F", 3000),
+		strings.ToLower(a.serial),
+		a.serial + "-1",
+		a.serial + " ",
+		"PUB_KEY_ID_0000000000000024101100397200000006", // a public key, which no certificate list holds
+		"5157F09EFDC096DE15EBE81A47057A7232F1B8E\u00e9",
+	} {
+		v, err := k.Verifier(serial)
+		if !errors.Is(err, ErrUnknownSerial) || v != nil {
+			t.Fatalf("Verifier(%.80q) = %v, %v; want ErrUnknownSerial", serial, v, err)
+		}
+		if len(err.Error()) > 200 {
+			t.Fatalf("Verifier(%.80q): the error echoes the whole serial: %d bytes", serial, len(err.Error()))
+		}
+	}
+	if n, m := src.count(), k.missingCount(); n != 0 || m != 0 {
+		t.Fatalf("malformed serials made %d downloads and %d remembered refusals, want none", n, m)
+	}
+	if _, err := k.Verifier(strings.Repeat("A", 64)); !errors.Is(err, ErrUnknownSerial) {
+		t.Fatal(err)
+	}
+	if n, m := src.count(), k.missingCount(); n != 1 || m != 1 {
+		t.Fatalf("a well-formed unknown serial: %d downloads, %d remembered, want 1 and 1", n, m)
+	}
+	if _, err := k.Verifier(a.serial); err != nil {
+		t.Fatalf("the listed certificate: %v", err)
+	}
+}
+
 func TestPayKeysWaitsForDownloadBegunAfterAsking(t *testing.T) {
 	a, b := testCerts(t)
 	cases := []struct {

@@ -119,17 +119,11 @@ func (e *Emulator) serveGame(ctx *fasthttp.RequestCtx, path string) {
 
 // game verifies a request in WeChat's order and runs the API.
 func (e *Emulator) game(ctx *fasthttp.RequestCtx, path string, now time.Time) (answer, *apiError) {
-	if !ctx.IsPost() {
-		return nil, errRequirePost
-	}
-	q := ctx.QueryArgs()
-	a, aerr := e.checkToken(q.Peek("access_token"), now)
+	a, aerr := e.paymentApp(ctx, now, true)
 	if aerr != nil {
 		return nil, aerr
 	}
-	if !a.cfg.MiniGame {
-		return nil, errAPIUnauthorized
-	}
+	q := ctx.QueryArgs()
 	body := ctx.PostBody()
 	var b gameBody
 	if !isJSONObject(body) || json.Unmarshal(body, &b) != nil {
@@ -165,22 +159,9 @@ func (e *Emulator) game(ctx *fasthttp.RequestCtx, path string, now time.Time) (a
 	return gameRoutes[path](&gameCall{app: a, st: a.game[env], b: &b, now: now})
 }
 
-// gameBalanceAnswer is getbalance's answer.
-type gameBalanceAnswer struct {
-	result
-	Balance        int64 `json:"balance"`
-	PresentBalance int64 `json:"present_balance"`
-	SumSave        int64 `json:"sum_save"`
-	SumPresent     int64 `json:"sum_present"`
-	SumBalance     int64 `json:"sum_balance"`
-	SumCost        int64 `json:"sum_cost"`
-	FirstSaveFlag  bool  `json:"first_save_flag"`
-}
-
+// gameGetBalance answers getbalance like query_user_balance (balanceAnswer), for the zone's wallet.
 func gameGetBalance(c *gameCall) (answer, *apiError) {
-	w := c.st.wallet(c.b.OpenID, c.b.ZoneID)
-	return &gameBalanceAnswer{Balance: w.total(), PresentBalance: w.present, SumSave: w.sumSave, SumPresent: w.sumPresent,
-		SumBalance: w.sumSave + w.sumPresent, SumCost: w.sumCost, FirstSaveFlag: !w.hasSaved}, nil
+	return balanceOf(c.st.wallet(c.b.OpenID, c.b.ZoneID)), nil
 }
 
 // gamePayAnswer is pay's answer.
@@ -220,10 +201,7 @@ func gamePayCoins(c *gameCall) (answer, *apiError) {
 	if w.total() < b.Amount {
 		return nil, errGameInsufficient
 	}
-	fromPresent := min(w.present, b.Amount)
-	w.present -= fromPresent
-	w.paid -= b.Amount - fromPresent
-	w.sumCost += b.Amount
+	fromPresent := w.spend(b.Amount)
 	c.st.pays[b.BillNo] = &gamePay{openid: b.OpenID, zone: b.ZoneID, amount: b.Amount}
 	return &gamePayAnswer{BillNo: b.BillNo, Balance: w.total(), UsedPresentAmount: fromPresent}, nil
 }
@@ -276,8 +254,7 @@ func gamePresent(c *gameCall) (answer, *apiError) {
 	}
 	c.st.presents[b.BillNo] = struct{}{}
 	w := c.st.wallet(b.OpenID, b.ZoneID)
-	w.present += b.Amount
-	w.sumPresent += b.Amount
+	w.give(b.Amount)
 	return &gameBillAnswer{BillNo: b.BillNo, Balance: w.total()}, nil
 }
 

@@ -199,11 +199,7 @@ func (e *Emulator) GameBalance(appID string, env int, openid, zone string) Balan
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	w := a.game[env].wallets[openid+"\x00"+zone]
-	if w == nil {
-		return Balance{}
-	}
-	return Balance{Balance: w.total(), PresentBalance: w.present, SumSave: w.sumSave, SumPresent: w.sumPresent, SumCost: w.sumCost}
+	return a.game[env].wallets[openid+"\x00"+zone].snapshot()
 }
 
 // validGameOutTradeNo reports whether s is 1..32 characters of [0-9A-Za-z_-|*@] not starting with '_'.

@@ -23,6 +23,7 @@ type payControlAnswer struct {
 // serveMchControl answers the WeChat Pay control endpoints:
 //
 //	POST /_emulator/pay/request_payment   {"appId","timeStamp","nonceStr","package","signType","paySign"}
+//	POST /_emulator/pay/request_merchant_transfer  {"mchId","appId","package","openId"} (mch_receipt.go)
 //	POST /_emulator/pay/platform/rotate   -> {"ok":true,"serial_no":"..."}
 //	POST /_emulator/pay/partner/sub_merchant?sp_mchid=&sub_mchid=&sub_appid=   (mch_partner.go)
 //	POST /_emulator/pay/signtest?n=       (n defaults to 1)
@@ -50,6 +51,8 @@ func (e *Emulator) serveMchControl(ctx *fasthttp.RequestCtx, path string) {
 		}
 		msg, ok := e.RequestPaymentClient(req)
 		writeJSON(ctx, fasthttp.StatusOK, &payControlAnswer{OK: ok, ErrMsg: msg})
+	case mchControlPrefix + "request_merchant_transfer":
+		e.serveRequestMerchantTransfer(ctx) // mch_receipt.go
 	case mchControlPrefix + "partner/sub_merchant":
 		e.serveAddSubMerchant(ctx) // mch_partner.go
 	case mchControlPrefix + "platform/rotate":

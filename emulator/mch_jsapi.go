@@ -140,19 +140,25 @@ func validNotifyURL(s string, httpsOnly bool) bool {
 // v3Transaction is the APIv3 transaction object (wechatpay.md §6.2). Unpaid orders carry only
 // the fields WeChat Pay sends for them.
 type v3Transaction struct {
-	AppID           string        `json:"appid"`
-	MchID           string        `json:"mchid"`
-	OutTradeNo      string        `json:"out_trade_no"`
-	TransactionID   string        `json:"transaction_id,omitempty"`
-	TradeType       string        `json:"trade_type,omitempty"`
-	TradeState      string        `json:"trade_state"`
-	TradeStateDesc  string        `json:"trade_state_desc"`
-	BankType        string        `json:"bank_type,omitempty"`
-	Attach          string        `json:"attach,omitempty"`
-	SuccessTime     string        `json:"success_time,omitempty"`
+	AppID string `json:"appid"`
+	MchID string `json:"mchid"`
+	v3Trade
 	Payer           *v3Payer      `json:"payer,omitempty"`
 	Amount          v3TradeAmount `json:"amount"`
 	PromotionDetail []struct{}    `json:"promotion_detail"`
+}
+
+// v3Trade are the members of a transaction object between the merchant's ids and the payer, the
+// same for a direct merchant's order and a sub-merchant's (partnerTransaction).
+type v3Trade struct {
+	OutTradeNo     string `json:"out_trade_no"`
+	TransactionID  string `json:"transaction_id,omitempty"`
+	TradeType      string `json:"trade_type,omitempty"`
+	TradeState     string `json:"trade_state"`
+	TradeStateDesc string `json:"trade_state_desc"`
+	BankType       string `json:"bank_type,omitempty"`
+	Attach         string `json:"attach,omitempty"`
+	SuccessTime    string `json:"success_time,omitempty"`
 }
 
 // v3Payer is the payer of a transaction.
@@ -182,8 +188,8 @@ func rfc3339(t time.Time) string { return t.In(beijing).Format(time.RFC3339) }
 // transactionView renders o. Callers hold mchState.mu.
 func transactionView(o *mchOrder) *v3Transaction {
 	v := &v3Transaction{
-		AppID: o.appID, MchID: o.m.cfg.MchID, OutTradeNo: o.outTradeNo, TradeState: o.state,
-		TradeStateDesc: tradeStateDesc[o.state], Attach: o.attach,
+		AppID: o.appID, MchID: o.m.cfg.MchID,
+		v3Trade:         v3Trade{OutTradeNo: o.outTradeNo, TradeState: o.state, TradeStateDesc: tradeStateDesc[o.state], Attach: o.attach},
 		Amount:          v3TradeAmount{Total: o.total, Currency: "CNY", PayerCurrency: "CNY"},
 		PromotionDetail: []struct{}{},
 	}
@@ -215,12 +221,22 @@ func (e *Emulator) v3Query(c *v3Call, transactionID, outTradeNo string) (*v3Repl
 	}
 	e.mch.mu.Lock()
 	defer e.mch.mu.Unlock()
-	o := c.m.findOrder(transactionID, outTradeNo)
+	o, verr := c.m.queryOrder(transactionID, outTradeNo, c.now)
+	if verr != nil {
+		return nil, verr
+	}
+	return &v3Reply{status: fasthttp.StatusOK, json: transactionView(o)}, nil
+}
+
+// queryOrder finds an order to query (findOrder) and settles its refunds first. Callers hold
+// mchState.mu.
+func (m *merchantState) queryOrder(transactionID, outTradeNo string, now time.Time) (*mchOrder, *v3Error) {
+	o := m.findOrder(transactionID, outTradeNo)
 	if o == nil {
 		return nil, errPayOrderNotExist.v3()
 	}
-	o.settleRefunds(c.now)
-	return &v3Reply{status: fasthttp.StatusOK, json: transactionView(o)}, nil
+	o.settleRefunds(now)
+	return o, nil
 }
 
 // closeRequest is the body of the close-order request.
@@ -244,7 +260,13 @@ func (e *Emulator) v3Close(c *v3Call) (*v3Reply, *v3Error) {
 	}
 	e.mch.mu.Lock()
 	defer e.mch.mu.Unlock()
-	if o := c.m.orders[c.param]; o != nil {
+	return c.m.closeOrder(c.param)
+}
+
+// closeOrder closes the order outTradeNo and answers 204; an unknown or closed order answers 204
+// too, a paid one ORDERPAID. Callers hold mchState.mu.
+func (m *merchantState) closeOrder(outTradeNo string) (*v3Reply, *v3Error) {
+	if o := m.orders[outTradeNo]; o != nil {
 		switch o.state {
 		case tradeSuccess, tradeRefund:
 			return nil, errV3ClosePaid

@@ -202,18 +202,22 @@ func (e *Emulator) Order(mchID, outTradeNo string) (Order, bool) {
 var ErrNoOrder = errors.New("no such order")
 
 // PayOrder makes the user pay the merchant's unpaid order outTradeNo (NOTPAY -> SUCCESS) without
-// a client payment, for tests. Like a client payment, it queues the payment notification to the
-// order's notify_url.
+// a client payment, for tests. mchID is a configured merchant or a sub-merchant (AddSubMerchant).
+// Like a client payment, it queues the payment notification to the order's notify_url (a
+// sub-merchant's goes to its service provider, as a partner TRANSACTION.SUCCESS).
 func (e *Emulator) PayOrder(mchID, outTradeNo string) error {
-	m := e.merchant(mchID)
-	if m == nil {
-		return fmt.Errorf("emulator: pay order %s of merchant %s: %w", outTradeNo, mchID, ErrNoOrder)
-	}
 	var ns notices
 	defer e.flush(&ns) // after the unlock below
 	e.mch.mu.Lock()
 	defer e.mch.mu.Unlock()
-	o := m.orders[outTradeNo]
+	m := e.merchant(mchID)
+	if m == nil {
+		m = e.mch.subs[mchID]
+	}
+	var o *mchOrder
+	if m != nil {
+		o = m.orders[outTradeNo]
+	}
 	if o == nil {
 		return fmt.Errorf("emulator: pay order %s of merchant %s: %w", outTradeNo, mchID, ErrNoOrder)
 	}

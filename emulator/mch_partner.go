@@ -9,8 +9,9 @@ import (
 // Service-provider (partner, 服务商) mode, outbound (docs/protocol/wechatpay.md §11): a service
 // provider (sp_mchid, the merchant whose key signs every call) places, queries, closes and
 // refunds orders of its sub-merchants (sub_mchid). Each sub-merchant has its
-// own order book; the answers are signed like any other. Partner payment notifications are not
-// sent from here (the order keeps no notify_url).
+// own order book; the answers are signed like any other. A paid or refunded partner order is
+// notified to its notify_url with the partner resource (sp_mchid, sub_mchid...), signed and
+// encrypted for the service provider (notify_pay.go, wechatpay.md §10.2).
 
 // partnerBook is what a sub-merchant's state adds: its service provider and, per order, the
 // partner terms its views repeat.
@@ -156,7 +157,6 @@ func (e *Emulator) partnerJSAPI(c *v3Call) (*v3Reply, *v3Error) {
 	if verr != nil {
 		return nil, verr
 	}
-	t.notifyURL = "" // partner notifications are not sent from here
 	id, perr := e.placeOrder(sub, t, signTypeRSA, c.now)
 	if perr != nil {
 		return nil, perr.v3()
@@ -165,23 +165,17 @@ func (e *Emulator) partnerJSAPI(c *v3Call) (*v3Reply, *v3Error) {
 	return &v3Reply{status: fasthttp.StatusOK, json: &prepayAnswer{PrepayID: id}}, nil
 }
 
-// partnerTransaction is the partner transaction object.
+// partnerTransaction is the partner transaction object: the direct one (v3Transaction) with the
+// provider's and the sub-merchant's ids, and the payer's openid under the appid it paid in.
 type partnerTransaction struct {
-	SpAppID        string        `json:"sp_appid"`
-	SpMchID        string        `json:"sp_mchid"`
-	SubAppID       string        `json:"sub_appid,omitempty"`
-	SubMchID       string        `json:"sub_mchid"`
-	OutTradeNo     string        `json:"out_trade_no"`
-	TransactionID  string        `json:"transaction_id,omitempty"`
-	TradeType      string        `json:"trade_type,omitempty"`
-	TradeState     string        `json:"trade_state"`
-	TradeStateDesc string        `json:"trade_state_desc"`
-	BankType       string        `json:"bank_type,omitempty"`
-	Attach         string        `json:"attach,omitempty"`
-	SuccessTime    string        `json:"success_time,omitempty"`
-	Payer          *partnerPayer `json:"payer,omitempty"`
-	Amount         v3TradeAmount `json:"amount"`
-	PromotionInfo  []struct{}    `json:"promotion_detail"`
+	SpAppID  string `json:"sp_appid"`
+	SpMchID  string `json:"sp_mchid"`
+	SubAppID string `json:"sub_appid,omitempty"`
+	SubMchID string `json:"sub_mchid"`
+	v3Trade
+	Payer         *partnerPayer `json:"payer,omitempty"`
+	Amount        v3TradeAmount `json:"amount"`
+	PromotionInfo []struct{}    `json:"promotion_detail"`
 }
 
 // partnerPayer is the payer of a partner transaction: the openid under the appid it paid in.
@@ -196,9 +190,7 @@ func partnerView(sub *merchantState, o *mchOrder) *partnerTransaction {
 	pt := sub.partner.terms[o.outTradeNo]
 	v := &partnerTransaction{
 		SpAppID: pt.spAppID, SpMchID: sub.partner.sp.cfg.MchID, SubAppID: pt.subAppID, SubMchID: sub.cfg.MchID,
-		OutTradeNo: d.OutTradeNo, TransactionID: d.TransactionID, TradeType: d.TradeType, TradeState: d.TradeState,
-		TradeStateDesc: d.TradeStateDesc, BankType: d.BankType, Attach: d.Attach, SuccessTime: d.SuccessTime,
-		Amount: d.Amount, PromotionInfo: []struct{}{},
+		v3Trade: d.v3Trade, Amount: d.Amount, PromotionInfo: []struct{}{},
 	}
 	if d.Payer != nil {
 		v.Payer = &partnerPayer{SpOpenID: pt.spOpenID, SubOpenID: pt.subOpenID}
@@ -224,11 +216,10 @@ func (e *Emulator) partnerQuery(c *v3Call, transactionID, outTradeNo string) (*v
 	if verr != nil {
 		return nil, verr
 	}
-	o := sub.findOrder(transactionID, outTradeNo)
-	if o == nil {
-		return nil, errPayOrderNotExist.v3()
+	o, verr := sub.queryOrder(transactionID, outTradeNo, c.now)
+	if verr != nil {
+		return nil, verr
 	}
-	o.settleRefunds(c.now)
 	return &v3Reply{status: fasthttp.StatusOK, json: partnerView(sub, o)}, nil
 }
 
@@ -248,15 +239,7 @@ func (e *Emulator) partnerClose(c *v3Call) (*v3Reply, *v3Error) {
 	if verr != nil {
 		return nil, verr
 	}
-	if o := sub.orders[c.param]; o != nil {
-		switch o.state {
-		case tradeSuccess, tradeRefund:
-			return nil, errV3ClosePaid
-		case tradeNotPay:
-			o.state = tradeClosed
-		}
-	}
-	return &v3Reply{status: fasthttp.StatusNoContent}, nil
+	return sub.closeOrder(c.param)
 }
 
 // partnerRefund wraps a refund handler: with a sub_mchid (in the body or the query) the refund

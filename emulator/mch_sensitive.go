@@ -26,17 +26,20 @@ func init() {
 
 // sensitiveBook holds the transfers and complaints of every merchant; the zero value is ready.
 type sensitiveBook struct {
-	mu         sync.Mutex
-	transfers  map[string]*mchTransfer     // by mchid + "/" + out_bill_no
-	complaints map[string]*complaintRecord // by complaint_id
+	mu            sync.Mutex
+	transfers     map[string]*mchTransfer     // by mchid + "/" + out_bill_no
+	complaints    map[string]*complaintRecord // by complaint_id
+	receiptTokens []*receiptToken             // handed-out e-receipt download URLs, oldest first (mch_receipt.go)
 }
 
 // mchTransfer is one merchant transfer as WeChat Pay keeps it; userName is the decrypted name.
 type mchTransfer struct {
 	mchID, appID, outBillNo, billNo, sceneID, openID string
-	userName, remark, packageInfo                    string
+	userName, remark, packageInfo, notifyURL         string
+	state                                            string // WAIT_USER_CONFIRM, then SUCCESS (mch_receipt.go)
 	amount                                           int64
-	created                                          time.Time
+	created, updated                                 time.Time
+	receipt                                          *transferReceipt // its e-receipt, once applied for
 }
 
 // complaintRecord is one user complaint against a merchant.
@@ -132,7 +135,10 @@ func (e *Emulator) v3CreateTransfer(c *v3Call) (*v3Reply, *v3Error) {
 			return nil, v3ParamErr("body", "notify_url", ruleFormat)
 		}
 	}
-	var name string
+	var name, notifyURL string
+	if req.NotifyURL != nil {
+		notifyURL = *req.NotifyURL
+	}
 	if req.UserName != nil {
 		serial := string(c.ctx.Request.Header.Peek("Wechatpay-Serial"))
 		if serial == "" {
@@ -160,7 +166,7 @@ func (e *Emulator) v3CreateTransfer(c *v3Call) (*v3Reply, *v3Error) {
 			mchID: c.m.cfg.MchID, appID: *req.AppID, outBillNo: *req.OutBillNo,
 			billNo: "1330" + c.now.In(beijing).Format("20060102") + digits(20), sceneID: *req.TransferSceneID,
 			openID: *req.OpenID, userName: name, remark: *req.TransferRemark, amount: *req.TransferAmount,
-			packageInfo: randomNonce(32), created: c.now,
+			packageInfo: randomNonce(32), notifyURL: notifyURL, state: transferWaitConfirm, created: c.now, updated: c.now,
 		}
 		if b.transfers == nil {
 			b.transfers = map[string]*mchTransfer{}
@@ -169,10 +175,13 @@ func (e *Emulator) v3CreateTransfer(c *v3Call) (*v3Reply, *v3Error) {
 	} else if t.amount != *req.TransferAmount || t.openID != *req.OpenID {
 		return nil, v3Err(fasthttp.StatusBadRequest, "INVALID_REQUEST", "商户单号重复，且与原单信息不一致")
 	}
-	return &v3Reply{status: fasthttp.StatusOK, json: map[string]any{
-		"out_bill_no": t.outBillNo, "transfer_bill_no": t.billNo, "create_time": rfc3339(t.created),
-		"state": "WAIT_USER_CONFIRM", "package_info": t.packageInfo,
-	}}, nil
+	out := map[string]any{
+		"out_bill_no": t.outBillNo, "transfer_bill_no": t.billNo, "create_time": rfc3339(t.created), "state": t.state,
+	}
+	if t.state == transferWaitConfirm {
+		out["package_info"] = t.packageInfo // only while the user has to confirm
+	}
+	return &v3Reply{status: fasthttp.StatusOK, json: out}, nil
 }
 
 // v3QueryTransfer is 商户单号查询转账单; user_name comes back encrypted with the merchant's key.
@@ -186,8 +195,8 @@ func (e *Emulator) v3QueryTransfer(c *v3Call) (*v3Reply, *v3Error) {
 	}
 	out := map[string]any{
 		"mch_id": t.mchID, "out_bill_no": t.outBillNo, "transfer_bill_no": t.billNo, "appid": t.appID,
-		"state": "WAIT_USER_CONFIRM", "transfer_amount": t.amount, "transfer_remark": t.remark,
-		"openid": t.openID, "create_time": rfc3339(t.created), "update_time": rfc3339(t.created),
+		"state": t.state, "transfer_amount": t.amount, "transfer_remark": t.remark,
+		"openid": t.openID, "create_time": rfc3339(t.created), "update_time": rfc3339(t.updated),
 	}
 	if t.userName != "" {
 		ct, err := signer.EncryptOAEP(c.m.cfg.PublicKey, []byte(t.userName))

@@ -58,22 +58,21 @@ func (nt *notifier) failed(n Notification, err error) {
 	nt.changed.Broadcast()
 }
 
-// paidNotice returns the notification of o's payment, or nil when o has no notify_url. Callers
-// hold mchState.mu.
+// paidNotice returns the notification of o's payment, or nil when o has no notify_url. A
+// sub-merchant's order is notified with the partner transaction (sp_mchid, sub_mchid, sp_appid,
+// sub_appid, payer.sp_openid / sub_openid), signed and encrypted for its service provider
+// (wechatpay.md §10.2). Callers hold mchState.mu.
 func paidNotice(o *mchOrder) *notice {
 	if o.notifyURL == "" {
 		return nil
 	}
-	mchID, url := o.m.cfg.MchID, o.notifyURL
 	if o.signType == signTypeRSA {
-		resource, err := marshalV3(transactionView(o))
-		return &notice{kind: KindV3, url: url, build: func(e *Emulator) (Notification, error) {
-			if err != nil {
-				return Notification{}, err
-			}
-			return e.BuildV3Notification(mchID, EventTransactionSuccess, resource, url, NotifyOptions{})
-		}}
+		if o.m.partner != nil {
+			return newV3Notice(o.m.partner.sp.cfg.MchID, EventTransactionSuccess, o.notifyURL, partnerView(o.m, o))
+		}
+		return newV3Notice(o.m.cfg.MchID, EventTransactionSuccess, o.notifyURL, transactionView(o))
 	}
+	mchID, url := o.m.cfg.MchID, o.notifyURL
 	params := v2PayParams(o)
 	return &notice{kind: KindV2, url: url, build: func(e *Emulator) (Notification, error) {
 		return e.BuildV2PayNotification(mchID, params, url)
@@ -110,9 +109,12 @@ func settleNewRefund(r *mchRefund, now time.Time, v3 bool) *notice {
 	return v2RefundNotice(r)
 }
 
-// v3RefundResource is the plaintext resource of a REFUND.* notification (wechatpay.md §3.3).
+// v3RefundResource is the plaintext resource of a REFUND.* notification (wechatpay.md §3.3): a
+// direct merchant's names mchid, a sub-merchant's sp_mchid and sub_mchid instead (§10.2).
 type v3RefundResource struct {
-	MchID               string               `json:"mchid"`
+	SpMchID             string               `json:"sp_mchid,omitempty"`
+	SubMchID            string               `json:"sub_mchid,omitempty"`
+	MchID               string               `json:"mchid,omitempty"`
 	OutTradeNo          string               `json:"out_trade_no"`
 	TransactionID       string               `json:"transaction_id"`
 	OutRefundNo         string               `json:"out_refund_no"`
@@ -132,7 +134,8 @@ type v3RefundNoticeAmount struct {
 }
 
 // v3RefundNotice returns r's REFUND.SUCCESS notification to the refund's notify_url, else the
-// order's. Callers hold mchState.mu.
+// order's; a sub-merchant's refund is notified to its service provider. Callers hold
+// mchState.mu.
 func v3RefundNotice(r *mchRefund) *notice {
 	o := r.order
 	url := r.notifyURL
@@ -151,13 +154,23 @@ func v3RefundNotice(r *mchRefund) *notice {
 	if !r.succeeded.IsZero() {
 		res.SuccessTime = rfc3339(r.succeeded)
 	}
-	mchID := o.m.cfg.MchID
-	resource, err := marshalV3(res)
+	notified := o.m.cfg.MchID
+	if o.m.partner != nil {
+		notified = o.m.partner.sp.cfg.MchID
+		res.SpMchID, res.SubMchID, res.MchID = notified, o.m.cfg.MchID, ""
+	}
+	return newV3Notice(notified, EventRefundSuccess, url, res)
+}
+
+// newV3Notice returns the APIv3 notification of eventType with the resource (marshalled now, under
+// the caller's lock) for merchant mchID, sent to url.
+func newV3Notice(mchID, eventType, url string, resource any) *notice {
+	plain, err := marshalV3(resource)
 	return &notice{kind: KindV3, url: url, build: func(e *Emulator) (Notification, error) {
 		if err != nil {
 			return Notification{}, err
 		}
-		return e.BuildV3Notification(mchID, EventRefundSuccess, resource, url, NotifyOptions{})
+		return e.BuildV3Notification(mchID, eventType, plain, url, NotifyOptions{})
 	}}
 }
 

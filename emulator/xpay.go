@@ -99,20 +99,31 @@ func (e *Emulator) serveXpay(ctx *fasthttp.RequestCtx, path string) {
 	writeAnswer(ctx, now, ans)
 }
 
-// xpay verifies a request in WeChat's order — method, access_token, body and env, pay_sig, user
-// signature — and then runs the endpoint.
-func (e *Emulator) xpay(ctx *fasthttp.RequestCtx, path string, route xpayRoute, now time.Time) (answer, *apiError) {
+// paymentApp makes the first checks of an xpay or mini-game payment request, in WeChat's order:
+// POST, a live access_token, and an app of the API's kind (a mini game for /wxa/game/, a mini
+// program for /xpay/; the other kind is not authorized). It returns the token's app.
+func (e *Emulator) paymentApp(ctx *fasthttp.RequestCtx, now time.Time, miniGame bool) (*appState, *apiError) {
 	if !ctx.IsPost() {
 		return nil, errRequirePost
 	}
-	q := ctx.QueryArgs()
-	a, aerr := e.checkToken(q.Peek("access_token"), now)
+	a, aerr := e.checkToken(ctx.QueryArgs().Peek("access_token"), now)
 	if aerr != nil {
 		return nil, aerr
 	}
-	if a.cfg.MiniGame {
-		return nil, errAPIUnauthorized // mini games pay through /wxa/game/ (game.go)
+	if a.cfg.MiniGame != miniGame {
+		return nil, errAPIUnauthorized
 	}
+	return a, nil
+}
+
+// xpay verifies a request in WeChat's order — method, access_token, body and env, pay_sig, user
+// signature — and then runs the endpoint.
+func (e *Emulator) xpay(ctx *fasthttp.RequestCtx, path string, route xpayRoute, now time.Time) (answer, *apiError) {
+	a, aerr := e.paymentApp(ctx, now, false) // mini games pay through /wxa/game/ (game.go)
+	if aerr != nil {
+		return nil, aerr
+	}
+	q := ctx.QueryArgs()
 	body := ctx.PostBody()
 	var head xpayHead
 	if !isJSONObject(body) || json.Unmarshal(body, &head) != nil {

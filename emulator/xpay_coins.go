@@ -25,13 +25,22 @@ func checkAmount(amount int64) *apiError {
 	return nil
 }
 
+// checkCoinOrder checks the order_id and amount of a coin operation (currency_pay,
+// cancel_currency_pay, present_currency), in that order.
+func checkCoinOrder(orderID string, amount int64) *apiError {
+	if err := checkOrderID(orderID); err != nil {
+		return err
+	}
+	return checkAmount(amount)
+}
+
 // balanceParams is query_user_balance's body.
 type balanceParams struct {
 	OpenID string `json:"openid"`
 	UserIP string `json:"user_ip"`
 }
 
-// balanceAnswer is query_user_balance's answer.
+// balanceAnswer is query_user_balance's answer, and the mini game's getbalance's.
 type balanceAnswer struct {
 	result
 	Balance        int64 `json:"balance"`
@@ -52,6 +61,11 @@ func queryUserBalance(c *xpayCall) (answer, *apiError) {
 	if w == nil {
 		w = &wallet{} // never seen: an empty account, without remembering it
 	}
+	return balanceOf(w), nil
+}
+
+// balanceOf is the balance answer of wallet w.
+func balanceOf(w *wallet) *balanceAnswer {
 	return &balanceAnswer{
 		Balance:        w.total(),
 		PresentBalance: w.present,
@@ -60,7 +74,7 @@ func queryUserBalance(c *xpayCall) (answer, *apiError) {
 		SumBalance:     w.sumSave + w.sumPresent,
 		SumCost:        w.sumCost,
 		FirstSaveFlag:  !w.hasSaved,
-	}, nil
+	}
 }
 
 // coinPay is one currency_pay, remembered for idempotency and refunds.
@@ -95,10 +109,7 @@ func currencyPay(c *xpayCall) (answer, *apiError) {
 	if err := decodeParams(c.body, &p); err != nil {
 		return nil, err
 	}
-	if err := checkOrderID(p.OrderID); err != nil {
-		return nil, err
-	}
-	if err := checkAmount(p.Amount); err != nil {
+	if err := checkCoinOrder(p.OrderID, p.Amount); err != nil {
 		return nil, err
 	}
 	if _, dup := c.st.coinPays[p.OrderID]; dup {
@@ -108,10 +119,7 @@ func currencyPay(c *xpayCall) (answer, *apiError) {
 	if p.Amount > w.total() {
 		return nil, errInsufficient
 	}
-	usedPresent := min(p.Amount, w.present)
-	w.present -= usedPresent
-	w.paid -= p.Amount - usedPresent
-	w.sumCost += p.Amount
+	usedPresent := w.spend(p.Amount)
 	c.st.coinPays[p.OrderID] = &coinPay{openid: p.OpenID, amount: p.Amount, usedPresent: usedPresent}
 	return &currencyPayAnswer{OrderID: p.OrderID, Balance: w.total(), UsedPresentAmount: usedPresent}, nil
 }
@@ -136,10 +144,7 @@ func cancelCurrencyPay(c *xpayCall) (answer, *apiError) {
 	if err := decodeParams(c.body, &p); err != nil {
 		return nil, err
 	}
-	if err := checkOrderID(p.OrderID); err != nil {
-		return nil, err
-	}
-	if err := checkAmount(p.Amount); err != nil {
+	if err := checkCoinOrder(p.OrderID, p.Amount); err != nil {
 		return nil, err
 	}
 	if _, dup := c.st.coinRefunds[p.OrderID]; dup {
@@ -190,18 +195,14 @@ func presentCurrency(c *xpayCall) (answer, *apiError) {
 	if p.OpenID == "" {
 		return nil, newErr(268490001, "openid错误")
 	}
-	if err := checkOrderID(p.OrderID); err != nil {
-		return nil, err
-	}
-	if err := checkAmount(p.Amount); err != nil {
+	if err := checkCoinOrder(p.OrderID, p.Amount); err != nil {
 		return nil, err
 	}
 	if _, dup := c.st.presents[p.OrderID]; dup {
 		return nil, errDuplicate
 	}
 	w := c.st.wallet(p.OpenID)
-	w.present += p.Amount
-	w.sumPresent += p.Amount
+	w.give(p.Amount)
 	c.st.presents[p.OrderID] = struct{}{}
 	return &presentAnswer{Balance: w.total(), OrderID: p.OrderID, PresentBalance: w.present}, nil
 }

@@ -63,6 +63,22 @@ func (w *wallet) save(coins int64) {
 	w.hasSaved = true
 }
 
+// spend takes coins (at most the balance), present coins first, and returns how many present
+// coins it used: currency_pay and the mini game's pay.
+func (w *wallet) spend(coins int64) (fromPresent int64) {
+	fromPresent = min(w.present, coins)
+	w.present -= fromPresent
+	w.paid -= coins - fromPresent
+	w.sumCost += coins
+	return fromPresent
+}
+
+// give adds present coins: present_currency and the mini game's present.
+func (w *wallet) give(coins int64) {
+	w.present += coins
+	w.sumPresent += coins
+}
+
 // Balance is a user's coin account as query_user_balance reports it.
 type Balance struct {
 	Balance        int64 // total coins: paid plus present
@@ -81,7 +97,11 @@ func (e *Emulator) Balance(appID string, env int, openid string) Balance {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	w := a.envs[env].wallets[openid]
+	return a.envs[env].wallets[openid].snapshot()
+}
+
+// snapshot is w as Balance reports it; the zero Balance for a nil (never seen) wallet.
+func (w *wallet) snapshot() Balance {
 	if w == nil {
 		return Balance{}
 	}

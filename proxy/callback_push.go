@@ -78,8 +78,8 @@ func (g *generation) servePushCallback(ctx *fasthttp.RequestCtx, name []byte) {
 		reject(fasthttp.StatusUnauthorized, why)
 		return
 	}
-	// Invalid UTF-8 is repaired for the app's parser. Duplicate members are passed on: no owner
-	// is read from the message (safe mode checks the appid in the encrypted wrapper).
+	// Invalid UTF-8 is repaired for the app's parser. Top-level names are unique (readPushFields);
+	// nested duplicates are passed on: nothing nested is read but MiniGame's, which is checked.
 	jsonMsg = jsonscan.RepairUTF8(jsonMsg)
 	typ := f.Event
 	if typ == "" {
@@ -135,11 +135,16 @@ func (a *appState) openPush(ctx *fasthttp.RequestCtx, body []byte, isXML bool, t
 		}
 		encrypt, _ = signer.ParamValue(params, "Encrypt")
 	} else {
-		f, err := readPushFields(body)
-		if err != nil {
-			return nil, nil, err
+		// Read before msg_signature is checked, so in one pass without allocating (readPushFields
+		// would fold and remember every name); this wrapper is not forwarded, its decrypted
+		// message is, and that is read with readPushFields.
+		if jsonscan.Object(body) != nil {
+			return nil, nil, errors.New("the message is not a JSON object")
 		}
-		encrypt = f.Encrypt
+		raw, _ := jsonscan.TopField(body, "Encrypt")
+		if encrypt, err = jsonscan.MemberString(raw, "Encrypt"); err != nil {
+			return nil, nil, fmt.Errorf("the message has unexpected member types: %v", err)
+		}
 	}
 	if encrypt == "" {
 		return nil, nil, fmt.Errorf("encrypt_type=aes but the body has no Encrypt")

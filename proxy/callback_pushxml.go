@@ -119,15 +119,19 @@ type pushFields struct {
 // pushMembers are the names of pushFields' members, in its order.
 var pushMembers = []string{"Encrypt", "MsgType", "Event"}
 
-// readPushFields reads the members wxgate needs from a JSON push message (names as WeChat writes
-// them), in one pass after checking that it is a JSON object.
+// readPushFields reads the members wxgate needs from a JSON push message, in one pass after
+// checking that it is a JSON object. Names are read as the app's parser reads them (escapes
+// decoded, case ignored) and a top-level name that occurs twice is refused: Event decides whether
+// a PayEventSig is required (callback_minigame.go), so the app must read the Event wxgate read.
 func readPushFields(msg []byte) (pushFields, error) {
 	var f pushFields
 	if jsonscan.Object(msg) != nil {
 		return f, errors.New("the message is not a JSON object")
 	}
 	var raw [3][]byte
-	jsonscan.TopFields(msg, pushMembers, raw[:])
+	if err := jsonscan.UniqueTopFields(msg, pushMembers, raw[:]); err != nil {
+		return f, fmt.Errorf("the message: %w", err)
+	}
 	var err [3]error
 	f.Encrypt, err[0] = jsonscan.MemberString(raw[0], pushMembers[0])
 	f.MsgType, err[1] = jsonscan.MemberString(raw[1], pushMembers[1])

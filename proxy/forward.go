@@ -98,6 +98,13 @@ func discardBody(resp *fasthttp.Response) {
 	_ = resp.CloseBodyStream() // closes the connection unless the body was read to its end
 }
 
+// forwardReuseCheck is the idle time after which a pooled connection to the app is checked
+// before an event is written on it: always. Besides a close, the check finds bytes the app sent
+// unasked, such as a second answer to the previous event; read as this event's answer, a stale
+// 2xx would acknowledge to WeChat an event the app never accepted. The check is one
+// non-blocking peek per event.
+const forwardReuseCheck = 0
+
 // newForwarder returns a forwarder whose client keeps at most maxConns connections per app
 // (then an event fails at once, for WeChat to retry) and retries only idle-closed connections.
 func newForwarder(secret string, timeout time.Duration, maxConns int, clock func() time.Time) *forwarder {
@@ -105,14 +112,14 @@ func newForwarder(secret string, timeout time.Duration, maxConns int, clock func
 		client: &fasthttp.Client{
 			Name: "wxgate", MaxConnsPerHost: maxConns, ReadTimeout: timeout, WriteTimeout: timeout,
 			MaxIdleConnDuration: forwardIdle, StreamResponseBody: true,
-			DialTimeout:               checkIdleTimeout(idleCheckAfter),
+			DialTimeout:               checkIdleTimeout(forwardReuseCheck),
 			MaxIdemponentCallAttempts: idleRetryAttempts(maxConns),
 			RetryIfErr:                retryIdleClosed,
 		},
 		replyClient: &fasthttp.Client{
 			Name: "wxgate", MaxConnsPerHost: maxConns, ReadTimeout: timeout, WriteTimeout: timeout,
 			MaxIdleConnDuration: forwardIdle, MaxResponseBodySize: maxReplyBytes,
-			DialTimeout:               checkIdleTimeout(idleCheckAfter),
+			DialTimeout:               checkIdleTimeout(forwardReuseCheck),
 			MaxIdemponentCallAttempts: idleRetryAttempts(maxConns),
 			RetryIfErr:                retryIdleClosed,
 		},

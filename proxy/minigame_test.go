@@ -423,8 +423,51 @@ func TestPayEventMemberCase(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if acked, status, body, _ := e.emu.Deliver(n); acked || status != 401 {
-			t.Errorf("%s: acked %v %d %s; want 401", name, acked, status, body)
+		// A duplicate top-level member is refused as malformed (400) before any signature is read.
+		want := 401
+		if name == "two MiniGame members" {
+			want = 400
 		}
+		if acked, status, body, _ := e.emu.Deliver(n); acked || status != want {
+			t.Errorf("%s: acked %v %d %s; want %d", name, acked, status, body, want)
+		}
+	}
+}
+
+// TestPayEventNameAsParsed: the Event that decides whether a PayEventSig is required is read as
+// the app's parser reads it. A pay event named with an escape ("\u0045vent", which JSON.parse and
+// json_decode read as Event), in another case (Go's encoding/json), or after a harmless Event is
+// refused without its PayEventSig; before, each reached the app unverified.
+func TestPayEventNameAsParsed(t *testing.T) {
+	e := startGameEnv(t)
+	url := e.callbackURL + "/callbacks/message/game"
+	const mg = `"MiniGame":{"Payload":"{\"Env\":0,\"OpenId\":\"o\",\"OutTradeNo\":\"forged\"}"}`
+	for _, c := range []struct {
+		name, msg string
+		status    int
+	}{
+		{"escaped name", `{"CreateTime":%d,"MsgType":"event","\u0045vent":"minigame_coin_deliver_completed",` + mg + `}`, 401},
+		{"lowercase name", `{"CreateTime":%d,"MsgType":"event","event":"minigame_coin_deliver_completed",` + mg + `}`, 401},
+		{"after a harmless Event", `{"CreateTime":%d,"MsgType":"event","Event":"user_enter_tempsession","Event":"minigame_coin_deliver_completed"}`, 400},
+		{"after a harmless Event, other case", `{"CreateTime":%d,"MsgType":"event","Event":"user_enter_tempsession","EVENT":"minigame_coin_deliver_completed",` + mg + `}`, 400},
+	} {
+		n, err := e.emu.BuildPushMessage(gameAppID, []byte(fmt.Sprintf(c.msg, time.Now().Unix())), url, emulator.NotifyOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if acked, status, body, _ := e.emu.Deliver(n); acked || status != c.status {
+			t.Errorf("%s: acked %v %d %s; want %d", c.name, acked, status, body, c.status)
+		}
+	}
+	// A genuine event without a pay event's name still passes, and is the only one the app got.
+	n, err := e.emu.BuildPushMessage(gameAppID, []byte(fmt.Sprintf(`{"CreateTime":%d,"MsgType":"event","Event":"user_enter_tempsession","Nested":{"a":1,"a":2}}`, time.Now().Unix())), url, emulator.NotifyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acked, status, body, _ := e.emu.Deliver(n); !acked {
+		t.Fatalf("a genuine event: %d %s", status, body)
+	}
+	if evs := e.recv.waitEvents(1, waitTime); len(evs) != 1 || evs[0].Type != "user_enter_tempsession" {
+		t.Fatalf("the app got %+v, want only the genuine event", evs)
 	}
 }

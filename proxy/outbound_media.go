@@ -196,6 +196,11 @@ func requestPath(uri []byte) []byte {
 func (g *Gateway) appServerError(ctx *fasthttp.RequestCtx, err error) {
 	key := "server.max_body_bytes"
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		if t := g.current().appToken; t != nil && !t.matches(&ctx.Request.Header) {
+			// Refused before its body was read (appRequestConfig): the caller lacks the token.
+			g.refuseUnauthorized(ctx)
+			return
+		}
 		path := requestPath(ctx.Request.Header.RequestURI())
 		if isUploadPath(path) {
 			key = "server.max_upload_bytes"

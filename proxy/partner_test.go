@@ -3,10 +3,12 @@ package proxy_test
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/wxgate/wxgate/emulator"
+	"github.com/wxgate/wxgate/event"
 	"github.com/wxgate/wxgate/proxy"
 	"github.com/wxgate/wxgate/signer"
 )
@@ -36,7 +38,7 @@ func TestPartnerEndToEnd(t *testing.T) {
 			sa = `"sub_appid":"` + subAppID + `",`
 		}
 		body := `{"sp_appid":"` + spApp + `","sp_mchid":"` + sp + `",` + sa + `"sub_mchid":"` + sub + `","description":"partner test",` +
-			`"out_trade_no":"` + no + `","notify_url":"https://example.com/notify","amount":{"total":300,"currency":"CNY"},"payer":` + payer + `}`
+			`"out_trade_no":"` + no + `","notify_url":"https://127.0.0.1:1/notify","amount":{"total":300,"currency":"CNY"},"payer":` + payer + `}`
 		return e.do("POST", "/v3/pay/partner/transactions/jsapi", []byte(body), h...)
 	}
 	a := order(no, subApp, `{"sub_openid":"o-sub-user"}`)
@@ -169,4 +171,143 @@ func TestPaymentParamsAppIDChoice(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPartnerNotificationEndToEnd: a service provider's order for its sub-merchant, placed
+// through wxgate with wxgate's callback door as notify_url, is paid on the emulator's client
+// endpoint (POST /_emulator/pay/request_payment); WeChat Pay's partner TRANSACTION.SUCCESS (signed
+// and encrypted for the provider, naming sp_mchid and sub_mchid) passes the door of the provider's
+// merchant and reaches the app, and so does the REFUND.SUCCESS of its refund. A client payment
+// with a forged paySign is refused and notifies nothing.
+func TestPartnerNotificationEndToEnd(t *testing.T) {
+	e := startEnv(t, nil)
+	const sp, sub, spApp, subApp = "1900000001", "1900000103", "wx00000000000000a1", "wx00000000000000d6"
+	if a := e.doURL("POST", e.emuAddr+"/_emulator/pay/partner/sub_merchant?sp_mchid="+sp+"&sub_mchid="+sub+"&sub_appid="+subApp, nil); a.Status != 200 {
+		t.Fatalf("add sub-merchant: %d %s", a.Status, a.Body)
+	}
+	h := []string{proxy.HeaderMerchant, "pk"}
+	door := e.callbackURL + "/callbacks/wechatpay/pk"
+	no := fmt.Sprintf("pnotify-%d", time.Now().UnixNano())
+	body := `{"sp_appid":"` + spApp + `","sp_mchid":"` + sp + `","sub_appid":"` + subApp + `","sub_mchid":"` + sub + `","description":"partner notify",` +
+		`"out_trade_no":"` + no + `","attach":"a1","notify_url":"` + door + `","amount":{"total":260,"currency":"CNY"},"payer":{"sub_openid":"o-sub-notify"}}`
+	a := e.do("POST", "/v3/pay/partner/transactions/jsapi", []byte(body), h...)
+	if a.Status != 200 {
+		t.Fatalf("partner jsapi: %d %s", a.Status, a.Body)
+	}
+	prepay := a.json(t)["prepay_id"].(string)
+	a = e.do("POST", proxy.PathV3PaymentParams, []byte(`{"prepay_id":"`+prepay+`","sp_appid":"`+spApp+`","sub_appid":"`+subApp+`"}`), h...)
+	var p proxy.RequestPaymentParams
+	if a.Status != 200 || json.Unmarshal(a.Body, &p) != nil {
+		t.Fatalf("payment params: %d %s", a.Status, a.Body)
+	}
+	pay := func(paySign string) (bool, string) {
+		t.Helper()
+		return e.emulatedClient("request_payment", emulator.RequestPayment{AppID: subApp, TimeStamp: p.TimeStamp, NonceStr: p.NonceStr, Package: p.Package, SignType: p.SignType, PaySign: paySign})
+	}
+	// A paySign that is not the provider's signature: the client refuses, the order stays unpaid
+	// and nothing is notified.
+	forged := []byte(p.PaySign)
+	forged[len(forged)/2] ^= 1
+	if ok, msg := pay(string(forged)); ok || !strings.Contains(msg, "支付验证签名失败") {
+		t.Fatalf("forged paySign: ok %v %s", ok, msg)
+	}
+	if o, _ := e.emu.PartnerOrder(sub, no); o.TradeState != "NOTPAY" || len(e.emu.Deliveries()) != 0 {
+		t.Fatalf("after a forged paySign: %+v, %d deliveries", o, len(e.emu.Deliveries()))
+	}
+	if ok, msg := pay(p.PaySign); !ok {
+		t.Fatalf("client payment: %s", msg)
+	}
+
+	ev := e.recv.waitEvents(1, waitTime)[0]
+	paid, _ := e.emu.PartnerOrder(sub, no)
+	var txn struct {
+		SpMchID       string  `json:"sp_mchid"`
+		SubMchID      string  `json:"sub_mchid"`
+		SpAppID       string  `json:"sp_appid"`
+		SubAppID      string  `json:"sub_appid"`
+		MchID         *string `json:"mchid"`
+		OutTradeNo    string  `json:"out_trade_no"`
+		TransactionID string  `json:"transaction_id"`
+		TradeState    string  `json:"trade_state"`
+		Attach        string  `json:"attach"`
+		Payer         struct {
+			SubOpenID string `json:"sub_openid"`
+		} `json:"payer"`
+		Amount struct {
+			Total      int64 `json:"total"`
+			PayerTotal int64 `json:"payer_total"`
+		} `json:"amount"`
+	}
+	if err := json.Unmarshal(ev.Data, &txn); err != nil {
+		t.Fatalf("payment event data %s: %v", ev.Data, err)
+	}
+	if ev.Source != event.SourceWeChatPayV3 || ev.Type != "TRANSACTION.SUCCESS" || ev.Merchant != "pk" ||
+		txn.SpMchID != sp || txn.SubMchID != sub || txn.SpAppID != spApp || txn.SubAppID != subApp || txn.MchID != nil ||
+		txn.OutTradeNo != no || txn.TradeState != "SUCCESS" || txn.TransactionID == "" || txn.TransactionID != paid.TransactionID ||
+		txn.Attach != "a1" || txn.Payer.SubOpenID != "o-sub-notify" || txn.Amount.Total != 260 || txn.Amount.PayerTotal != 260 {
+		t.Fatalf("partner payment event: %+v %s", ev, ev.Data)
+	}
+
+	// The refund names no notify_url: WeChat Pay notifies the order's.
+	refund := `{"sub_mchid":"` + sub + `","transaction_id":"` + txn.TransactionID + `","out_refund_no":"r` + no + `","amount":{"refund":60,"total":260,"currency":"CNY"}}`
+	if a := e.do("POST", "/v3/refund/domestic/refunds", []byte(refund), h...); a.Status != 200 {
+		t.Fatalf("partner refund: %d %s", a.Status, a.Body)
+	}
+	evs := e.recv.waitEvents(2, waitTime)
+	var rf struct {
+		SpMchID     string  `json:"sp_mchid"`
+		SubMchID    string  `json:"sub_mchid"`
+		MchID       *string `json:"mchid"`
+		OutRefundNo string  `json:"out_refund_no"`
+		Status      string  `json:"refund_status"`
+		Amount      struct {
+			Refund int64 `json:"refund"`
+		} `json:"amount"`
+	}
+	if err := json.Unmarshal(evs[1].Data, &rf); err != nil {
+		t.Fatalf("refund event data %s: %v", evs[1].Data, err)
+	}
+	if evs[1].Type != "REFUND.SUCCESS" || evs[1].Merchant != "pk" || rf.SpMchID != sp || rf.SubMchID != sub || rf.MchID != nil ||
+		rf.OutRefundNo != "r"+no || rf.Status != "SUCCESS" || rf.Amount.Refund != 60 {
+		t.Fatalf("partner refund event: %+v %s", evs[1], evs[1].Data)
+	}
+
+	// WeChat's side: both delivered once to the provider's door, acknowledged. The same bytes at
+	// another merchant's door fail there (not its keys, not its merchant).
+	ds, err := e.emu.WaitDeliveries(2, waitTime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range ds {
+		if d.Notification.URL != door || !d.Acked || d.Attempts != 1 {
+			t.Errorf("delivery %s to %s: acked %v after %d attempts (%s)", d.Notification.ID, d.Notification.URL, d.Acked, d.Attempts, d.LastError)
+		}
+	}
+	var hdr []string
+	for k, v := range ds[0].Notification.Header {
+		hdr = append(hdr, k, v)
+	}
+	if a := e.doURL("POST", e.callbackURL+"/callbacks/wechatpay/certs", ds[0].Notification.Body, hdr...); a.Status < 400 {
+		t.Fatalf("the provider's notification at another merchant's door: %d %s", a.Status, a.Body)
+	}
+}
+
+// emulatedClient plays a client payment API on the emulator's control endpoint
+// POST /_emulator/pay/{api} (request_payment, request_merchant_transfer) and returns its ok and
+// errMsg.
+func (e *testEnv) emulatedClient(api string, req any) (bool, string) {
+	e.t.Helper()
+	body, err := json.Marshal(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	a := e.doURL("POST", e.emuAddr+"/_emulator/pay/"+api, body)
+	var ans struct {
+		OK     bool   `json:"ok"`
+		ErrMsg string `json:"errMsg"`
+	}
+	if a.Status != 200 || json.Unmarshal(a.Body, &ans) != nil {
+		e.t.Fatalf("%s: %d %s", api, a.Status, a.Body)
+	}
+	return ans.OK, ans.ErrMsg
 }

@@ -54,7 +54,7 @@ func NewServer(g *Gateway) *Server {
 		Name:                          "wxgate",
 		Concurrency:                   s.MaxConns,
 		MaxRequestBodySize:            s.MaxBodyBytes,
-		HeaderReceived:                uploadLimits(s), // max_upload_bytes on the upload routes
+		HeaderReceived:                g.appRequestConfig(uploadLimits(s)), // no body without app_token; max_upload_bytes on the upload routes
 		ReadTimeout:                   s.ReadTimeout,
 		WriteTimeout:                  s.WriteTimeout,
 		IdleTimeout:                   s.IdleTimeout,

@@ -46,7 +46,7 @@ func TestExportImportDiskToRedis(t *testing.T) {
 	}
 
 	srv := redistest.Start(t)
-	r := openRedisT(t, RedisOptions{URL: srv.URL(), Prefix: "t:"}, Options{})
+	r := openRedisT(t, RedisOptions{URL: srv.URL(), Prefix: "t:"}, loadedOptions)
 	to, err := AsExporter(r)
 	if err != nil {
 		t.Fatal(err)

@@ -353,8 +353,8 @@ func TestRedisUnreachableAtOpen(t *testing.T) {
 // TestRedisPrefixesApart: two deployments with different prefixes on one Redis share nothing.
 func TestRedisPrefixesApart(t *testing.T) {
 	srv := redistest.Start(t)
-	a := openRedisT(t, RedisOptions{URL: srv.URL(), Prefix: "one:"}, Options{})
-	b := openRedisT(t, RedisOptions{URL: srv.URL(), Prefix: "two:"}, Options{})
+	a := openRedisT(t, RedisOptions{URL: srv.URL(), Prefix: "one:"}, loadedOptions)
+	b := openRedisT(t, RedisOptions{URL: srv.URL(), Prefix: "two:"}, loadedOptions)
 	if err := a.PutSession(bg, "wxa", "o1", "key-1"); err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +372,7 @@ func TestRedisAuth(t *testing.T) {
 	if _, err := OpenRedis(RedisOptions{URL: srv.URL()}, Options{}); err == nil {
 		t.Fatal("OpenRedis without the password succeeded")
 	}
-	s := openRedisT(t, RedisOptions{URL: "redis://:pw-123456@" + srv.Addr() + "/2"}, Options{})
+	s := openRedisT(t, RedisOptions{URL: "redis://:pw-123456@" + srv.Addr() + "/2"}, loadedOptions)
 	if err := s.PutSession(bg, "wxa", "o1", "key-1"); err != nil {
 		t.Fatal(err)
 	}
@@ -385,7 +385,7 @@ func TestRedisAuth(t *testing.T) {
 func TestRedisSentinel(t *testing.T) {
 	master := redistest.Start(t)
 	sentinel := redistest.StartSentinel(t, "wxgate-test", master)
-	s := openRedisT(t, RedisOptions{SentinelMaster: "wxgate-test", SentinelAddrs: []string{sentinel.Addr()}, Prefix: "t:"}, Options{})
+	s := openRedisT(t, RedisOptions{SentinelMaster: "wxgate-test", SentinelAddrs: []string{sentinel.Addr()}, Prefix: "t:"}, loadedOptions)
 	if err := s.PutSession(bg, "wxa", "o1", "key-1"); err != nil {
 		t.Fatal(err)
 	}
@@ -411,8 +411,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // by another instance is served by this one from the next read after its invalidation arrives.
 func TestRedisCacheServesHotKeys(t *testing.T) {
 	srv := redistest.Start(t)
-	a := openRedisT(t, RedisOptions{URL: srv.URL(), Prefix: "t:"}, Options{})
-	b := openRedisT(t, RedisOptions{URL: srv.URL(), Prefix: "t:"}, Options{})
+	a := openRedisT(t, RedisOptions{URL: srv.URL(), Prefix: "t:"}, loadedOptions)
+	b := openRedisT(t, RedisOptions{URL: srv.URL(), Prefix: "t:"}, loadedOptions)
 	waitFor(t, "the caches to turn on", func() bool {
 		return a.(*redisStore).cacheOn.Load() && b.(*redisStore).cacheOn.Load()
 	})

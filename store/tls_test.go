@@ -57,7 +57,7 @@ func TestRedisTLS(t *testing.T) {
 	caFile, certFile, keyFile := writeTLSFiles(t)
 	srv := redistest.StartTLS(t, certFile, keyFile)
 	url := "rediss://" + srv.Addr()
-	s := openRedisT(t, RedisOptions{URL: url, CAFile: caFile, Prefix: "t:"}, Options{})
+	s := openRedisT(t, RedisOptions{URL: url, CAFile: caFile, Prefix: "t:"}, loadedOptions)
 	if err := s.PutSession(bg, "wxa", "o1", "key-1"); err != nil {
 		t.Fatal(err)
 	}

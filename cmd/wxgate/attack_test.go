@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -163,6 +164,7 @@ type gatewayProcess struct {
 	cmd         *exec.Cmd
 	pid         int
 	callbackURL string
+	appURL      string
 	adminURL    string
 	appID       string
 	emu         *emulator.Emulator
@@ -214,7 +216,7 @@ encoding_aes_key = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 		t.Fatal(err)
 	}
 	p := &gatewayProcess{cmd: cmd, pid: cmd.Process.Pid, appID: appID, emu: emu, sink: sink,
-		callbackURL: fmt.Sprintf("http://127.0.0.1:%d", cbPort), adminURL: fmt.Sprintf("http://127.0.0.1:%d", adminPort),
+		callbackURL: fmt.Sprintf("http://127.0.0.1:%d", cbPort), appURL: fmt.Sprintf("http://127.0.0.1:%d", appPort), adminURL: fmt.Sprintf("http://127.0.0.1:%d", adminPort),
 		logs: &logLines{added: make(chan struct{}, 1)}, exited: make(chan error, 1)}
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -417,6 +419,87 @@ func TestCallbackListenerSlowBodyMemory(t *testing.T) {
 	if got := p.sink.count(); got != 6 {
 		t.Fatalf("the app got %d events, want 6", got)
 	}
+}
+
+// TestAppListenerRefusesBodiesWithoutTheToken: with [server] app_token set (an app listener
+// others can reach), 200 connections without the token each announce a body (1 MiB on an xpay
+// route, 5 MiB on an upload route) and send one byte of it. Each is answered 401 at once, before
+// its body is read, and wxgate's peak RSS stays under 100 MB: fasthttp allocates a body's
+// announced length before the handler checks the token, so these connections held 550 MB until
+// their read timeout (and max_conns of them, gigabytes). A caller with the token still has its
+// bodies read, up to the limits it had; one without it has its connection closed after the 401.
+func TestAppListenerRefusesBodiesWithoutTheToken(t *testing.T) {
+	const token = "attack-test-app-token-0123456789"
+	p := startGatewayProcess(t, `app_token = "`+token+`"
+read_timeout = "3s"`)
+	addr := strings.TrimPrefix(p.appURL, "http://")
+	const conns = 200
+	var open []net.Conn
+	defer func() {
+		for _, c := range open {
+			c.Close()
+		}
+	}()
+	for i := range conns {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		open = append(open, c)
+		path, length := "/xpay/query_order", 1<<20
+		if i%2 == 1 {
+			path, length = "/v3/merchant/media/upload", 5<<20
+		}
+		auth := ""
+		if i%4 == 2 {
+			auth = "Authorization: Bearer wrong-" + token + "\r\n"
+		}
+		if _, err := fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\n%sContent-Length: %d\r\n\r\n{", path, auth, length); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for i, c := range open {
+		c.SetReadDeadline(deadline)
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if !strings.HasPrefix(line, "HTTP/1.1 401") {
+			t.Fatalf("connection %d without the token: got %q (%v), want 401 before the body", i, line, err)
+		}
+	}
+	peak := p.statusKB(t, "VmHWM")
+	t.Logf("peak RSS %d kB after %d unauthenticated announced bodies", peak, conns)
+	if peak > 100<<10 {
+		t.Fatalf("peak RSS %d kB: the bodies announced without the token were allocated", peak)
+	}
+	// With the token, a body is read and the request served (an unknown route: 404), and the
+	// body limit is max_body_bytes as before.
+	body := strings.Repeat("x", 4000)
+	for _, tc := range []struct {
+		raw  string
+		want string
+	}{
+		{"POST /not/routed HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer " + token + "\r\nContent-Length: 4000\r\n\r\n" + body, "HTTP/1.1 404"},
+		{"POST /xpay/query_order HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer " + token + "\r\nContent-Length: 2097152\r\n\r\n{", "HTTP/1.1 413"},
+		{"POST /not/routed HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 4000\r\n\r\n" + body, "HTTP/1.1 401"},
+		// Without the token a keep-alive connection is closed after the 401: it holds no slot.
+		{"GET /not/routed HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 401"},
+	} {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, tc.raw)
+		out, _ := io.ReadAll(c)
+		c.Close()
+		if !strings.HasPrefix(string(out), tc.want) {
+			t.Errorf("%.60q: got %.200q, want %s", tc.raw, out, tc.want)
+		}
+		if tc.want == "HTTP/1.1 401" && !strings.Contains(string(out), "\r\nConnection: close\r\n") {
+			t.Errorf("%.60q: a 401 that keeps the connection open: %q", tc.raw, out)
+		}
+	}
+	p.alive(t)
 }
 
 // TestServeRefusesATooSmallDescriptorLimit: a hard open-file limit that cannot hold the

@@ -292,6 +292,7 @@ func demoSteps(env *demoEnv, w *walker) []demoStep {
 	cashOrder := "cash" + randomHex(6)
 	m := env.cfg.Merchants[0]
 	var balance float64
+	var transfer demoTransfer // demo_transfer.go
 	return []demoStep{
 		{"Log the user in: GET /sns/jscode2session?js_code=test:alice (wxgate adds appid+secret, keeps the session_key)", func() error {
 			var out struct{ OpenID string }
@@ -424,7 +425,8 @@ func demoSteps(env *demoEnv, w *walker) []demoStep {
 			}
 			return expect(status == 200 && strings.Contains(answer, "prepay_id"), "a prepay_id, got %d %s", status, answer)
 		}},
-		transferDemoStep(env, w, func() string { return openid }),
+		transferDemoStep(env, w, func() string { return openid }, &transfer),
+		receiptDemoStep(env, w, &transfer),
 		{"A forged answer never reaches the app: WeChat Pay sends a WECHATPAY/SIGNTEST/ probe", func() error {
 			env.emu.TamperNext(emulator.TamperSignTest, 1)
 			var out struct {
@@ -487,24 +489,36 @@ func (w *walker) expectEvent(env *demoEnv, typ string) error {
 
 // raw sends a body with a content type and prints the exchange.
 func (w *walker) raw(method, path, contentType string, body []byte) (int, string, error) {
-	req, err := http.NewRequestWithContext(w.ctx, method, w.base+path, bytes.NewReader(body))
-	if err != nil {
-		return 0, "", err
-	}
-	req.Header.Set("Content-Type", contentType)
-	start := time.Now()
-	resp, err := w.http.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(resp.Body)
+	resp, answer, took, err := w.send(method, w.base+path, body, "Content-Type", contentType)
 	if err != nil {
 		return 0, "", err
 	}
 	fmt.Fprintf(w.out, "   -> %s %s %s\n", method, path, oneLine(body))
-	fmt.Fprintf(w.out, "   <- %d %s (%s)\n", resp.StatusCode, oneLine(answer), time.Since(start).Round(10*time.Microsecond))
+	fmt.Fprintf(w.out, "   <- %d %s (%s)\n", resp.StatusCode, oneLine(answer), took.Round(10*time.Microsecond))
 	return resp.StatusCode, string(answer), nil
+}
+
+// send sends a request to url with the headers (name, value pairs) and returns the answer, its
+// body and how long it took until the body was read.
+func (w *walker) send(method, url string, body []byte, headers ...string) (*http.Response, []byte, time.Duration, error) {
+	req, err := http.NewRequestWithContext(w.ctx, method, url, bytes.NewReader(body))
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	start := time.Now()
+	resp, err := w.http.Do(req)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	defer resp.Body.Close()
+	answer, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	return resp, answer, time.Since(start), nil
 }
 
 // call sends a request that must answer 200 and decodes the JSON answer into out.
@@ -521,30 +535,26 @@ func (w *walker) call(method, path string, body any, out any) error {
 
 // do sends a request, prints it with the answer and its latency, and decodes the answer into out.
 func (w *walker) do(method, path string, body any, out any) (int, error) {
+	return w.doWithHeaders(method, path, body, out)
+}
+
+// doWithHeaders is do with request headers (name, value pairs), printed with the request.
+func (w *walker) doWithHeaders(method, path string, body any, out any, headers ...string) (int, error) {
 	var reqBody []byte
+	sent := headers
 	if body != nil {
 		var err error
 		if reqBody, err = json.Marshal(body); err != nil {
 			return 0, err
 		}
+		sent = append([]string{"Content-Type", "application/json"}, headers...)
 	}
-	req, err := http.NewRequestWithContext(w.ctx, method, w.base+path, bytes.NewReader(reqBody))
+	resp, answer, took, err := w.send(method, w.base+path, reqBody, sent...)
 	if err != nil {
 		return 0, err
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	start := time.Now()
-	resp, err := w.http.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(resp.Body)
-	took := time.Since(start)
-	if err != nil {
-		return 0, err
+	for i := 0; i+1 < len(headers); i += 2 {
+		fmt.Fprintf(w.out, "   -> %s: %s\n", headers[i], headers[i+1])
 	}
 	fmt.Fprintf(w.out, "   -> %s %s %s\n", method, path, reqBody)
 	fmt.Fprintf(w.out, "   <- %d %s (%s)\n", resp.StatusCode, oneLine(answer), took.Round(10*time.Microsecond))

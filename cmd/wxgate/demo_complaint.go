@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
 
@@ -24,16 +22,7 @@ func complaintStep(env *demoEnv, w *walker, mchID string) demoStep {
 		if err != nil {
 			return err
 		}
-		req, err := http.NewRequestWithContext(w.ctx, "POST", env.emuAddr+"/_emulator/pay/notify", bytes.NewReader(body))
-		if err != nil {
-			return err
-		}
-		resp, err := w.http.Do(req)
-		if err != nil {
-			return err
-		}
-		answer, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		resp, answer, _, err := w.send("POST", env.emuAddr+"/_emulator/pay/notify", body)
 		if err != nil {
 			return err
 		}

@@ -9,7 +9,6 @@ import (
 	"image"
 	"image/color"
 	"image/png"
-	"io"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
@@ -104,20 +103,11 @@ func multipartImage(filename string, file []byte) (contentType string, body, met
 // exchange sends a request and prints it (shown instead of the body when set) with the answer,
 // shortened when it is not text.
 func (w *walker) exchange(method, path, contentType string, body []byte, shown string) (int, []byte, http.Header, error) {
-	req, err := http.NewRequestWithContext(w.ctx, method, w.base+path, bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, nil, err
-	}
+	var headers []string
 	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
+		headers = []string{"Content-Type", contentType}
 	}
-	start := time.Now()
-	resp, err := w.http.Do(req)
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(resp.Body)
+	resp, answer, took, err := w.send(method, w.base+path, body, headers...)
 	if err != nil {
 		return 0, nil, nil, err
 	}
@@ -126,6 +116,6 @@ func (w *walker) exchange(method, path, contentType string, body []byte, shown s
 	if ct := resp.Header.Get("Content-Type"); !bytes.HasPrefix([]byte(ct), []byte("application/json")) {
 		printed = fmt.Sprintf("%s, %d bytes, %s: %s", ct, len(answer), proxy.HeaderUnsigned, resp.Header.Get(proxy.HeaderUnsigned))
 	}
-	fmt.Fprintf(w.out, "   <- %d %s (%s)\n", resp.StatusCode, printed, time.Since(start).Round(10*time.Microsecond))
+	fmt.Fprintf(w.out, "   <- %d %s (%s)\n", resp.StatusCode, printed, took.Round(10*time.Microsecond))
 	return resp.StatusCode, answer, resp.Header, nil
 }

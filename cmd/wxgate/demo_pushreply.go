@@ -93,5 +93,8 @@ func pushReplyAndPartnerSteps(env *demoEnv, w *walker) []demoStep {
 			}
 			return expect(out.TradeState == "SUCCESS", "trade_state SUCCESS, got %q", out.TradeState)
 		}},
+		{"WeChat Pay notifies the provider's notify_url: the partner TRANSACTION.SUCCESS (sp_mchid, sub_mchid), verified by the door of sp_mchid", func() error {
+			return w.expectEvent(env, "TRANSACTION.SUCCESS")
+		}},
 	}
 }

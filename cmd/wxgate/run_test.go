@@ -196,6 +196,15 @@ func TestDemo(t *testing.T) {
 	if !regexp.MustCompile(`All \d+ steps succeeded`).MatchString(out) {
 		t.Errorf("demo output lacks its summary line:\n%s", out)
 	}
+	// The partner order paid in the sub-merchant's mini program is notified to the provider.
+	if !strings.Contains(out, `app received wechatpay.v3 TRANSACTION.SUCCESS (X-Wxgate-Signature verified) {"sp_appid"`) {
+		t.Errorf("demo output lacks the partner TRANSACTION.SUCCESS event")
+	}
+	for _, want := range []string{"requestMerchantTransfer:ok", "/v3/transferdownload/signfile?token=", "application/pdf"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q (the transfer's e-receipt)", want)
+		}
+	}
 	for _, want := range []string{"/v3/fund-app/mch-transfer/transfer-bills", "X-Wxgate-Encrypt: user_name", `WeChat Pay decrypted user_name with its private key: "张三"`, `"user_name":"张三"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q (the merchant transfer)", want)

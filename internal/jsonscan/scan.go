@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -225,8 +224,13 @@ func UniqueTopFields(b []byte, names []string, vals [][]byte) error {
 	if i >= len(b) || b[i] != '{' {
 		return errNotObject
 	}
-	seen := make(map[string]struct{}, 16)
-	var fold []byte
+	// The folded names read so far, one after another (ends[k] is where the k-th ends), compared
+	// pairwise while there are few; past uniqueSmall members a map takes over. On the stack, so a
+	// document of a few dozen short names allocates nothing.
+	var foldBuf [512]byte
+	var endBuf [uniqueSmall]int
+	folded, ends := foldBuf[:0], endBuf[:0]
+	var seen map[string]struct{}
 	for i++; ; {
 		i = skipSpace(b, i)
 		if i >= len(b) || b[i] == '}' {
@@ -237,23 +241,41 @@ func UniqueTopFields(b []byte, names []string, vals [][]byte) error {
 			continue
 		}
 		keyEnd := skipValue(b, i)
-		key, ok := StringValue(b[i:keyEnd])
+		key, ok := memberName(b[i:keyEnd])
 		if !ok {
 			return errNotObject
 		}
-		fold = appendFoldedName(fold[:0], key)
-		if _, dup := seen[string(fold)]; dup {
-			return fmt.Errorf("member %q occurs twice (names compared ignoring case)", shorten(key, 40))
+		if seen != nil {
+			folded = folded[:0]
 		}
-		seen[string(fold)] = struct{}{}
+		from := len(folded)
+		folded = appendFoldedName(folded, key)
+		name := folded[from:]
+		if seenBefore(name, folded[:from], ends, seen) {
+			return fmt.Errorf("member %q occurs twice (names compared ignoring case)", shorten(string(key), 40))
+		}
+		switch {
+		case seen != nil:
+			seen[string(name)] = struct{}{}
+		case len(ends) < uniqueSmall:
+			ends = append(ends, len(folded))
+		default: // too many to compare pairwise: move them into a map
+			seen = make(map[string]struct{}, 2*uniqueSmall)
+			prev := 0
+			for _, e := range ends {
+				seen[string(folded[prev:e])] = struct{}{}
+				prev = e
+			}
+			seen[string(name)] = struct{}{}
+		}
 		i = skipSpace(b, keyEnd)
 		if i >= len(b) || b[i] != ':' {
 			return errNotObject
 		}
 		i = skipSpace(b, i+1)
 		end := skipValue(b, i)
-		for k, name := range names {
-			if strings.EqualFold(key, name) {
+		for k, n := range names {
+			if bytes.EqualFold(key, []byte(n)) {
 				vals[k] = b[i:end]
 			}
 		}
@@ -261,10 +283,52 @@ func UniqueTopFields(b []byte, names []string, vals [][]byte) error {
 	}
 }
 
+// uniqueSmall is how many member names UniqueTopFields compares pairwise before it keeps them in
+// a map: pairwise is cheaper and allocates nothing for the few members a notification has.
+const uniqueSmall = 32
+
+// seenBefore reports whether the folded name is among those read before: in seen when it is set,
+// else among the names stored one after another in folded, ending at ends.
+func seenBefore(name, folded []byte, ends []int, seen map[string]struct{}) bool {
+	if seen != nil {
+		_, dup := seen[string(name)]
+		return dup
+	}
+	prev := 0
+	for _, e := range ends {
+		if bytes.Equal(folded[prev:e], name) {
+			return true
+		}
+		prev = e
+	}
+	return false
+}
+
+// memberName decodes a raw JSON member name, escapes included; without escapes it is the raw
+// bytes between the quotes (no copy).
+func memberName(raw []byte) ([]byte, bool) {
+	if s, ok := PlainString(raw); ok {
+		return s, true
+	}
+	s, ok := StringValue(raw)
+	return []byte(s), ok
+}
+
 // appendFoldedName appends name with each rune replaced by the least rune it equals ignoring
-// case (its unicode.SimpleFold orbit), so names equal under strings.EqualFold fold alike.
-func appendFoldedName(dst []byte, name string) []byte {
-	for _, r := range name {
+// case (its unicode.SimpleFold orbit), so names equal under bytes.EqualFold fold alike. For ASCII
+// that is the upper case: 'K' and 'S' are below the Kelvin sign and the long s of their orbits.
+func appendFoldedName(dst, name []byte) []byte {
+	for len(name) > 0 {
+		if c := name[0]; c < utf8.RuneSelf {
+			if 'a' <= c && c <= 'z' {
+				c -= 'a' - 'A'
+			}
+			dst = append(dst, c)
+			name = name[1:]
+			continue
+		}
+		r, size := utf8.DecodeRune(name)
+		name = name[size:]
 		least := r
 		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
 			least = min(least, f)

@@ -3,6 +3,7 @@ package jsonscan
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"strings"
@@ -168,4 +169,50 @@ func FuzzValidUTF8JSON(f *testing.F) {
 		var val [1][]byte
 		_ = UniqueTopFields(out, []string{"a"}, val[:])
 	})
+}
+
+// TestUniqueTopFieldsManyMembers: past the members compared pairwise (uniqueSmall) duplicates are
+// still found, whether the first copy came before the switch to a map or after it.
+func TestUniqueTopFieldsManyMembers(t *testing.T) {
+	doc := func(n int, extra string) []byte {
+		var b strings.Builder
+		b.WriteString(`{"mchid":"1"`)
+		for k := range n {
+			fmt.Fprintf(&b, `,"m%d":%d`, k, k)
+		}
+		b.WriteString(extra + "}")
+		return []byte(b.String())
+	}
+	for _, n := range []int{uniqueSmall - 2, uniqueSmall - 1, uniqueSmall, uniqueSmall + 5, 4 * uniqueSmall} {
+		var vals [1][]byte
+		if err := UniqueTopFields(doc(n, ""), []string{"mchid"}, vals[:]); err != nil || string(vals[0]) != `"1"` {
+			t.Fatalf("%d members, no duplicate: %q, %v", n+1, vals[0], err)
+		}
+		for _, extra := range []string{`,"MCHID":"2"`, fmt.Sprintf(`,"M%d":0`, n-1), `,"m0":0`} {
+			if err := UniqueTopFields(doc(n, extra), []string{"mchid"}, vals[:]); err == nil {
+				t.Errorf("%d members then %s: no error", n+1, extra)
+			}
+		}
+	}
+}
+
+// TestUniqueTopFieldsAllocatesNothing: a notification-sized document with plain names is read
+// without an allocation (it is read once per verified callback).
+func TestUniqueTopFieldsAllocatesNothing(t *testing.T) {
+	doc := []byte(`{"ToUserName":"gh_1","FromUserName":"o1","CreateTime":1700000000,"MsgType":"event",` +
+		`"Event":"xpay_goods_deliver_notify","OpenId":"o1","OutTradeNo":"t1","Env":0,` +
+		`"WeChatPayInfo":{"MchOrderNo":"m","TransactionId":"x"},"GoodsInfo":{"ProductId":"p","Quantity":1}}`)
+	names := []string{"Event", "MsgType", "ToUserName"}
+	var vals [3][]byte
+	allocs := testing.AllocsPerRun(100, func() {
+		if err := UniqueTopFields(doc, names, vals[:]); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Fatalf("%.0f allocations per document, want 0", allocs)
+	}
+	if string(vals[0]) != `"xpay_goods_deliver_notify"` {
+		t.Fatalf("Event = %s", vals[0])
+	}
 }
