@@ -164,6 +164,9 @@ func TestV3BillDownload(t *testing.T) {
 		if f.Status != 200 || f.Header["X-Wxgate-Bill-Verified"] != "true" || f.Header["X-Wxgate-Bill-Sha1"] != strings.ToLower(bill.HashValue) || f.Header[proxy.HeaderUnsigned] != "true" {
 			t.Fatalf("bill file%s: %d verified=%q sha1=%q want %q", tar, f.Status, f.Header["X-Wxgate-Bill-Verified"], f.Header["X-Wxgate-Bill-Sha1"], bill.HashValue)
 		}
+		if x, _ := e.emu.LastExchange("/v3/billdownload/file"); x.Header["Accept"] != "*/*" {
+			t.Fatalf("bill file%s asked with Accept %q, want */* (a file download)", tar, x.Header["Accept"])
+		}
 	}
 	// The download's errors are signed JSON: verified and relayed unmarked, and refused forged.
 	const bogus = "/v3/billdownload/file?token=no-such-token"
