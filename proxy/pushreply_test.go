@@ -15,7 +15,9 @@ import (
 
 	"github.com/wxgate/wxgate/emulator"
 	"github.com/wxgate/wxgate/event"
+	"github.com/wxgate/wxgate/internal/redistest"
 	"github.com/wxgate/wxgate/proxy"
+	"github.com/wxgate/wxgate/store"
 )
 
 // replyApp is an app server answering the events wxgate forwards with its own reply, in the
@@ -253,6 +255,52 @@ func TestPushReplyDeadlineCappedByWeChat(t *testing.T) {
 	defer app.mu.Unlock()
 	if len(app.deadlines) != 1 || app.deadlines[0] != "2500" {
 		t.Fatalf("X-Wxgate-Reply-Deadline-Ms = %q, want [2500] (min(10 s, 3 s - 0.5 s))", app.deadlines)
+	}
+	if got := e.metric(t, `wxgate_callbacks_total{source="message_push",outcome="forwarded"}`); got != 1 {
+		t.Fatalf("an answered push counted %v times as forwarded, want 1", got)
+	}
+}
+
+// TestPushReplyWithoutAppOrStore: WeChat gets the failure answer, naming why, when the app has
+// no forward_url, and when the store is down (Redis killed); neither is ever an empty 200.
+func TestPushReplyWithoutAppOrStore(t *testing.T) {
+	q := emulator.IOSRefundQuery{OpenID: "o-ios-8", PayOrderID: "po-8", ProductID: "vip_month", Count: 1, ProvideStatus: 1}
+	inquiry := func(e *testEnv) (int, []byte) {
+		t.Helper()
+		n, err := e.emu.BuildIOSRefundQuery("wx00000000000000a1", q, "", emulator.NotifyOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		acked, status, body, err := e.emu.Deliver(n)
+		if err != nil || acked {
+			t.Fatalf("acked %v, HTTP %d %s, %v; want a failure", acked, status, body, err)
+		}
+		return status, body
+	}
+	shopForward := regexp.MustCompile(`(secret = "shop-app-secret-7f3a"\n)forward_url = "[^"]*"\n`)
+	e := startEnv(t, func(s string) string {
+		if !shopForward.MatchString(s) {
+			t.Fatal("the test config changed: no forward_url after the shop app's secret")
+		}
+		return shopForward.ReplaceAllString(s, "$1")
+	})
+	if status, body := inquiry(e); status != fasthttp.StatusInternalServerError || !bytes.Contains(body, []byte("no forward_url")) {
+		t.Errorf("app without forward_url: HTTP %d %s", status, body)
+	}
+
+	app := startReplyApp(t)
+	app.set(answerWith(200, iosReply))
+	srv := redistest.Start(t)
+	st, err := store.OpenRedis(store.RedisOptions{URL: srv.URL(), Prefix: "r:"}, store.Options{Timeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	re := regexp.MustCompile(`forward_url = "[^"]*"`)
+	e = startEnvWith(t, envOptions{store: st, edit: func(s string) string { return re.ReplaceAllString(s, `forward_url = "`+app.url+`"`) }})
+	srv.Kill()
+	if status, body := inquiry(e); status != fasthttp.StatusInternalServerError || !bytes.Contains(body, []byte("store is unavailable")) {
+		t.Errorf("store down: HTTP %d %s", status, body)
 	}
 }
 
