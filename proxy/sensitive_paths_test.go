@@ -14,6 +14,10 @@ import (
 
 // TestParseFieldPaths: the header syntax, and every malformed header refused with its reason.
 func TestParseFieldPaths(t *testing.T) {
+	var paths32 []string
+	for i := 0; i < 32; i++ {
+		paths32 = append(paths32, "f"+strings.Repeat("x", i))
+	}
 	good := []struct {
 		in   string
 		want []string // each path's segments, "[]" marking arrays
@@ -22,6 +26,10 @@ func TestParseFieldPaths(t *testing.T) {
 		{" user_name , receivers[].name ", []string{"user_name", "receivers[]/name"}},
 		{"a.b.c,x[].y[].z", []string{"a/b/c", "x[]/y[]/z"}},
 		{"payer-phone", []string{"payer-phone"}},
+		// The limits, at the limit: 8 members deep, 32 paths, 1024 bytes.
+		{"a.b.c.d.e.f.g.h", []string{"a/b/c/d/e/f/g/h"}},
+		{strings.Join(paths32, ","), paths32},
+		{strings.Repeat("n", 1024), []string{strings.Repeat("n", 1024)}},
 	}
 	for _, tt := range good {
 		ps, err := parseFieldPaths(HeaderEncrypt, []byte(tt.in))
@@ -55,6 +63,7 @@ func TestParseFieldPaths(t *testing.T) {
 		"a,a":                      "twice",
 		"a.b.c.d.e.f.g.h.i":        "deep",
 		strings.Repeat("a,", 1000): "bytes long",
+		strings.Repeat("n", 1025):  "bytes long",
 	}
 	var many []string
 	for i := 0; i < 33; i++ {
@@ -202,4 +211,23 @@ func FuzzFieldPaths(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestValidSerial: the Wechatpay-Serial an app may send is a serial or public key id: letters,
+// digits, _ and -, 1 to 64 bytes.
+func TestValidSerial(t *testing.T) {
+	for in, want := range map[string]bool{
+		"PUB_KEY_ID_0112":                          true,
+		"5157F09EFDC096DE15EBE81A47057A7232F1B8E1": true,
+		strings.Repeat("A", 64):                    true,
+		strings.Repeat("A", 65):                    false,
+		"":                                         false,
+		"PUB.KEY":                                  false,
+		"PUB KEY":                                  false,
+		"PUB/KEY":                                  false,
+	} {
+		if got := validSerial([]byte(in)); got != want {
+			t.Errorf("validSerial(%q) = %v, want %v", in, got, want)
+		}
+	}
 }
