@@ -56,7 +56,7 @@ func (g *generation) prepareSensitive(ctx *fasthttp.RequestCtx, m *merchantState
 	if len(appSerial) > 0 {
 		if !validSerial(appSerial) {
 			return sc, newError(fasthttp.StatusBadRequest, CodeBadRequest,
-				"Wechatpay-Serial must be the serial POST /wxgate/v3/encrypt returned (letters, digits and _, at most 64)")
+				"Wechatpay-Serial must be the serial POST /wxgate/v3/encrypt returned (letters, digits, _ and -, at most 64)")
 		}
 		sc.serial = appSerial
 	}
