@@ -219,6 +219,19 @@ func (k *payKeys) takeTamper() Tamper {
 	return TamperNone
 }
 
+// takeFileTamper reports whether the next unsigned file download is to be changed: a pending
+// TamperBody, which it counts down; other forgeries concern signature headers and wait for a
+// signed answer.
+func (k *payKeys) takeFileTamper() bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.tamperLeft > 0 && k.tamper == TamperBody {
+		k.tamperLeft--
+		return true
+	}
+	return false
+}
+
 // probeSignature returns a probe signature: the prefix, then random base64 that verifies with
 // no key, so a client that strips the prefix still fails.
 func probeSignature() string {

@@ -2,8 +2,10 @@ package emulator
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/rand"
 	"crypto/rsa"
+	"io"
 	"sync"
 	"time"
 
@@ -32,6 +34,8 @@ const staleBy = 10 * time.Minute
 const unknownSerial = "7E57F0A9E0000000000000000000000000000001"
 
 // TamperNext forges the next n signed APIv3 answers in the given way (n <= 0 stops forging).
+// TamperBody also changes unsigned file downloads (a bill, a receipt) on their way, as a man in
+// the middle would after WeChat Pay announced their hash; each counts as one of the n.
 func (e *Emulator) TamperNext(t Tamper, n int) {
 	k := e.mch.keys
 	k.mu.Lock()
@@ -54,6 +58,27 @@ func foreignSigner() *signer.RSASigner {
 		foreign = signer.NewRSASigner(k)
 	})
 	return foreign
+}
+
+// tamperedFile returns a downloaded file with one byte of its content changed; a gzip file is
+// changed inside and compressed again, so that only its content's hash tells.
+func tamperedFile(file []byte, fileType string) []byte {
+	if fileType != "application/gzip" {
+		return tamperedBody(file)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(file))
+	if err != nil {
+		return tamperedBody(file)
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		return tamperedBody(file)
+	}
+	z, err := gzipBytes(tamperedBody(plain))
+	if err != nil {
+		return tamperedBody(file)
+	}
+	return z
 }
 
 // tamperedBody returns body with one byte changed (or, when empty, a body where none was signed).

@@ -122,9 +122,13 @@ func (e *Emulator) serveV3(ctx *fasthttp.RequestCtx, path string) {
 	case verr != nil:
 		e.writeV3Error(ctx, m, verr)
 	case reply.file != nil:
+		file := reply.file
+		if e.mch.keys.takeFileTamper() {
+			file = tamperedFile(file, reply.fileType)
+		}
 		ctx.SetStatusCode(reply.status)
 		ctx.SetContentType(reply.fileType)
-		ctx.SetBody(reply.file)
+		ctx.SetBody(file)
 	case reply.json == nil:
 		e.writeV3(ctx, m, reply.status, nil)
 	default:

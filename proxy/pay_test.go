@@ -167,6 +167,23 @@ func TestV3BillDownload(t *testing.T) {
 		if x, _ := e.emu.LastExchange("/v3/billdownload/file"); x.Header["Accept"] != "*/*" {
 			t.Fatalf("bill file%s asked with Accept %q, want */* (a file download)", tar, x.Header["Accept"])
 		}
+		// The file changed on its way (a byte of the CSV, recompressed when gzip): its SHA-1 no
+		// longer matches the signed hash_value, and the app gets a 502, never the file.
+		a = e.do("GET", "/v3/bill/tradebill?bill_date="+today+"&bill_type=ALL"+tar, nil)
+		if err := json.Unmarshal(a.Body, &raw); err != nil || a.Status != 200 {
+			t.Fatalf("tradebill: %d %s", a.Status, a.Body)
+		}
+		u, err = url.Parse(raw["download_url"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.emu.TamperNext(emulator.TamperBody, 1)
+		if f := e.do("GET", u.RequestURI(), nil); f.Status != 502 || f.wxgateError(t) != proxy.CodeBillHashMismatch || f.Header["X-Wxgate-Bill-Sha1"] != "" {
+			t.Fatalf("tampered bill file%s: %d %s", tar, f.Status, f.Body)
+		}
+		if f := e.do("GET", u.RequestURI(), nil); f.Status != 200 || f.Header["X-Wxgate-Bill-Verified"] != "true" {
+			t.Fatalf("bill file%s downloaded again, untampered: %d verified=%q", tar, f.Status, f.Header["X-Wxgate-Bill-Verified"])
+		}
 	}
 	// The download's errors are signed JSON: verified and relayed unmarked, and refused forged.
 	const bogus = "/v3/billdownload/file?token=no-such-token"
