@@ -99,7 +99,8 @@ func (k *PayKeys) Verifier(serial string) (*signer.RSAVerifier, error) {
 	if !certSerialForm(serial) {
 		// No platform certificate has it: refused without a download and without being
 		// remembered, so that forged serials of any length cannot grow the negative cache.
-		return nil, fmt.Errorf("serial %q: %w (a platform certificate serial is upper-case hex, at most 64 digits)", shortSerial(serial), ErrUnknownSerial)
+		// Not echoed: it is not a serial, only bytes a caller chose.
+		return nil, fmt.Errorf("a malformed serial (%d bytes): %w (a platform certificate serial is upper-case letters and digits, at most %d)", len(serial), ErrUnknownSerial, maxCertSerial)
 	}
 	asked := k.opts.Clock()
 	for {

@@ -24,30 +24,29 @@ var miniGamePayEvents = map[string]bool{
 }
 
 var (
-	miniGameMember     = []string{"MiniGame"}
 	payEventSigMembers = []string{"Payload", "PayEventSig"}
 	payloadEnvMember   = []string{"Env"}
 )
 
-// checkPayEvent verifies the PayEventSig of a mini-game pay event in msg (a JSON message); it
-// returns why the event is refused, or "".
-func (a *appState) checkPayEvent(event string, msg []byte) string {
-	required := miniGamePayEvents[event]
-	if _, has := jsonscan.TopField(msg, "MiniGame"); !has && !required && !strings.HasPrefix(event, "minigame_") {
-		return "" // not a mini-game event: nothing more to check, nothing allocated
-	}
-	var mg [1][]byte
-	if err := jsonscan.UniqueTopFields(msg, miniGameMember, mg[:]); err != nil {
-		return "the message: " + err.Error()
-	}
-	if mg[0] == nil {
+// checkPayEvent verifies the PayEventSig of a mini-game pay event whose message's MiniGame member
+// is miniGame (nil when absent; readPushFields finds it as the app's parser would); it returns
+// why the event is refused, or "". Whether a signature is required is decided on the event name
+// trimmed and in lower case, so that no spelling an app may normalise skips it; the signature
+// itself covers the name as sent.
+func (a *appState) checkPayEvent(event string, miniGame []byte) string {
+	norm := strings.ToLower(strings.TrimSpace(event))
+	required := miniGamePayEvents[norm]
+	if miniGame == nil {
 		if required {
 			return fmt.Sprintf("%s has no MiniGame object to verify", event)
 		}
-		return ""
+		return "" // not a mini-game pay event: nothing more to check, nothing allocated
+	}
+	if jsonscan.Object(miniGame) != nil {
+		return "MiniGame is not a JSON object"
 	}
 	var f [2][]byte
-	if err := jsonscan.UniqueTopFields(mg[0], payEventSigMembers, f[:]); err != nil {
+	if err := jsonscan.UniqueTopFields(miniGame, payEventSigMembers, f[:]); err != nil {
 		return "MiniGame: " + err.Error()
 	}
 	if f[1] == nil && !required {

@@ -74,7 +74,7 @@ func (g *generation) servePushCallback(ctx *fasthttp.RequestCtx, name []byte) {
 		reject(fasthttp.StatusBadRequest, err.Error())
 		return
 	}
-	if why := a.checkPayEvent(f.Event, jsonMsg); why != "" { // callback_minigame.go
+	if why := a.checkPayEvent(f.Event, f.MiniGame); why != "" { // callback_minigame.go
 		reject(fasthttp.StatusUnauthorized, why)
 		return
 	}

@@ -114,10 +114,13 @@ type pushFields struct {
 	Encrypt string
 	MsgType string
 	Event   string
+	// MiniGame is the raw MiniGame member (nil when absent), found as the app's parser finds it:
+	// its PayEventSig is checked whatever the name's case or escapes (callback_minigame.go).
+	MiniGame []byte
 }
 
 // pushMembers are the names of pushFields' members, in its order.
-var pushMembers = []string{"Encrypt", "MsgType", "Event"}
+var pushMembers = []string{"Encrypt", "MsgType", "Event", "MiniGame"}
 
 // readPushFields reads the members wxgate needs from a JSON push message, in one pass after
 // checking that it is a JSON object. Names are read as the app's parser reads them (escapes
@@ -128,7 +131,7 @@ func readPushFields(msg []byte) (pushFields, error) {
 	if jsonscan.Object(msg) != nil {
 		return f, errors.New("the message is not a JSON object")
 	}
-	var raw [3][]byte
+	var raw [4][]byte
 	if err := jsonscan.UniqueTopFields(msg, pushMembers, raw[:]); err != nil {
 		return f, fmt.Errorf("the message: %w", err)
 	}
@@ -136,6 +139,7 @@ func readPushFields(msg []byte) (pushFields, error) {
 	f.Encrypt, err[0] = jsonscan.MemberString(raw[0], pushMembers[0])
 	f.MsgType, err[1] = jsonscan.MemberString(raw[1], pushMembers[1])
 	f.Event, err[2] = jsonscan.MemberString(raw[2], pushMembers[2])
+	f.MiniGame = raw[3]
 	if e := firstError(err[:]...); e != nil {
 		return f, fmt.Errorf("the message has unexpected member types: %v", e)
 	}

@@ -442,6 +442,7 @@ func TestPayEventNameAsParsed(t *testing.T) {
 	e := startGameEnv(t)
 	url := e.callbackURL + "/callbacks/message/game"
 	const mg = `"MiniGame":{"Payload":"{\"Env\":0,\"OpenId\":\"o\",\"OutTradeNo\":\"forged\"}"}`
+	const forged = `"MiniGame":{"Payload":"{\"Env\":0,\"OpenId\":\"o\",\"OutTradeNo\":\"forged\"}","PayEventSig":"forged"}`
 	for _, c := range []struct {
 		name, msg string
 		status    int
@@ -450,6 +451,15 @@ func TestPayEventNameAsParsed(t *testing.T) {
 		{"lowercase name", `{"CreateTime":%d,"MsgType":"event","event":"minigame_coin_deliver_completed",` + mg + `}`, 401},
 		{"after a harmless Event", `{"CreateTime":%d,"MsgType":"event","Event":"user_enter_tempsession","Event":"minigame_coin_deliver_completed"}`, 400},
 		{"after a harmless Event, other case", `{"CreateTime":%d,"MsgType":"event","Event":"user_enter_tempsession","EVENT":"minigame_coin_deliver_completed",` + mg + `}`, 400},
+		// A MiniGame object with a forged PayEventSig on another event is checked whatever the
+		// spelling of its name, as the app's parser finds it.
+		{"forged MiniGame on another event", `{"CreateTime":%d,"MsgType":"event","Event":"user_enter_tempsession",` + forged + `}`, 401},
+		{"forged MiniGame, lowercase name", `{"CreateTime":%d,"MsgType":"event","Event":"user_enter_tempsession",` + strings.Replace(forged, `"MiniGame"`, `"minigame"`, 1) + `}`, 401},
+		{"forged MiniGame, escaped name", `{"CreateTime":%d,"MsgType":"event","Event":"user_enter_tempsession",` + strings.Replace(forged, `"MiniGame"`, `"\u004DiniGame"`, 1) + `}`, 401},
+		{"two MiniGame members", `{"CreateTime":%d,"MsgType":"event","Event":"user_enter_tempsession",` + mg + `,` + strings.Replace(forged, `"MiniGame"`, `"miniGame"`, 1) + `}`, 400},
+		// A pay event's name in another case or padded still needs its signature.
+		{"pay event in upper case", `{"CreateTime":%d,"MsgType":"event","Event":"MINIGAME_COIN_DELIVER_COMPLETED"}`, 401},
+		{"pay event padded", `{"CreateTime":%d,"MsgType":"event","Event":" minigame_coin_deliver_completed "}`, 401},
 	} {
 		n, err := e.emu.BuildPushMessage(gameAppID, []byte(fmt.Sprintf(c.msg, time.Now().Unix())), url, emulator.NotifyOptions{})
 		if err != nil {

@@ -150,6 +150,8 @@ func reasonKind(reason string) string {
 		switch c := reason[i]; {
 		case c == '"':
 			quoted = !quoted
+		case quoted && c == '\\':
+			i++ // an escaped character (%q writes a quote inside a value as \"): still quoted
 		case quoted, c >= '0' && c <= '9':
 		default:
 			b = append(b, c)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -92,5 +93,25 @@ func BenchmarkObserve(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		g.observe(&ctx, 1, 200)
+	}
+}
+
+// TestReasonKindIgnoresQuotedValues: refusals that differ only in what they quote (as %q writes
+// it, escapes included) or in numbers share one log kind, so that a caller cannot make every
+// forgery a new kind and get a log line each.
+func TestReasonKindIgnoresQuotedValues(t *testing.T) {
+	same := [][2]string{
+		{fmt.Sprintf("serial %q: unknown", "ABC123"), fmt.Sprintf("serial %q: unknown", "XYZ")},
+		{fmt.Sprintf("serial %q: unknown", `a"xyzq`), fmt.Sprintf("serial %q: unknown", `a"pqrs`)},
+		{fmt.Sprintf("member %q occurs twice", `x"evil`), fmt.Sprintf("member %q occurs twice", `y"other\`)},
+		{"a malformed serial (12 bytes)", "a malformed serial (3002 bytes)"},
+	}
+	for _, p := range same {
+		if a, b := reasonKind(p[0]), reasonKind(p[1]); a != b {
+			t.Errorf("%q and %q have kinds %q and %q, want one", p[0], p[1], a, b)
+		}
+	}
+	if a, b := reasonKind(`serial "x": unknown`), reasonKind(`signature "x" mismatch`); a == b {
+		t.Errorf("two different reasons share the kind %q", a)
 	}
 }
