@@ -274,13 +274,19 @@ func (w *worker) warm() {
 	if !w.cfg.Warm(w.id, req) {
 		return
 	}
+	w.address(req)
+	_ = w.client.DoTimeout(req, resp, w.timeout)
+}
+
+// address sends req to the run's target: its Addr as Host when the Builder set none, over TLS
+// when the run has a TLS config.
+func (w *worker) address(req *fasthttp.Request) {
 	if len(req.URI().Host()) == 0 {
 		req.URI().SetHost(w.cfg.Addr)
 	}
 	if w.cfg.TLS != nil {
 		req.URI().SetScheme("https")
 	}
-	_ = w.client.DoTimeout(req, resp, w.timeout)
 }
 
 func (w *worker) run(ctx context.Context, start time.Time) {
@@ -311,12 +317,7 @@ func (w *worker) run(ctx context.Context, start time.Time) {
 		if !w.cfg.Build(w.id, req) {
 			return
 		}
-		if len(req.URI().Host()) == 0 {
-			req.URI().SetHost(w.cfg.Addr)
-		}
-		if w.cfg.TLS != nil {
-			req.URI().SetScheme("https")
-		}
+		w.address(req)
 		resp.Reset()
 		sent := time.Now()
 		t0 := sent
