@@ -208,28 +208,17 @@ func (e *Emulator) RotatePlatformCertificate() string {
 // real. n <= 0 turns probes off. It is TamperNext(TamperSignTest, n).
 func (e *Emulator) SendSignTest(n int) { e.TamperNext(TamperSignTest, n) }
 
-// takeTamper returns how this answer is to be forged (TamperNone mostly), counting the budget down.
-func (k *payKeys) takeTamper() Tamper {
+// takeTamper returns how this answer is to be forged (TamperNone mostly), counting the budget
+// down. An unsigned file download (file) takes only TamperBody, the one forgery that applies to
+// it; the others wait for a signed answer.
+func (k *payKeys) takeTamper(file bool) Tamper {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.tamperLeft > 0 {
+	if k.tamperLeft > 0 && (!file || k.tamper == TamperBody) {
 		k.tamperLeft--
 		return k.tamper
 	}
 	return TamperNone
-}
-
-// takeFileTamper reports whether the next unsigned file download is to be changed: a pending
-// TamperBody, which it counts down; other forgeries concern signature headers and wait for a
-// signed answer.
-func (k *payKeys) takeFileTamper() bool {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.tamperLeft > 0 && k.tamper == TamperBody {
-		k.tamperLeft--
-		return true
-	}
-	return false
 }
 
 // probeSignature returns a probe signature: the prefix, then random base64 that verifies with

@@ -90,7 +90,7 @@ func (e *Emulator) writeV3Error(ctx *fasthttp.RequestCtx, m *merchantState, ve *
 // Wechatpay-Serial naming the key (answerSigner), plus Request-ID. A pending SendSignTest
 // replaces the signature with a probe.
 func (e *Emulator) writeV3(ctx *fasthttp.RequestCtx, m *merchantState, status int, body []byte) {
-	tamper := e.mch.keys.takeTamper()
+	tamper := e.mch.keys.takeTamper(false)
 	now := e.now()
 	if tamper == TamperStaleTimestamp {
 		now = now.Add(-staleBy) // a correct signature over an old timestamp: a replay

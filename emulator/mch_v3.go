@@ -123,7 +123,7 @@ func (e *Emulator) serveV3(ctx *fasthttp.RequestCtx, path string) {
 		e.writeV3Error(ctx, m, verr)
 	case reply.file != nil:
 		file := reply.file
-		if e.mch.keys.takeFileTamper() {
+		if e.mch.keys.takeTamper(true) == TamperBody {
 			file = tamperedFile(file, reply.fileType)
 		}
 		ctx.SetStatusCode(reply.status)
